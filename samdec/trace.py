@@ -1,0 +1,148 @@
+"""The step trace: what the engine did at every verification step, as plain data.
+
+Everything here is a dataclass of ints, floats, strings and lists, so a trace survives
+`json.dumps` and can be rendered by code that has never imported torch (the `visuals` package,
+a browser, a notebook). The engine writes it; nothing downstream reaches into the engine.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Where a draft came from. "none" means the step verified no draft (plain decoding step).
+SOURCES = ("static", "dynamic", "recycling", "none")
+
+
+@dataclass
+class StepEvent:
+    step: int  # 0-based index of the verification step
+    context_length: int  # tokens in the context (prompt + generated) when the step started
+    start_token: int  # the last context token; the draft continues it
+    match_static: int  # longest suffix of the context found in the static corpus (0 if none)
+    match_dynamic: int  # longest suffix of the context that occurred earlier in the context
+    state_static: int  # static automaton state of that match (-1 without a static automaton)
+    state_dynamic: int  # dynamic automaton state of that match (-1 when not tracked)
+    drafter: str  # one of SOURCES
+    reason: str  # why this drafter was chosen, in words
+    draft_tokens: list[int]  # the drafted tokens, in the order they were verified
+    draft_parents: list[int]  # parent index of each draft node; -1 = the start token (chain: i-1)
+    accepted_indices: list[int]  # draft nodes accepted, root to leaf (a path of the tree)
+    bonus_token: int  # the model's own token that ends a step (-1: cut off by EOS / stop string)
+    new_tokens: list[int]  # what the step appended: accepted draft tokens, then the bonus token
+    draft_us: float  # time spent drafting (automata, drafter choice, cutting), microseconds
+    verify_ms: float  # time spent in the model's forward and the acceptance test, milliseconds
+    draft_limit: int = 0  # how many draft tokens the length policy allowed this step
+    draft_pieces: list[str] = field(default_factory=list)  # text of each draft token
+    new_pieces: list[str] = field(default_factory=list)  # text of each appended token
+
+    @property
+    def accepted(self) -> int:
+        return len(self.accepted_indices)
+
+    @property
+    def rejected_indices(self) -> list[int]:
+        accepted = set(self.accepted_indices)
+        return [i for i in range(len(self.draft_tokens)) if i not in accepted]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["accepted"] = self.accepted
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StepEvent:
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class RunSummary:
+    method: str
+    prompt_tokens: int
+    new_tokens: int
+    steps: int
+    mat: float  # mean tokens appended per step, bonus included (plain decoding: 1.0)
+    tokens_per_s: float  # new tokens / (prefill + decoding wall time)
+    prefill_ms: float
+    decode_ms: float
+    stop_reason: str  # "eos" | "max_new_tokens" | "stop_string" | "context_limit" | "cancelled"
+    tokens_by_source: dict[str, int] = field(
+        default_factory=dict
+    )  # accepted draft tokens + "model"
+    config: dict[str, Any] = field(default_factory=dict)  # the decoding settings used
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Trace:
+    text: str
+    token_ids: list[int]  # generated ids only
+    steps: list[StepEvent]
+    summary: RunSummary
+    prompt_ids: list[int] = field(default_factory=list)
+    # Text of every token id in the prompt, the output and the drafts (JSON keys are strings).
+    pieces: dict[str, str] = field(default_factory=dict)
+
+    def piece(self, token: int) -> str:
+        return self.pieces.get(str(token), f"<{token}>")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "token_ids": self.token_ids,
+            "steps": [s.to_dict() for s in self.steps],
+            "summary": self.summary.to_dict(),
+            "prompt_ids": self.prompt_ids,
+            "pieces": self.pieces,
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trace:
+        summary_fields = RunSummary.__dataclass_fields__
+        return cls(
+            text=data["text"],
+            token_ids=list(data["token_ids"]),
+            steps=[StepEvent.from_dict(s) for s in data["steps"]],
+            summary=RunSummary(**{k: v for k, v in data["summary"].items() if k in summary_fields}),
+            prompt_ids=list(data.get("prompt_ids", [])),
+            pieces=dict(data.get("pieces", {})),
+        )
+
+
+def summarize(
+    method: str,
+    prompt_tokens: int,
+    steps: list[StepEvent],
+    new_tokens: int,
+    prefill_ms: float,
+    decode_ms: float,
+    stop_reason: str,
+    config: dict[str, Any],
+) -> RunSummary:
+    by_source = {s: 0 for s in SOURCES if s != "none"}
+    by_source["model"] = 0
+    for ev in steps:
+        if ev.drafter in by_source:
+            by_source[ev.drafter] += ev.accepted
+        by_source["model"] += ev.bonus_token >= 0
+    seconds = (prefill_ms + decode_ms) / 1000.0
+    return RunSummary(
+        method=method,
+        prompt_tokens=prompt_tokens,
+        new_tokens=new_tokens,
+        steps=len(steps),
+        mat=new_tokens / len(steps) if steps else 0.0,
+        tokens_per_s=new_tokens / seconds if seconds > 0 else 0.0,
+        prefill_ms=prefill_ms,
+        decode_ms=decode_ms,
+        stop_reason=stop_reason,
+        tokens_by_source=by_source,
+        config=config,
+    )

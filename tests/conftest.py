@@ -1,0 +1,71 @@
+"""Shared fixtures. The real bundled model is loaded once per test session."""
+
+from __future__ import annotations
+
+import pytest
+
+
+class TinyTokenizer:
+    """Just enough of a tokenizer for the engine: ids are shown as numbers."""
+
+    eos_token_id = None
+    chat_template = None
+
+    def decode(self, ids, skip_special_tokens: bool = False) -> str:
+        return "".join(f"<{int(i)}>" for i in ids)
+
+    def __call__(self, text, add_special_tokens=True):
+        return {"input_ids": [int(t) for t in text.split()]}
+
+
+def tiny_model(arch: str = "llama", vocab: int = 8, seed: int = 0, sharpen: float = 1.0):
+    """A small random causal LM of the given architecture, built in-process (no download)."""
+    import torch
+    import transformers
+
+    from samdec.models import LoadedModel
+
+    common = dict(
+        vocab_size=vocab,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        tie_word_embeddings=False,
+    )
+    if arch == "llama":
+        config = transformers.LlamaConfig(**common)
+        cls = transformers.LlamaForCausalLM
+    elif arch == "qwen2":
+        config = transformers.Qwen2Config(**common)
+        cls = transformers.Qwen2ForCausalLM
+    elif arch == "gemma3":
+        config = transformers.Gemma3TextConfig(
+            **common, head_dim=8, sliding_window=16, query_pre_attn_scalar=8
+        )
+        cls = transformers.Gemma3ForCausalLM
+    else:
+        raise ValueError(arch)
+    torch.manual_seed(seed)
+    model = cls(config).eval()
+    with torch.no_grad():
+        model.get_output_embeddings().weight.mul_(sharpen)
+    model.generation_config.eos_token_id = None
+    model.generation_config.pad_token_id = 0
+    return LoadedModel(model, TinyTokenizer(), f"tiny-{arch}", "cpu", "float32")
+
+
+@pytest.fixture(scope="session")
+def bundled():
+    from samdec.models import load_model
+
+    return load_model()
+
+
+@pytest.fixture(scope="session")
+def static_default(bundled):
+    from samdec.corpus import DEFAULT_CORPUS, cached_static
+
+    return cached_static(bundled.tokenizer, DEFAULT_CORPUS)

@@ -1,0 +1,119 @@
+"""Engine behaviour on tiny in-process models of several architectures, and the trace format."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import torch
+
+from samdec.engine import DecodeConfig, Engine
+from samdec.policy import CostModel
+from samdec.trace import Trace
+from tests.conftest import tiny_model
+
+# A prompt with repeats, so the dynamic automaton has something to retrieve.
+PROMPT = [3, 17, 29, 5, 3, 17, 29, 5, 11, 3, 17, 29, 41, 7, 3, 17]
+
+
+@pytest.fixture(scope="module", params=["llama", "qwen2", "gemma3"])
+def tiny(request):
+    return tiny_model(request.param, vocab=64, seed=1, sharpen=4.0)
+
+
+def reference(loaded, prompt, n):
+    with torch.no_grad():
+        out = loaded.model.generate(torch.tensor([prompt]), max_new_tokens=n, do_sample=False)
+    return out[0, len(prompt) :].tolist()
+
+
+@pytest.mark.parametrize("method", ["ar", "sam-dynamic", "recycling", "sam+recycling"])
+@pytest.mark.parametrize("policy", ["fixed", "cost"])
+def test_greedy_lossless_on_each_architecture(tiny, method, policy):
+    engine = Engine(tiny, cost=CostModel())
+    expected = reference(tiny, PROMPT, 40)
+    trace = engine.generate(PROMPT, method=method, draft_policy=policy, max_new_tokens=40)
+    assert trace.token_ids == expected
+    if method == "recycling" and policy == "fixed":
+        is_tree = [s.draft_parents.count(-1) > 1 for s in trace.steps]
+        if tiny.name == "tiny-gemma3":  # sliding-window layers: chain drafts, with a note
+            assert not engine.tree_supported() and not any(is_tree)
+            assert "tree" in trace.summary.config["note"]
+        else:
+            assert engine.tree_supported() and any(is_tree)
+
+
+def test_trace_is_json_round_trippable_and_consistent():
+    tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)
+    engine = Engine(tiny, cost=CostModel())
+    trace = engine.generate(PROMPT, method="sam+recycling", max_new_tokens=30, draft_policy="fixed")
+    data = json.loads(trace.to_json())
+    again = Trace.from_dict(data)
+    assert again.token_ids == trace.token_ids
+    assert [s.to_dict() for s in again.steps] == data["steps"]
+    pos = len(PROMPT)
+    for step in trace.steps:
+        assert step.context_length == pos
+        accepted = [step.draft_tokens[i] for i in step.accepted_indices]
+        assert step.new_tokens == [*accepted, step.bonus_token]
+        # accepted nodes form a root-to-leaf path of the draft tree
+        parent = -1
+        for i in step.accepted_indices:
+            assert step.draft_parents[i] == parent
+            parent = i
+        assert set(step.rejected_indices).isdisjoint(step.accepted_indices)
+        assert step.drafter in ("static", "dynamic", "recycling", "none")
+        pos += len(step.new_tokens)
+    s = trace.summary
+    assert s.new_tokens == len(trace.token_ids) == 30
+    assert s.steps == len(trace.steps)
+    assert s.mat == pytest.approx(30 / len(trace.steps))
+    assert sum(s.tokens_by_source.values()) == 30
+    assert s.config["method"] == "sam+recycling"
+
+
+def test_stream_yields_steps_as_they_happen_and_can_be_cancelled():
+    tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)
+    engine = Engine(tiny, cost=CostModel())
+    cancel = threading.Event()
+    run = engine.stream(PROMPT, DecodeConfig(method="ar", max_new_tokens=50), cancel=cancel)
+    seen = 0
+    for _ in run:
+        seen += 1
+        if seen == 5:
+            cancel.set()
+    assert seen == 5
+    assert run.trace is not None and run.trace.summary.stop_reason == "cancelled"
+    assert len(run.trace.token_ids) == 5
+
+
+def test_context_limit_stops_cleanly():
+    tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)  # 128 positions
+    engine = Engine(tiny, cost=CostModel())
+    prompt = (PROMPT * 8)[:120]
+    trace = engine.generate(prompt, method="sam-dynamic", max_new_tokens=50, draft_policy="fixed")
+    assert len(prompt) + len(trace.token_ids) == 128
+    assert trace.summary.stop_reason in ("context_limit", "max_new_tokens")
+    with pytest.raises(ValueError, match="context"):
+        engine.generate(PROMPT * 9, max_new_tokens=5)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"method": "nope"}, "unknown method"),
+        ({"max_new_tokens": 0}, "max_new_tokens"),
+        ({"temperature": -1}, "temperature"),
+        ({"top_p": 0}, "top_p"),
+        ({"draft_policy": "x"}, "draft policy"),
+    ],
+)
+def test_bad_settings_raise_clear_errors(overrides, message):
+    engine = Engine(tiny_model("llama", vocab=64), cost=CostModel())
+    with pytest.raises(ValueError, match=message):
+        engine.generate(PROMPT, **overrides)
+    with pytest.raises(ValueError, match="empty"):
+        engine.generate([])
+    with pytest.raises(ValueError, match="token ids"):
+        engine.generate([1, 2, 999])

@@ -1,0 +1,106 @@
+"""Greedy SAM-Decoding must reproduce the model's own greedy output, token for token.
+
+Real prompts (Spec-Bench, two per category), the real bundled model, every drafting method,
+both draft-length policies; the reference is transformers' `generate(do_sample=False)`.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from samdec.engine import DecodeConfig, Engine
+from samdec.policy import CostModel
+from samdec.questions import CATEGORIES, load_questions, pick
+
+MAX_NEW = 48
+QUESTIONS = pick(load_questions(), per_category=2)
+METHODS = ["sam", "sam-dynamic", "recycling", "sam+recycling"]
+
+
+@pytest.fixture(scope="module")
+def engine(bundled, static_default):
+    # The default cost table keeps drafting decisions reproducible from run to run.
+    return Engine(bundled, static=static_default, cost=CostModel())
+
+
+@pytest.fixture(scope="module")
+def references(bundled):
+    refs = {}
+    for q in QUESTIONS:
+        ids = bundled.encode_prompt(q.turns[0])
+        with torch.no_grad():
+            out = bundled.model.generate(
+                torch.tensor([ids]), max_new_tokens=MAX_NEW, do_sample=False
+            )
+        refs[q.question_id] = (ids, out[0, len(ids) :].tolist())
+    return refs
+
+
+def test_questions_cover_every_category():
+    assert sorted({q.category for q in QUESTIONS}) == sorted(CATEGORIES)
+    assert len(QUESTIONS) >= 12
+
+
+@pytest.mark.parametrize("policy", ["fixed", "cost"])
+@pytest.mark.parametrize("method", METHODS)
+def test_greedy_is_lossless(engine, references, method, policy):
+    mismatches = []
+    drafted = accepted = 0
+    for q in QUESTIONS:
+        ids, expected = references[q.question_id]
+        trace = engine.generate(
+            ids, DecodeConfig(method=method, draft_policy=policy, max_new_tokens=MAX_NEW)
+        )
+        if trace.token_ids != expected:
+            pairs = zip(trace.token_ids, expected, strict=False)
+            first = next(
+                (i for i, (a, b) in enumerate(pairs) if a != b),
+                min(len(trace.token_ids), len(expected)),
+            )
+            mismatches.append((q.question_id, first))
+        assert sum(len(s.new_tokens) for s in trace.steps) == len(trace.token_ids)
+        drafted += sum(len(s.draft_tokens) for s in trace.steps)
+        accepted += sum(s.accepted for s in trace.steps)
+    assert not mismatches, f"{method}/{policy}: first differing token per question {mismatches}"
+    # The drafter really drafted (a run with no drafts would be trivially lossless).
+    assert drafted > 0 and accepted > 0
+
+
+def test_ar_matches_generate_and_takes_one_token_per_step(engine, references):
+    q = QUESTIONS[0]
+    ids, expected = references[q.question_id]
+    trace = engine.generate(ids, method="ar", max_new_tokens=MAX_NEW)
+    assert trace.token_ids == expected
+    assert all(len(s.new_tokens) == 1 and s.drafter == "none" for s in trace.steps)
+
+
+def test_max_new_tokens_is_exact_even_with_long_drafts(engine, references):
+    ids, expected = references[QUESTIONS[4].question_id]
+    for n in (1, 2, 7, 13):
+        trace = engine.generate(ids, method="sam+recycling", draft_policy="fixed", max_new_tokens=n)
+        assert trace.token_ids == expected[:n]
+        assert trace.summary.stop_reason == "max_new_tokens"
+
+
+def test_stops_at_eos_like_generate(engine, bundled):
+    ids = bundled.encode_prompt("Reply with the single word: yes")
+    with torch.no_grad():
+        out = bundled.model.generate(torch.tensor([ids]), max_new_tokens=40, do_sample=False)
+    expected = out[0, len(ids) :].tolist()
+    trace = engine.generate(ids, method="sam+recycling", max_new_tokens=40)
+    assert trace.token_ids == expected
+    assert expected[-1] == bundled.tokenizer.eos_token_id, "prompt should end before 40 tokens"
+    assert trace.summary.stop_reason == "eos"
+
+
+def test_stop_string_cuts_after_the_token_that_completes_it(engine, references):
+    ids, _ = references[QUESTIONS[8].question_id]
+    full = engine.generate(ids, method="sam", max_new_tokens=MAX_NEW)
+    text = full.text
+    stop = text[10:14]
+    trace = engine.generate(ids, method="sam", max_new_tokens=MAX_NEW, stop_strings=[stop])
+    assert trace.summary.stop_reason == "stop_string"
+    assert stop in trace.text
+    assert stop not in engine.tokenizer.decode(trace.token_ids[:-1])
+    assert trace.token_ids == full.token_ids[: len(trace.token_ids)]

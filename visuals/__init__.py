@@ -1,0 +1,47 @@
+"""Pure rendering of SAM-Decoding traces: trace / automaton snapshot -> plotly figure or HTML.
+
+No torch, no gradio: everything here takes plain data (a `samdec.trace.Trace`, its dict or
+JSON, or a run in progress as `TraceView.from_events`) and returns a `plotly.graph_objects.Figure`
+or an HTML string, so it can be tested without a model or a browser.
+"""
+
+from .automaton import (
+    AutomatonView,
+    automaton_figure,
+    dynamic_view,
+    empty_figure,
+    match_strip_html,
+    static_view,
+)
+from .charts import compare_figure, match_figure, steps_figure
+from .explainer import HOW_IT_WORKS
+from .inspector import compare_html, inspector_html
+from .palette import COLOURS, LABELS, SOURCES, TINTS, css_variables
+from .stream import legend_html, stats_html, stream_html
+from .view import TokenSpan, TraceView, as_view
+
+__all__ = [
+    "COLOURS",
+    "HOW_IT_WORKS",
+    "LABELS",
+    "SOURCES",
+    "TINTS",
+    "AutomatonView",
+    "TokenSpan",
+    "TraceView",
+    "as_view",
+    "automaton_figure",
+    "compare_figure",
+    "compare_html",
+    "css_variables",
+    "dynamic_view",
+    "empty_figure",
+    "inspector_html",
+    "legend_html",
+    "match_figure",
+    "match_strip_html",
+    "static_view",
+    "stats_html",
+    "steps_figure",
+    "stream_html",
+]

@@ -1,0 +1,296 @@
+"""Per-step charts: why each drafter was chosen, and how much of each draft the model kept."""
+
+from __future__ import annotations
+
+import html
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .palette import COLOURS, FONT, GRID, INK, SELECTED, THRESHOLD
+from .view import as_view
+
+DRAFTER_ROWS = ("static", "dynamic", "recycling", "none")
+
+
+def _base_layout(fig: go.Figure, height: int, title: str) -> None:
+    fig.update_layout(
+        title=dict(text=title, font=dict(family=FONT, size=15, color=INK), x=0.01, y=0.98),
+        height=height,
+        margin=dict(l=50, r=16, t=44, b=40),
+        plot_bgcolor="white",
+        paper_bgcolor="white",
+        font=dict(family=FONT, color=INK, size=12),
+        legend=dict(
+            orientation="h",
+            yanchor="bottom",
+            y=1.0,
+            x=1,
+            xanchor="right",
+            font=dict(size=11),
+            bgcolor="rgba(255,255,255,0.8)",
+        ),
+        hoverlabel=dict(font=dict(family=FONT, size=12)),
+        hovermode="x unified",
+    )
+    fig.update_xaxes(gridcolor=GRID, zeroline=False, showline=True, linecolor="#CBD5E1")
+    fig.update_yaxes(gridcolor=GRID, zeroline=False, showline=True, linecolor="#CBD5E1")
+
+
+def _mark_step(fig: go.Figure, step: int | None, n: int) -> None:
+    if step is not None and 0 <= step < n:
+        fig.add_vrect(
+            x0=step - 0.5,
+            x1=step + 0.5,
+            fillcolor=SELECTED,
+            opacity=0.28,
+            line_width=0,
+            layer="below",
+        )
+
+
+def match_figure(trace, selected: int | None = None, height: int = 300) -> go.Figure:
+    """Match lengths per step against the decision rule.
+
+    The dynamic draft is used while its line is on or above `static - l_bias` (dotted); the
+    chosen match must also reach `l_threshold` (violet dashes), or the auxiliary drafter (Token
+    Recycling) takes over.
+    """
+    view = as_view(trace)
+    steps = [ev.step for ev in view.steps]
+    info = [view.has_match_info(ev) for ev in view.steps]
+    ls = [ev.match_static if ok else None for ev, ok in zip(view.steps, info, strict=True)]
+    ld = [ev.match_dynamic if ok else None for ev, ok in zip(view.steps, info, strict=True)]
+    reasons = [html.escape(ev.reason) for ev in view.steps]
+    fig = go.Figure()
+    if view.has_static:
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=ls,
+                name="static match",
+                mode="lines+markers",
+                line=dict(color=COLOURS["static"], width=2, shape="linear"),
+                marker=dict(size=5),
+                customdata=reasons,
+                hovertemplate="static match %{y}<extra></extra>",
+            )
+        )
+        bias = [None if v is None else v - view.l_bias for v in ls]
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=bias,
+                name=f"static − l_bias ({view.l_bias})",
+                mode="lines",
+                line=dict(color=COLOURS["static"], width=1.4, dash="dot"),
+                hovertemplate="static − l_bias %{y}<extra></extra>",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=steps,
+            y=ld,
+            name="dynamic match",
+            mode="lines+markers",
+            line=dict(color=COLOURS["dynamic"], width=2),
+            marker=dict(size=5),
+            customdata=reasons,
+            hovertemplate="dynamic match %{y}<br>%{customdata}<extra></extra>",
+        )
+    )
+    if steps:
+        fig.add_trace(
+            go.Scatter(
+                x=[min(steps) - 0.5, max(steps) + 0.5],
+                y=[view.l_threshold] * 2,
+                name=f"l_threshold ({view.l_threshold})",
+                mode="lines",
+                line=dict(color=THRESHOLD, width=1.6, dash="dash"),
+                hoverinfo="skip",
+            )
+        )
+    _mark_step(fig, selected, len(steps))
+    title = "Match length per step"
+    if not view.uses_automata:
+        title += f"  <sup>method {view.method} does not use the suffix automata</sup>"
+    _base_layout(fig, height, title)
+    fig.update_xaxes(title_text="step", range=[-0.6, max(len(steps), 1) - 0.4])
+    top = max([v for v in [*ls, *ld] if v is not None] + [view.l_threshold, 1])
+    fig.update_yaxes(title_text="tokens", range=[-0.5, top * 1.08 + 0.5])
+    return fig
+
+
+def steps_figure(trace, selected: int | None = None, height: int = 380) -> go.Figure:
+    """Top: the drafter of each step (hollow: the rule picked it but the length policy drafted
+    nothing). Bottom: stacked tokens per step: accepted draft tokens by source, the model's own
+    token, and the rejected draft tokens."""
+    view = as_view(trace)
+    n = len(view.steps)
+    steps = list(range(n))
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.34, 0.66], vertical_spacing=0.05
+    )
+    # --- drafter per step (an invisible point per row keeps every row on the axis)
+    fig.add_trace(
+        go.Scatter(
+            x=[None] * len(DRAFTER_ROWS),
+            y=list(DRAFTER_ROWS),
+            mode="markers",
+            showlegend=False,
+            hoverinfo="skip",
+            name="rows",
+        ),
+        row=1,
+        col=1,
+    )
+    for source in DRAFTER_ROWS:
+        drafted = [ev.step for ev in view.steps if ev.drafter == source]
+        if source != "none":
+            wanted = [
+                ev.step
+                for ev in view.steps
+                if ev.drafter == "none" and view.rule_choice(ev) == source
+            ]
+        else:
+            wanted = []
+        reasons = {ev.step: html.escape(ev.reason) for ev in view.steps}
+        if drafted:
+            fig.add_trace(
+                go.Scatter(
+                    x=drafted,
+                    y=[source] * len(drafted),
+                    mode="markers",
+                    marker=dict(color=COLOURS[source], size=9, symbol="square"),
+                    name=f"drafter: {source}",
+                    legendgroup="drafter",
+                    showlegend=False,
+                    customdata=[reasons[s] for s in drafted],
+                    hovertemplate=f"{source} drafted<br>%{{customdata}}<extra></extra>",
+                ),
+                row=1,
+                col=1,
+            )
+        if wanted:
+            fig.add_trace(
+                go.Scatter(
+                    x=wanted,
+                    y=[source] * len(wanted),
+                    mode="markers",
+                    marker=dict(
+                        color="white",
+                        size=8,
+                        symbol="square-open",
+                        line=dict(color=COLOURS[source], width=1.5),
+                    ),
+                    name=f"chosen, no draft: {source}",
+                    legendgroup="drafter",
+                    showlegend=False,
+                    customdata=[reasons[s] for s in wanted],
+                    hovertemplate=(
+                        f"{source} chosen, length policy drafted 0 tokens"
+                        "<br>%{customdata}<extra></extra>"
+                    ),
+                ),
+                row=1,
+                col=1,
+            )
+    # --- tokens per step
+    accepted = {s: [0] * n for s in ("static", "dynamic", "recycling")}
+    model = [0] * n
+    rejected = [0] * n
+    for ev in view.steps:
+        if ev.drafter in accepted:
+            accepted[ev.drafter][ev.step] = ev.accepted
+        model[ev.step] = 1 if ev.bonus_token >= 0 else 0
+        rejected[ev.step] = len(ev.draft_tokens) - ev.accepted
+    for source, ys in accepted.items():
+        fig.add_trace(
+            go.Bar(
+                x=steps,
+                y=ys,
+                name=f"accepted · {source}",
+                marker_color=COLOURS[source],
+                legendgroup="tokens",
+                hovertemplate=f"{source} accepted %{{y}}<extra></extra>",
+            ),
+            row=2,
+            col=1,
+        )
+    fig.add_trace(
+        go.Bar(
+            x=steps,
+            y=model,
+            name="model's own token",
+            marker_color=COLOURS["model"],
+            legendgroup="tokens",
+            hovertemplate="model token %{y}<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
+    fig.add_trace(
+        go.Bar(
+            x=steps,
+            y=rejected,
+            name="rejected draft",
+            legendgroup="tokens",
+            marker=dict(
+                color="#F6D5C3",
+                line=dict(color=COLOURS["rejected"], width=0.6),
+                pattern=dict(shape="/", fgcolor=COLOURS["rejected"], size=5),
+            ),
+            hovertemplate="rejected %{y}<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
+    _mark_step(fig, selected, n)
+    _base_layout(fig, height, "Drafter and tokens per step")
+    fig.update_layout(
+        barmode="stack",
+        bargap=0.15,
+        hovermode="closest",
+        margin=dict(l=70, b=70),
+        legend=dict(orientation="h", yanchor="top", y=-0.16, x=0, xanchor="left"),
+    )
+    fig.update_yaxes(
+        categoryorder="array",
+        categoryarray=list(reversed(DRAFTER_ROWS)),
+        row=1,
+        col=1,
+        type="category",
+        range=[-0.6, len(DRAFTER_ROWS) - 0.4],
+    )
+    fig.update_yaxes(title_text="tokens", row=2, col=1)
+    fig.update_xaxes(title_text="step", row=2, col=1, range=[-0.6, max(n, 1) - 0.4])
+    return fig
+
+
+def compare_figure(rows: list[dict], height: int = 260) -> go.Figure:
+    """Tokens per second of each decoding method (rows: {"name", "tokens_per_s", "colour"?})."""
+    fig = go.Figure()
+    if not rows:
+        from .automaton import empty_figure
+
+        return empty_figure("Run a comparison to see the speeds side by side.", height)
+    names = [r["name"] for r in rows]
+    speeds = [r["tokens_per_s"] for r in rows]
+    base = rows[0]["tokens_per_s"] or 1.0
+    fig.add_trace(
+        go.Bar(
+            x=speeds,
+            y=names,
+            orientation="h",
+            marker_color=[r.get("colour", COLOURS["model"]) for r in rows],
+            text=[f"{s:.1f} tok/s · ×{s / base:.2f}" for s in speeds],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:.1f} tokens/s<extra></extra>",
+            name="tokens/s",
+        )
+    )
+    _base_layout(fig, height, "Tokens per second (same prompt, same session)")
+    fig.update_layout(showlegend=False, hovermode="closest", margin=dict(l=190))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title_text="tokens / s", rangemode="tozero")
+    return fig
