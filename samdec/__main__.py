@@ -119,12 +119,18 @@ def load_static(spec: str, tokenizer):
         return None
     if spec == "default":
         return corpus.load_default_static(tokenizer)
+    from pathlib import Path
+
     from .automaton import StaticSuffixAutomaton
 
+    if not Path(spec).is_file():
+        raise FileNotFoundError(f"static automaton file not found: {spec}")
     return StaticSuffixAutomaton.load(spec)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .engine import DecodeConfig, Engine
     from .models import load_model
 
@@ -144,6 +150,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     config.validate()
     if not args.prompt.strip():
         raise ValueError("the prompt is empty")
+    if args.static not in ("default", "none") and not Path(args.static).is_file():
+        raise FileNotFoundError(f"static automaton file not found: {args.static}")
     loaded = load_model(args.model, device=args.device)
     uses_static = args.method in ("sam", "sam+recycling")
     static = load_static(args.static, loaded.tokenizer) if uses_static else None

@@ -422,9 +422,15 @@ class Engine:
                 stop_reason = "context_limit"
                 break
             t_draft = time.perf_counter()
-            if drafter is not None and budget > 0:
-                draft = policy.cut(drafter.propose(policy.limit(budget)))
-                draft = draft.prefix(budget)
+            limit = policy.limit(budget) if drafter is not None else 0
+            proposed = 0
+            if limit > 0:
+                offered = drafter.propose(limit)
+                proposed = len(offered)
+                draft = policy.cut(offered).prefix(budget)
+                if len(draft) < proposed:
+                    why = "not worth verifying" if len(draft) == 0 else f"kept {len(draft)}"
+                    draft.reason = f"{offered.reason}; {policy.name} policy: {why} of {proposed}"
             else:
                 draft = chain([], "none", reason="plain decoding" if drafter is None else "budget")
             draft_us = (time.perf_counter() - t_draft) * 1e6
@@ -471,7 +477,8 @@ class Engine:
                 new_tokens=new_tokens,
                 draft_us=draft_us,
                 verify_ms=verify_ms,
-                draft_limit=len(draft),
+                draft_limit=limit,
+                proposed=proposed,
                 draft_pieces=[self.piece(t) for t in draft.tokens],
                 new_pieces=[self.piece(t) for t in new_tokens],
             )

@@ -12,6 +12,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,20 @@ def _write_dequantised_cache(folder: Path, gguf: Path, target: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextmanager
+def _quiet_progress():
+    """No 'Loading weights' bars: loads from the cache take a second and would only add noise."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
 def load_model(spec: str = BUNDLED, device: str | None = None) -> LoadedModel:
     """Load a causal LM and its tokenizer.
 
@@ -169,8 +184,9 @@ def load_model(spec: str = BUNDLED, device: str | None = None) -> LoadedModel:
     else:
         source = folder if folder is not None else name
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        with _quiet_progress():
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
     except OSError as exc:
         hint = (
             " (no network? only the bundled model and local folders work offline)"

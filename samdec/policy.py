@@ -86,7 +86,7 @@ def timed(fn) -> float:
 
 
 class FixedLength:
-    """The paper's policy: verify up to `draft_len` retrieved tokens, trees as they come."""
+    """The paper's policy: verify up to `draft_len` draft tokens, whatever they cost."""
 
     name = "fixed"
 
@@ -108,14 +108,54 @@ class FixedLength:
 
 # Match-length buckets: acceptance depends strongly on how long the retrieved match is.
 _BUCKET_EDGES = np.array([1, 2, 3, 4, 5, 7, 10, 15, 25, 40])
+PRIORS_PATH = Path(__file__).resolve().parent.parent / "assets" / "policy_priors.json"
+PRIOR_SIZE = 64  # positions fitted by scripts/fit_priors.py
+_fitted: dict | None = None
 
 
 def match_bucket(length: int) -> int:
     return int(np.searchsorted(_BUCKET_EDGES, length, side="right"))
 
 
+def num_buckets() -> int:
+    return len(_BUCKET_EDGES) + 1
+
+
+def fitted_priors() -> dict:
+    """Acceptance rates fitted on the distilled corpus (scripts/fit_priors.py), if shipped."""
+    global _fitted
+    if _fitted is None:
+        try:
+            data = json.loads(PRIORS_PATH.read_text())
+            _fitted = {
+                source: {b: (rates, data["positions"][source][b]) for b, rates in table.items()}
+                for source, table in data["rates"].items()
+            }
+        except (OSError, ValueError, KeyError):
+            _fitted = {}
+    return _fitted
+
+
 def prior_rates(source: str, bucket: int, size: int) -> np.ndarray:
-    """Prior chance that node i is accepted before any evidence (then learned per request)."""
+    """Prior chance that node i is accepted before any evidence (then learned per request).
+
+    Retrieval drafts use rates fitted on the model's own answers to training prompts when
+    they ship (assets/policy_priors.json); otherwise a geometric guess from the match length.
+    """
+    guess = _geometric_prior(source, bucket, size)
+    fitted = fitted_priors().get(source, {}).get(str(bucket))
+    if fitted and source != "recycling":
+        rates, positions = fitted
+        out = np.zeros(size)
+        n = min(size, len(rates))
+        out[:n] = rates[:n]
+        out[n:] = rates[n - 1]  # beyond the fitted positions: the last fitted rate
+        weight = positions / (positions + 20.0)  # a bucket seen a handful of times stays a guess
+        return weight * out + (1 - weight) * guess
+    return guess
+
+
+def _geometric_prior(source: str, bucket: int, size: int) -> np.ndarray:
     if source == "recycling":
         from .drafters.recycling import RANK_PRIOR, make_template
 
@@ -137,7 +177,7 @@ class CostAware:
 
     name = "cost"
 
-    def __init__(self, cost: CostModel, max_len: int = 40, prior_weight: float = 2.0) -> None:
+    def __init__(self, cost: CostModel, max_len: int = 40, prior_weight: float = 4.0) -> None:
         self.cost = cost
         self.max_len = max_len
         self.prior_weight = prior_weight

@@ -33,7 +33,8 @@ class StepEvent:
     new_tokens: list[int]  # what the step appended: accepted draft tokens, then the bonus token
     draft_us: float  # time spent drafting (automata, drafter choice, cutting), microseconds
     verify_ms: float  # time spent in the model's forward and the acceptance test, milliseconds
-    draft_limit: int = 0  # how many draft tokens the length policy allowed this step
+    draft_limit: int = 0  # the most draft tokens this step could take (policy cap, budget)
+    proposed: int = 0  # draft tokens the drafter offered, before the length policy cut them
     draft_pieces: list[str] = field(default_factory=list)  # text of each draft token
     new_pieces: list[str] = field(default_factory=list)  # text of each appended token
 

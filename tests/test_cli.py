@@ -1,0 +1,93 @@
+"""The command line: JSON output on the real bundled model, and clean errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def samdec(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "samdec", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def test_generate_json_is_one_consistent_object(bundled):
+    out = samdec(
+        "generate",
+        "List three prime numbers.",
+        "--method",
+        "sam+recycling",
+        "--max-new-tokens",
+        "24",
+        "--draft-policy",
+        "fixed",
+        "--json",
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)  # exactly one JSON object on stdout
+    assert set(data) >= {"text", "token_ids", "steps", "summary"}
+    ids = [t for s in data["steps"] for t in s["new_tokens"]]
+    assert ids == data["token_ids"] and 0 < len(ids) <= 24
+    assert bundled.tokenizer.decode(ids, skip_special_tokens=True) == data["text"]
+    assert data["summary"]["new_tokens"] == len(ids)
+    assert data["summary"]["method"] == "sam+recycling"
+    for step in data["steps"]:
+        assert step["drafter"] in ("static", "dynamic", "recycling", "none")
+        assert len(step["draft_parents"]) == len(step["draft_tokens"])
+
+
+def test_ar_and_sam_write_the_same_text():
+    args = ["Count from 1 to 12, separated by commas.", "--max-new-tokens", "40", "--json"]
+    ar = samdec("generate", *args, "--method", "ar")
+    sam = samdec("generate", *args, "--method", "sam")
+    assert ar.returncode == 0 and sam.returncode == 0, ar.stderr + sam.stderr
+    assert json.loads(ar.stdout)["token_ids"] == json.loads(sam.stdout)["token_ids"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["generate", "hi", "--method", "magic"],
+        ["generate", "hi", "--max-new-tokens", "0"],
+        ["generate", "hi", "--max-new-tokens", "many"],
+        ["generate", "hi", "--temperature", "-1"],
+        ["generate"],
+        ["frobnicate"],
+    ],
+)
+def test_bad_arguments_exit_nonzero_with_one_line(args):
+    out = samdec(*args, timeout=60)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0]
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["generate", "   ", "--static", "none"], "prompt is empty"),
+        (["generate", "hi", "--model", "/nonexistent/model"], "not found"),
+        (["generate", "hi", "--static", "/nonexistent.sam"], "nonexistent"),
+    ],
+)
+def test_runtime_errors_are_one_clean_line(args, message):
+    out = samdec(*args, timeout=120)
+    assert out.returncode == 1
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

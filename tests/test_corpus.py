@@ -1,0 +1,96 @@
+"""Static corpus: prompt sources, resumable distillation bookkeeping, build + cache, models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from samdec import corpus
+from samdec.automaton import StaticSuffixAutomaton
+from samdec.models import ModelLoadError, load_model
+
+
+def test_prompt_sources_read_gsm8k_and_code_alpaca(tmp_path):
+    gsm = tmp_path / "train.jsonl"
+    gsm.write_text(
+        '{"question": "What is 2+2?", "answer": "4"}\n{"question": "Q2", "answer": "x"}\n'
+    )
+    alpaca = tmp_path / "code_alpaca_2k.json"
+    alpaca.write_text(json.dumps([{"instruction": "Sort it.", "input": "[3,1]", "output": "..."}]))
+    a, b = corpus.read_prompts(gsm), corpus.read_prompts(alpaca)
+    assert [p["prompt"] for p in a] == ["What is 2+2?", "Q2"]
+    assert b[0]["prompt"] == "Sort it.\n\n[3,1]" and b[0]["id"] == "code_alpaca_2k:0"
+    mixed = corpus.interleave(a, b)
+    assert [p["id"] for p in mixed] == ["train:0", "code_alpaca_2k:0", "train:1"]
+
+
+def test_spec_bench_is_refused_as_a_corpus_source():
+    with pytest.raises(ValueError, match="evaluation"):
+        corpus.read_prompts(Path(corpus.ASSETS / "spec_bench" / "question.jsonl"))
+
+
+def test_resume_skips_done_prompts_and_survives_a_cut_line(tmp_path):
+    out = tmp_path / "answers.jsonl"
+    out.write_text('{"id": "train:0", "answer": "a"}\n{"id": "train:1", "answ')  # interrupted
+    assert corpus.done_ids(out) == {"train:0"}
+
+
+def test_build_from_jsonl_never_matches_across_documents(tmp_path, bundled):
+    src = tmp_path / "c.jsonl"
+    docs = ["The cat sat on the mat.", "A dog ran in the park."]
+    src.write_text("\n".join(json.dumps({"answer": d}) for d in docs))
+    sam = corpus.build_static(bundled.tokenizer, [src], tmp_path / "c.sam")
+    assert isinstance(sam, StaticSuffixAutomaton) and sam.num_documents == 2
+    ids = bundled.tokenizer("The cat sat on the", add_special_tokens=False)["input_ids"]
+    cur = sam.cursor()
+    cur.advance(ids)
+    assert cur.match_length == len(ids)
+    rest = bundled.tokenizer.decode(cur.draft(50).tolist())
+    assert rest == " mat."  # the first document's end, not the second document
+
+
+def test_cached_static_is_built_once(tmp_path, bundled, monkeypatch):
+    monkeypatch.setenv("SAMDEC_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "c.jsonl"
+    src.write_text(json.dumps({"answer": "one two three four"}) + "\n")
+    first = corpus.cached_static(bundled.tokenizer, src)
+    files = list((tmp_path / "cache" / "static").glob("*.sam"))
+    assert len(files) == 1
+    mtime = files[0].stat().st_mtime_ns
+    second = corpus.cached_static(bundled.tokenizer, src)
+    assert files[0].stat().st_mtime_ns == mtime and second.num_tokens == first.num_tokens
+    files[0].write_bytes(b"garbage")  # a corrupt cache file is rebuilt, not fatal
+    assert corpus.cached_static(bundled.tokenizer, src).num_tokens == first.num_tokens
+
+
+def test_default_corpus_ships_with_its_provenance():
+    assert corpus.DEFAULT_CORPUS.is_file()
+    rows = [json.loads(line) for line in corpus.DEFAULT_CORPUS.open()]
+    assert rows and all(r["id"].split(":")[0] in ("train", "code_alpaca_2k") for r in rows)
+    assert (corpus.DEFAULT_CORPUS.parent / "README.md").is_file()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("/no/such/dir", "not found"),
+        ("./missing.gguf", "not found"),
+    ],
+)
+def test_model_errors_are_clear(spec, message):
+    with pytest.raises(ModelLoadError, match=message):
+        load_model(spec)
+
+
+def test_hub_id_without_network_says_so(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="network"):
+        load_model("nobody/no-such-model-xyz")
+
+
+def test_bundled_model_loads_from_cache_with_chat_template(bundled):
+    assert bundled.name.startswith("bundled:") and bundled.is_chat
+    ids = bundled.encode_prompt("Hello")
+    assert ids[-1] != bundled.tokenizer.eos_token_id and len(ids) > 3
