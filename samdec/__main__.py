@@ -74,6 +74,11 @@ def build_parser() -> CleanParser:
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     g.add_argument("--endpos", choices=["first", "last"], default="first")
+    g.add_argument(
+        "--carry-recycling",
+        action="store_true",
+        help="keep Token Recycling's table across requests (off: each request starts empty)",
+    )
     g.add_argument("--raw", action="store_true", help="do not apply the chat template")
     g.add_argument("--json", action="store_true", help="print one JSON object: text, ids, steps")
     add_model_args(g)
@@ -146,6 +151,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         stop_strings=args.stop,
         endpos=args.endpos,
+        carry_recycling=args.carry_recycling,
     )
     config.validate()
     if not args.prompt.strip():
