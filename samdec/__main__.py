@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .engine import METHODS, POLICIES
+from .config import METHODS, POLICIES
 
 
 class CleanParser(argparse.ArgumentParser):
@@ -136,7 +136,8 @@ def load_static(spec: str, tokenizer):
 def cmd_generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .engine import DecodeConfig, Engine
+    from .config import DecodeConfig
+    from .engine import Engine
     from .models import load_model
 
     config = DecodeConfig(
@@ -221,7 +222,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from . import bench, questions
-    from .engine import METHODS, Engine
+    from .engine import Engine
     from .models import load_model
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

@@ -20,57 +20,18 @@ import inspect
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
 from .automaton import StaticSuffixAutomaton
-from .drafters import SAM, Draft, Drafter, TokenRecycling, Verified, chain
+from .config import DecodeConfig
+from .drafters import Draft, Drafter, TokenRecycling, Verified, build_drafter
 from .models import LoadedModel, cache_root
-from .policy import CostAware, CostModel, FixedLength, calibrate, timed
+from .policy import CostAware, CostModel, FixedLength, calibrate, make_policy, timed
+from .stepping import children_of, draft_step, follow_greedy
 from .trace import StepEvent, Trace, summarize
-
-METHODS = ("ar", "sam", "sam-dynamic", "recycling", "sam+recycling")
-POLICIES = ("cost", "fixed")
-
-
-@dataclass
-class DecodeConfig:
-    method: str = "sam"
-    max_new_tokens: int = 256
-    l_bias: int = 5
-    l_threshold: int = 5
-    draft_policy: str = "cost"  # "cost": length from the measured verify cost; "fixed": draft_len
-    draft_len: int = 40  # the fixed length, and the cost policy's upper bound
-    temperature: float = 0.0  # 0 = greedy
-    top_p: float = 1.0
-    seed: int | None = None
-    stop_strings: list[str] = field(default_factory=list)
-    endpos: str = "first"  # which earlier occurrence a retrieval draft continues
-    use_static: bool = True
-    recycling_k: int = 8
-    carry_recycling: bool = False  # keep Token Recycling's table across requests
-
-    def validate(self) -> None:
-        def need(ok: bool, msg: str) -> None:
-            if not ok:
-                raise ValueError(msg)
-
-        need(self.method in METHODS, f"unknown method {self.method!r}; choose from {METHODS}")
-        need(self.draft_policy in POLICIES, f"unknown draft policy {self.draft_policy!r}")
-        need(self.max_new_tokens >= 1, "max_new_tokens must be at least 1")
-        need(self.l_bias >= 0, "l_bias must be >= 0")
-        need(self.l_threshold >= 0, "l_threshold must be >= 0")
-        need(1 <= self.draft_len <= 128, "draft_len must be between 1 and 128")
-        need(self.temperature >= 0, "temperature must be >= 0")
-        need(0 < self.top_p <= 1, "top_p must be in (0, 1]")
-        need(self.endpos in ("first", "last"), "endpos must be 'first' or 'last'")
-        need(1 <= self.recycling_k <= 32, "recycling_k must be between 1 and 32")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Generation:
@@ -252,38 +213,22 @@ class Engine:
     # ----------------------------------------------------------------- drafting set-up
     def make_drafter(self, config: DecodeConfig) -> tuple[Drafter | None, str]:
         """The drafter for a method, and a note for the user (empty when all is as asked)."""
-        note = ""
-        recycling = None
-        if config.method in ("recycling", "sam+recycling"):
-            if config.carry_recycling and self._recycling is not None:
-                recycling = self._recycling
-            else:
-                recycling = TokenRecycling(self.vocab_size, k=config.recycling_k)
-            recycling.carry_over = config.carry_recycling
-            self._recycling = recycling
-            if not self.tree_supported():
-                note = "this model does not take a tree attention mask: recycling drafts chains"
-                recycling.template = _chain_template(recycling.template)
-        if config.method == "ar":
-            return None, note
-        if config.method == "recycling":
-            return recycling, note
-        static = self.static if config.use_static and config.method != "sam-dynamic" else None
-        if config.method in ("sam", "sam+recycling") and config.use_static and static is None:
-            note = (note + "; " if note else "") + "no static corpus loaded: dynamic automaton only"
-        drafter = SAM(
-            static=static,
-            auxiliary=recycling,
-            l_bias=config.l_bias,
-            l_threshold=config.l_threshold,
-            endpos=config.endpos,
+        needs_tree = config.method in ("recycling", "sam+recycling")
+        keep = self._recycling if config.carry_recycling else None
+        drafter, note = build_drafter(
+            config,
+            self.static,
+            self.vocab_size,
+            tree_ok=self.tree_supported() if needs_tree else True,
+            recycling=keep,
         )
+        recycler = getattr(drafter, "auxiliary", drafter)
+        if isinstance(recycler, TokenRecycling):
+            self._recycling = recycler
         return drafter, note
 
     def make_policy(self, config: DecodeConfig) -> CostAware | FixedLength:
-        if config.draft_policy == "fixed":
-            return FixedLength(config.draft_len)
-        return CostAware(self.cost, max_len=config.draft_len)
+        return make_policy(config, self.cost)
 
     # ----------------------------------------------------------------- generation
     def encode(self, prompt: str, chat: bool | None = None) -> list[int]:
@@ -346,19 +291,12 @@ class Engine:
         rng: torch.Generator | None,
     ) -> tuple[list[int], int]:
         """(accepted draft indices along one path, bonus token)."""
-        children: list[list[int]] = [[] for _ in range(len(draft) + 1)]
-        for i, p in enumerate(draft.parents):
-            children[p + 1].append(i)
-        path: list[int] = []
-        node = 0  # input index: 0 is the start token, draft node i is input i + 1
         if config.temperature == 0:
             best = logits.argmax(-1).tolist()
-            while True:
-                nxt = [c for c in children[node] if draft.tokens[c] == best[node]]
-                if not nxt:
-                    return path, best[node]
-                path.append(nxt[0])
-                node = nxt[0] + 1
+            return follow_greedy(draft, lambda node, _depth: best[node])
+        children = children_of(draft)
+        path: list[int] = []
+        node = 0  # input index: 0 is the start token, draft node i is input i + 1
         while True:
             probs = self._probs(logits[node], config)
             for c in children[node]:
@@ -422,17 +360,7 @@ class Engine:
                 stop_reason = "context_limit"
                 break
             t_draft = time.perf_counter()
-            limit = policy.limit(budget) if drafter is not None else 0
-            proposed = 0
-            if limit > 0:
-                offered = drafter.propose(limit)
-                proposed = len(offered)
-                draft = policy.cut(offered).prefix(budget)
-                if len(draft) < proposed:
-                    why = "not worth verifying" if len(draft) == 0 else f"kept {len(draft)}"
-                    draft.reason = f"{offered.reason}; {policy.name} policy: {why} of {proposed}"
-            else:
-                draft = chain([], "none", reason="plain decoding" if drafter is None else "budget")
+            draft, limit, proposed = draft_step(drafter, policy, budget)
             draft_us = (time.perf_counter() - t_draft) * 1e6
 
             past = len(ids) - 1
@@ -541,15 +469,3 @@ class Engine:
         if len(generated) + len(new_tokens) >= config.max_new_tokens:
             return len(new_tokens), "max_new_tokens"
         return len(new_tokens), ""
-
-
-def _chain_template(template):
-    """A template reduced to its single most likely path (for models without tree masks)."""
-    from .drafters.recycling import TreeTemplate
-
-    n = int(template.depths.max())
-    return TreeTemplate(
-        parents=np.arange(-1, n - 1, dtype=np.int64),
-        ranks=np.zeros(n, dtype=np.int64),
-        depths=np.arange(1, n + 1, dtype=np.int64),
-    )

@@ -172,6 +172,13 @@ def _geometric_prior(source: str, bucket: int, size: int) -> np.ndarray:
     return alpha ** np.arange(1, size + 1)
 
 
+def make_policy(config, cost: CostModel) -> CostAware | FixedLength:
+    """The length policy a DecodeConfig asks for."""
+    if config.draft_policy == "fixed":
+        return FixedLength(config.draft_len)
+    return CostAware(cost, max_len=config.draft_len)
+
+
 class CostAware:
     """Keep the draft prefix that maximises expected tokens per millisecond."""
 

@@ -2,6 +2,7 @@
 
 from .base import Draft, Drafter, Verified, chain
 from .dynamic_sam import DynamicSAM
+from .factory import build_drafter, chain_template
 from .recycling import TokenRecycling, make_template
 from .sam import SAM, choose_source
 from .static_sam import StaticSAM
@@ -14,7 +15,9 @@ __all__ = [
     "StaticSAM",
     "TokenRecycling",
     "Verified",
+    "build_drafter",
     "chain",
+    "chain_template",
     "choose_source",
     "make_template",
 ]

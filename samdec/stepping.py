@@ -1,0 +1,54 @@
+"""The torch-free parts of one decoding step, shared by the engine and the tuning replay.
+
+`draft_step` asks the drafter for a draft and lets the length policy cut it; `follow_greedy`
+walks a draft tree along the tokens the model wants. The engine feeds it the model's argmax at
+each verified node; the replay (samdec.tuning) feeds it the recorded greedy text. One
+implementation of each decision, so a replay decides exactly as the engine did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .drafters.base import Draft, Drafter, chain
+
+
+def draft_step(drafter: Drafter | None, policy, budget: int) -> tuple[Draft, int, int]:
+    """(draft to verify, the most tokens it could have had, tokens the drafter offered)."""
+    limit = policy.limit(budget) if drafter is not None else 0
+    if limit <= 0:
+        reason = "plain decoding" if drafter is None else "no room left for a draft"
+        return chain([], "none", reason=reason), limit, 0
+    offered = drafter.propose(limit)
+    proposed = len(offered)
+    draft = policy.cut(offered).prefix(budget)
+    if len(draft) < proposed:
+        why = "not worth verifying" if len(draft) == 0 else f"kept {len(draft)}"
+        draft.reason = f"{offered.reason}; {policy.name} policy: {why} of {proposed}"
+    return draft, limit, proposed
+
+
+def children_of(draft: Draft) -> list[list[int]]:
+    """children[0]: draft nodes under the start token; children[i + 1]: under draft node i."""
+    children: list[list[int]] = [[] for _ in range(len(draft) + 1)]
+    for i, p in enumerate(draft.parents):
+        children[p + 1].append(i)
+    return children
+
+
+def follow_greedy(draft: Draft, wanted: Callable[[int, int], int]) -> tuple[list[int], int]:
+    """Accept the draft path whose every token is the one wanted; (path, bonus token).
+
+    `wanted(input_index, depth)` is the token the model wants after that node (input index 0
+    is the start token, draft node i is input i + 1; depth counts accepted tokens so far).
+    """
+    children = children_of(draft)
+    path: list[int] = []
+    node = 0
+    while True:
+        target = wanted(node, len(path))
+        nxt = next((c for c in children[node] if draft.tokens[c] == target), None)
+        if nxt is None:
+            return path, target
+        path.append(nxt)
+        node = nxt + 1

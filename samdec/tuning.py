@@ -1,0 +1,119 @@
+"""Replay: predict steps, MAT and speedup of any drafting setting without running the model.
+
+Under greedy decoding the output does not depend on how it was drafted. So record one run
+(prompt ids, generated ids and, for Token Recycling, the model's top-k next tokens at every
+position), then walk the same drafter and length policy the engine uses over that fixed text:
+each step's draft is accepted as far as it agrees with the recorded continuation. Cost each
+step with the verify-cost curve measured on this hardware.
+
+Exact for the SAM drafters (they only read the text). Approximate for Token Recycling: the
+engine also learns from the rejected branches of its draft trees, whose logits a recording of
+the text does not hold; the replay learns from the text positions only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .automaton import StaticSuffixAutomaton
+from .config import DecodeConfig
+from .drafters import Verified, build_drafter
+from .policy import CostModel, make_policy
+from .stepping import draft_step, follow_greedy
+
+
+@dataclass
+class Recording:
+    prompt_ids: list[int]
+    token_ids: list[int]  # the greedy output
+    topk: np.ndarray | None = None  # (len(prompt) + len(output), k): model's top-k after each
+    prefill_ms: float = 0.0
+
+    @property
+    def text(self) -> list[int]:
+        return self.prompt_ids + self.token_ids
+
+
+@dataclass
+class ReplayResult:
+    steps: int
+    new_tokens: int
+    drafted: int
+    accepted: int
+    predicted_ms: float  # prefill + every step's verify cost
+    plain_ms: float  # prefill + one 1-token step per new token
+    tokens_by_source: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def mat(self) -> float:
+        return self.new_tokens / self.steps if self.steps else 0.0
+
+    @property
+    def speedup(self) -> float:
+        return self.plain_ms / self.predicted_ms if self.predicted_ms else 0.0
+
+
+def replay(
+    recording: Recording,
+    config: DecodeConfig,
+    cost: CostModel,
+    static: StaticSuffixAutomaton | None = None,
+    vocab_size: int = 1 << 20,
+) -> ReplayResult:
+    """Decode the recorded output again, drafting exactly as the engine would."""
+    drafter, _ = build_drafter(config, static, vocab_size)
+    policy = make_policy(config, cost)
+    start = len(recording.prompt_ids)
+    out = recording.token_ids[: config.max_new_tokens]
+    costs = cost.table(129)
+    if drafter is not None:
+        drafter.start(recording.prompt_ids)
+        if drafter.topk and recording.topk is not None and start > 1:
+            keep = min(start - 1, 512)  # as the engine's prefill
+            drafter.observe([], _verified(recording, range(start - 1 - keep, start - 1)))
+    pos = steps = drafted = accepted = 0
+    ms = recording.prefill_ms
+    by_source: dict[str, int] = {"static": 0, "dynamic": 0, "recycling": 0, "model": 0}
+    while pos < len(out):
+        # The engine's budget: it cannot know that the recorded text ends here (EOS).
+        budget = config.max_new_tokens - pos - 1
+        draft, _, _ = draft_step(drafter, policy, budget)
+        path, bonus = follow_greedy(
+            draft, lambda _node, depth: out[pos + depth] if pos + depth < len(out) else -1
+        )
+        policy.record(draft, path)
+        new = ([draft.tokens[i] for i in path] + [bonus])[: len(out) - pos]
+        path = path[: len(new)]  # the engine keeps nothing after EOS either
+        if drafter is not None:
+            # The positions whose logits a real step computed and that lie on the text: the
+            # start token and the accepted path (rejected branches are not in the recording).
+            verified = None
+            if drafter.topk and recording.topk is not None:
+                verified = _verified(recording, range(start + pos - 1, start + pos + len(path)))
+            drafter.observe(new, verified)
+        steps += 1
+        drafted += len(draft)
+        accepted += len(path)
+        if draft.source in by_source:
+            by_source[draft.source] += len(path)
+        by_source["model"] += len(new) > len(path)
+        ms += float(costs[1 + len(draft)]) if 1 + len(draft) < len(costs) else cost(1 + len(draft))
+        pos += len(new)
+    return ReplayResult(
+        steps=steps,
+        new_tokens=len(out),
+        drafted=drafted,
+        accepted=accepted,
+        predicted_ms=ms,
+        plain_ms=recording.prefill_ms + len(out) * float(costs[1]),
+        tokens_by_source=by_source,
+    )
+
+
+def _verified(recording: Recording, positions: range) -> Verified:
+    text = recording.text
+    idx = np.asarray(list(positions), dtype=np.int64)
+    assert recording.topk is not None
+    return Verified(np.asarray(text, dtype=np.int64)[idx], recording.topk[idx])

@@ -1,0 +1,54 @@
+"""The replay decides exactly as the engine: same steps, same drafts, same MAT (SAM drafters)."""
+
+from __future__ import annotations
+
+import pytest
+
+from samdec.config import DecodeConfig
+from samdec.engine import Engine
+from samdec.policy import CostModel
+from samdec.tuning import Recording, replay
+from tests.conftest import tiny_model
+
+PROMPT = [3, 17, 29, 5, 3, 17, 29, 5, 11, 3, 17, 29, 41, 7, 3, 17]
+
+
+@pytest.mark.parametrize("policy", ["fixed", "cost"])
+@pytest.mark.parametrize(("l_bias", "l_threshold"), [(5, 5), (0, 1), (2, 3)])
+def test_replay_matches_engine_on_tiny_model(policy, l_bias, l_threshold):
+    tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)
+    cost = CostModel()
+    engine = Engine(tiny, cost=cost)
+    config = DecodeConfig(
+        method="sam-dynamic",
+        draft_policy=policy,
+        max_new_tokens=60,
+        l_bias=l_bias,
+        l_threshold=l_threshold,
+    )
+    trace = engine.generate(PROMPT, config)
+    result = replay(Recording(PROMPT, trace.token_ids), config, cost, vocab_size=64)
+    assert result.steps == trace.summary.steps
+    assert result.accepted == sum(s.accepted for s in trace.steps)
+    assert result.drafted == sum(len(s.draft_tokens) for s in trace.steps)
+    assert result.mat == pytest.approx(trace.summary.mat)
+
+
+def test_replay_matches_engine_on_real_prompts(bundled, static_default):
+    cost = CostModel()
+    engine = Engine(bundled, static=static_default, cost=cost)
+    prompts = ["Repeat after me three times: the cat sat on the mat.", "Write a bubble sort."]
+    for text in prompts:
+        ids = engine.encode(text)
+        for config in (
+            DecodeConfig(method="sam", max_new_tokens=48),
+            DecodeConfig(method="sam", max_new_tokens=48, draft_policy="fixed", l_threshold=2),
+        ):
+            trace = engine.generate(ids, config)
+            result = replay(Recording(ids, trace.token_ids), config, cost, static_default)
+            assert (result.steps, result.accepted) == (
+                trace.summary.steps,
+                sum(s.accepted for s in trace.steps),
+            )
+            by_source = {k: v for k, v in trace.summary.tokens_by_source.items()}
+            assert result.tokens_by_source == by_source
