@@ -58,7 +58,7 @@ class Engine:
         self.device = torch.device(loaded.device)
         self.static = static
         self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
-        self.max_context = int(getattr(self.model.config, "max_position_embeddings", 0) or 1 << 20)
+        self.max_context = loaded.max_context
         self.eos_ids = self._eos_ids()
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
@@ -72,6 +72,11 @@ class Engine:
             self.cost = CostModel()
         else:
             self.cost = self.calibrated_cost(recalibrate=(cost == "recalibrate"))
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Held around every forward pass: take it to time other model calls undisturbed."""
+        return self._lock
 
     # ----------------------------------------------------------------- set-up helpers
     def _eos_ids(self) -> set[int]:
@@ -407,6 +412,7 @@ class Engine:
                 verify_ms=verify_ms,
                 draft_limit=limit,
                 proposed=proposed,
+                rule_source=draft.rule_source,
                 draft_pieces=[self.piece(t) for t in draft.tokens],
                 new_pieces=[self.piece(t) for t in new_tokens],
             )

@@ -36,6 +36,11 @@ class LoadedModel:
     dtype: str
 
     @property
+    def max_context(self) -> int:
+        """Positions the model can attend to (prompt + output)."""
+        return int(getattr(self.model.config, "max_position_embeddings", 0) or 1 << 20)
+
+    @property
     def is_chat(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
 

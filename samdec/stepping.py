@@ -15,14 +15,16 @@ from .drafters.base import Draft, Drafter, chain
 
 def draft_step(drafter: Drafter | None, policy, budget: int) -> tuple[Draft, int, int]:
     """(draft to verify, the most tokens it could have had, tokens the drafter offered)."""
-    limit = policy.limit(budget) if drafter is not None else 0
-    if limit <= 0:
-        reason = "plain decoding" if drafter is None else "no room left for a draft"
-        return chain([], "none", reason=reason), limit, 0
+    if drafter is None:
+        return chain([], "none", reason="plain decoding"), 0, 0
+    limit = max(0, policy.limit(budget))
+    # Asked even for 0 tokens: the drafter still reports its matches for the trace.
     offered = drafter.propose(limit)
     proposed = len(offered)
-    draft = policy.cut(offered).prefix(budget)
-    if len(draft) < proposed:
+    draft = policy.cut(offered).prefix(max(0, budget))
+    if limit == 0:
+        draft.reason = f"{offered.reason}; no room left for a draft"
+    elif len(draft) < proposed:
         why = "not worth verifying" if len(draft) == 0 else f"kept {len(draft)}"
         draft.reason = f"{offered.reason}; {policy.name} policy: {why} of {proposed}"
     return draft, limit, proposed

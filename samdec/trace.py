@@ -35,6 +35,7 @@ class StepEvent:
     verify_ms: float  # time spent in the model's forward and the acceptance test, milliseconds
     draft_limit: int = 0  # the most draft tokens this step could take (policy cap, budget)
     proposed: int = 0  # draft tokens the drafter offered, before the length policy cut them
+    rule_source: str = ""  # the drafter the decision rule picked (even if nothing was verified)
     draft_pieces: list[str] = field(default_factory=list)  # text of each draft token
     new_pieces: list[str] = field(default_factory=list)  # text of each appended token
 

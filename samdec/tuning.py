@@ -80,8 +80,9 @@ def replay(
         # The engine's budget: it cannot know that the recorded text ends here (EOS).
         budget = config.max_new_tokens - pos - 1
         draft, _, _ = draft_step(drafter, policy, budget)
+        # What the model wrote next; -1 past the end of the recording (never matches).
         path, bonus = follow_greedy(
-            draft, lambda _node, depth: out[pos + depth] if pos + depth < len(out) else -1
+            draft, lambda _node, depth, p=pos: out[p + depth] if p + depth < len(out) else -1
         )
         policy.record(draft, path)
         new = ([draft.tokens[i] for i in path] + [bonus])[: len(out) - pos]
@@ -117,3 +118,81 @@ def _verified(recording: Recording, positions: range) -> Verified:
     idx = np.asarray(list(positions), dtype=np.int64)
     assert recording.topk is not None
     return Verified(np.asarray(text, dtype=np.int64)[idx], recording.topk[idx])
+
+
+def record(engine, prompt_ids: list[int], max_new_tokens: int, k: int = 8) -> Recording:
+    """One greedy run, plus the model's top-k next tokens at every position of the text.
+
+    The top-k come from one teacher-forced forward pass over prompt + output: what the model
+    predicts after each position, which is what Token Recycling's table stores.
+    """
+    import torch
+
+    from .config import DecodeConfig
+
+    trace = engine.generate(prompt_ids, DecodeConfig(method="ar", max_new_tokens=max_new_tokens))
+    text = list(prompt_ids) + trace.token_ids
+    with torch.no_grad():
+        logits = engine.model(torch.tensor([text], device=engine.device)).logits[0]
+    topk = logits.topk(k, dim=-1).indices.cpu().numpy().astype(np.int64)
+    return Recording(list(prompt_ids), trace.token_ids, topk, trace.summary.prefill_ms)
+
+
+def recording_to_dict(rec: Recording) -> dict:
+    return {
+        "prompt_ids": rec.prompt_ids,
+        "token_ids": rec.token_ids,
+        "topk": rec.topk.tolist() if rec.topk is not None else None,
+        "prefill_ms": rec.prefill_ms,
+    }
+
+
+def recording_from_dict(data: dict) -> Recording:
+    topk = data.get("topk")
+    return Recording(
+        list(data["prompt_ids"]),
+        list(data["token_ids"]),
+        np.asarray(topk, dtype=np.int64) if topk is not None else None,
+        float(data.get("prefill_ms", 0.0)),
+    )
+
+
+def sweep(
+    recordings: list[Recording],
+    base: DecodeConfig,
+    l_biases: list[int],
+    l_thresholds: list[int],
+    cost: CostModel,
+    static: StaticSuffixAutomaton | None = None,
+    vocab_size: int = 1 << 20,
+    policies: tuple[str, ...] = ("cost",),
+) -> list[dict]:
+    """Predicted steps, MAT and speedup for every (policy, l_bias, l_threshold)."""
+    from dataclasses import replace
+
+    rows = []
+    for policy in policies:
+        for bias in l_biases:
+            for threshold in l_thresholds:
+                config = replace(base, draft_policy=policy, l_bias=bias, l_threshold=threshold)
+                results = [replay(r, config, cost, static, vocab_size) for r in recordings]
+                steps = sum(x.steps for x in results)
+                tokens = sum(x.new_tokens for x in results)
+                shares: dict[str, int] = {}
+                for x in results:
+                    for src, n in x.tokens_by_source.items():
+                        shares[src] = shares.get(src, 0) + n
+                rows.append(
+                    {
+                        "draft_policy": policy,
+                        "l_bias": bias,
+                        "l_threshold": threshold,
+                        "steps": steps,
+                        "mat": tokens / steps if steps else 0.0,
+                        "predicted_ms": sum(x.predicted_ms for x in results),
+                        "speedup": sum(x.plain_ms for x in results)
+                        / max(1e-9, sum(x.predicted_ms for x in results)),
+                        "tokens_by_source": shares,
+                    }
+                )
+    return rows

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from samdec.automaton import DynamicSuffixAutomaton, StaticSuffixAutomaton
 from samdec.corpus import DEFAULT_CORPUS
 from samdec.models import load_model
-from samdec.policy import PRIORS_PATH, PRIOR_SIZE, match_bucket, num_buckets
+from samdec.policy import PRIOR_SIZE, PRIORS_PATH, match_bucket, num_buckets
 
 DRAFT = PRIOR_SIZE
 

@@ -52,3 +52,41 @@ def test_replay_matches_engine_on_real_prompts(bundled, static_default):
             )
             by_source = {k: v for k, v in trace.summary.tokens_by_source.items()}
             assert result.tokens_by_source == by_source
+
+
+def test_tune_command_writes_a_grid_with_best_and_paper_points(tmp_path):
+    import json
+
+    from tests.test_cli import samdec
+
+    out = tmp_path / "tune.json"
+    recs = tmp_path / "recs.json"
+    args = [
+        "tune",
+        "--prompt",
+        "Repeat this sentence twice: the quick brown fox jumps over the lazy dog.",
+        "--max-new-tokens",
+        "40",
+        "--l-bias",
+        "0,5",
+        "--l-threshold",
+        "1-5",
+        "--policies",
+        "cost,fixed",
+        "--recordings",
+        str(recs),
+        "--out",
+        str(out),
+    ]
+    res = samdec(*args, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert len(data["rows"]) == 2 * 2 * 5
+    assert data["best"]["speedup"] == max(r["speedup"] for r in data["rows"])
+    assert (data["paper_default"]["l_bias"], data["paper_default"]["l_threshold"]) == (5, 5)
+    for row in data["rows"]:
+        assert row["mat"] >= 1.0 and row["steps"] >= 1
+    assert recs.is_file()  # a second run reuses the recording instead of the model
+    again = samdec(*args, timeout=600)
+    assert again.returncode == 0 and "recorded runs from" in again.stderr
+    assert json.loads(out.read_text())["rows"] == data["rows"]

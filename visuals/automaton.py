@@ -1,16 +1,20 @@
 """The automaton view: states and transitions around the current match, drawn with plotly.
 
 `dynamic_view` rebuilds the request's dynamic suffix automaton from the prompt and the tokens
-generated before a step (microseconds: the construction is linear and compiled), and takes a
-snapshot of the neighbourhood that matters at that step. `static_view` advances a cursor of
-the static automaton over the same context. `automaton_figure` lays either out with networkx
-(left to right by the length of each state's longest string) and draws:
+generated before a step (microseconds: the construction is linear and compiled) and picks the
+states that explain the step. `static_view` advances a cursor of the static automaton over the
+same context and takes its neighbourhood. `automaton_figure` lays them out in rows:
 
-* states as circles, labelled with their number; the root, the state of the whole text
-  ("current", ringed), the matched state (filled with the drafter's colour) and the states the
-  last step created (amber border; clones marked with a diamond) stand out;
-* transitions as solid arrows labelled with the token they read;
-* suffix links as dashed curves (following one drops tokens from the front of the match).
+* bottom row (the "spine"): the root, the path that spells the matched suffix, the matched
+  state (filled with the drafter's colour), then the states the draft continues through;
+* top row (dynamic only): the states of the text's last tokens, ending at the current state
+  (ringed). Its last tokens sit right above the same tokens of the match, and the dashed
+  suffix link from the current state drops to the matched state: "this ending was seen
+  before, and back then it went on like this";
+* a third row: other states worth seeing (clones made by the last step, suffix-link chains).
+
+Transitions are solid arrows labelled with the token they read; suffix links are dashed; states
+the last step created have an amber border, clones are diamonds. networkx orders each row.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from .palette import COLOURS, FONT, INK, MONO, MUTED, NEW_STATE, ROOT, SELECTED,
 from .stream import compact
 from .view import TraceView, as_view
 
-DEFAULT_MAX_STATES = 36
+DEFAULT_MAX_STATES = 24
+SPINE, TOP, OTHER = 0, 1, -1  # rows
 
 
 @dataclass
@@ -46,13 +51,20 @@ class AutomatonView:
     step: int = -1
     match_text: list[int] = field(default_factory=list)  # the matched suffix (token ids)
     continuation: list[int] = field(default_factory=list)  # what follows the earlier occurrence
+    spine: list[int] = field(default_factory=list)  # root, visible match path, continuation
+    top: list[int] = field(default_factory=list)  # the text's last states, ending at current
+    elided: int = 0  # match-path states left out between the root and the visible path
 
     @property
     def node_ids(self) -> list[int]:
         return [s["id"] for s in self.snapshot["states"]]
 
+    @property
+    def match_state(self) -> int:
+        return self.snapshot["match_state"] if self.snapshot["match_length"] > 0 else -1
+
     def longest(self, state: dict, limit: int | None = None) -> list[int]:
-        """Token ids of the longest string of a snapshot state."""
+        """Token ids of the longest string of a snapshot state (its last `limit` tokens)."""
         length, end = state["length"], state["endpos"]
         if length == 0 or end < 0:
             return []
@@ -62,14 +74,64 @@ class AutomatonView:
         return [int(t) for t in self.text[start : end + 1]]
 
 
+def _walk(trans: dict, start: int, tokens: list[int]) -> list[int]:
+    path, state = [start], start
+    for tok in tokens:
+        state = trans.get((state, int(tok)), -1)
+        if state < 0:
+            break
+        path.append(state)
+    return path
+
+
+def _chain(link: dict, state: int, limit: int = 64) -> list[int]:
+    out: list[int] = []
+    while state >= 0 and state not in out and len(out) < limit:
+        out.append(state)
+        state = link.get(state, -1)
+    return out
+
+
+def budgets(max_states: int) -> dict[str, int]:
+    """How many states each part of the picture may use."""
+    n = max(int(max_states), 8)
+    return {
+        "path": max(3, min(n // 4, 12)),  # visible end of the match path
+        "continuation": max(2, min(n // 4, 14)),
+        "top": max(3, min(n // 3, 20)),
+        "other": max(2, n // 6),
+    }
+
+
+def restrict(snapshot: dict, chosen: list[int]) -> dict:
+    """The snapshot with only the chosen states and the transitions between them."""
+    keep = set(chosen)
+    out = dict(snapshot)
+    out["states"] = [s for s in snapshot["states"] if s["id"] in keep]
+    out["transitions"] = [t for t in snapshot["transitions"] if t[0] in keep and t[2] in keep]
+    return out
+
+
+def _spine(trans: dict, match_text: list[int], draft: list[int], path_budget: int):
+    """(spine states, how many match-path states were elided)."""
+    path = _walk(trans, 0, match_text)
+    visible = path[1:][-path_budget:]
+    elided = len(path) - 1 - len(visible)
+    cont = _walk(trans, path[-1], draft)[1:]
+    spine = [0]
+    for state in [*visible, *cont]:
+        if state not in spine:
+            spine.append(state)
+    return spine, elided
+
+
 # ---------------------------------------------------------------------------------- snapshots
 
 
 def dynamic_view(
     trace, step: int | None = None, max_states: int = DEFAULT_MAX_STATES
 ) -> AutomatonView | None:
-    """The dynamic automaton as step `step` saw it (before drafting): the states that explain
-    the step, at most `max_states` of them (see `pick_states`)."""
+    """The dynamic automaton as step `step` saw it (before drafting)."""
     view = as_view(trace)
     k = view.clamp(step)
     if k < 0:
@@ -90,93 +152,53 @@ def dynamic_view(
         firstpos = {s["id"]: s["endpos"] for s in twin.snapshot()["states"]}
     # A state created for a new position spells a whole prefix (length = first end + 1);
     # a clone was split off an older state and spells something shorter.
-    clones = {
-        s["id"] for s in full["states"] if s["id"] != 0 and s["length"] != firstpos[s["id"]] + 1
-    }
+    prefix_state = {}
+    clones = set()
+    for s in full["states"]:
+        if s["id"] == 0:
+            continue
+        if s["length"] == firstpos[s["id"]] + 1:
+            prefix_state[s["length"]] = s["id"]
+        else:
+            clones.add(s["id"])
     text = np.asarray(context, dtype=np.int64)
     length = full["match_length"]
     match_text = [int(t) for t in text[len(text) - length :]] if length else []
     continuation = [int(t) for t in automaton.draft(16)] if length else []
-    new = [s["id"] for s in full["states"] if s["id"] >= states_before]
-    keep = len(view.steps[k].draft_tokens) if view.steps[k].drafter == "dynamic" else 6
-    chosen = pick_states(
-        full, match_text, continuation[: max(keep, 4)], new, max_states, context[-10:]
-    )
+    trans = {(s, t): d for s, t, d in full["transitions"]}
+    link = {s["id"]: s["link"] for s in full["states"]}
+    budget = budgets(max_states)
+    ev = view.steps[k]
+    drafted = len(ev.draft_tokens) if ev.drafter == "dynamic" else 6
+    cont_n = max(2, min(drafted, budget["continuation"]))
+    spine, elided = _spine(trans, match_text, continuation[:cont_n], budget["path"])
+    n = len(context)
+    # the text's last tokens: those above the visible match path, and a few before them
+    along = min(len(match_text), budget["path"])
+    wanted = max(min(budget["top"], along + 3), 4)
+    top = [prefix_state[i] for i in range(max(1, n - wanted + 1), n + 1)]
+    top = [s for s in top if s not in spine]
+    new = {s["id"] for s in full["states"] if s["id"] >= states_before} if k > 0 else set()
+    placed = set(spine) | set(top)
+    others = [s for s in sorted(new & clones, reverse=True) if s not in placed]
+    others += [s for s in _chain(link, full["last"])[1:] if s not in placed]
+    others += [s for s in _chain(link, full["match_state"])[1:] if s not in placed]
+    others = list(dict.fromkeys(others))[: budget["other"]]
+    chosen = list(dict.fromkeys([*spine, *top, *others]))
     return AutomatonView(
         kind="dynamic",
         snapshot=restrict(full, chosen),
         text=text,
-        new_states=set(new) & set(chosen),
+        new_states=new & set(chosen),
         clones=clones & set(chosen),
         total_states=automaton.num_states,
         step=k,
         match_text=match_text,
         continuation=continuation,
+        spine=spine,
+        top=top,
+        elided=elided,
     )
-
-
-def pick_states(
-    snapshot: dict,
-    match_text: list[int],
-    draft: list[int],
-    new: list[int],
-    max_states: int,
-    tail: list[int] | None = None,
-) -> list[int]:
-    """The states worth drawing, in priority order: root, current and matched states, the
-    path spelling the match, the current state's suffix-link chain (the endings a match falls
-    back through), the path the draft continues along, the states the last step created, the
-    matched state's chain, the path spelling the text's last tokens (`tail`), and what else
-    could follow the match."""
-    if len(snapshot["states"]) <= max_states:
-        return [s["id"] for s in snapshot["states"]]
-    link = {s["id"]: s["link"] for s in snapshot["states"]}
-    trans = {(s, t): d for s, t, d in snapshot["transitions"]}
-
-    def walk(start: int, tokens: list[int]) -> list[int]:
-        path, state = [start], start
-        for tok in tokens:
-            state = trans.get((state, tok), -1)
-            if state < 0:
-                break
-            path.append(state)
-        return path
-
-    def chain(state: int) -> list[int]:
-        out = []
-        while state >= 0 and state not in out:
-            out.append(state)
-            state = link[state]
-        return out
-
-    last, match = snapshot["last"], snapshot["match_state"]
-    match_path = walk(0, match_text)
-    groups = [
-        [0, last, match],
-        match_path,
-        chain(last),
-        walk(match_path[-1], draft)[1:],
-        sorted(new, reverse=True)[:12],
-        chain(match),
-        walk(0, tail or []),
-        [d for (s, _), d in trans.items() if s == match],
-    ]
-    chosen: dict[int, None] = {}
-    for group in groups:
-        for state in group:
-            if len(chosen) >= max_states:
-                return list(chosen)
-            chosen.setdefault(state, None)
-    return list(chosen)
-
-
-def restrict(snapshot: dict, chosen: list[int]) -> dict:
-    """The snapshot with only the chosen states and the transitions between them."""
-    keep = set(chosen)
-    out = dict(snapshot)
-    out["states"] = [s for s in snapshot["states"] if s["id"] in keep]
-    out["transitions"] = [t for t in snapshot["transitions"] if t[0] in keep and t[2] in keep]
-    return out
 
 
 def static_view(
@@ -185,26 +207,40 @@ def static_view(
     step: int | None = None,
     max_states: int = DEFAULT_MAX_STATES,
 ) -> AutomatonView | None:
-    """The static automaton around the state matched by the context of step `step`."""
+    """The static automaton around the state matched by the context of step `step`
+    (StaticCursor.neighbourhood: root, matched state, its suffix links, the path spelling the
+    match, the states that can follow)."""
     view = as_view(trace)
     k = view.clamp(step)
     if static is None or k < 0:
         return None
     cursor = static.cursor()
     cursor.advance(view.context_before(k))
-    snapshot = cursor.neighbourhood(max_states=max_states)
+    budget = budgets(max_states)
+    snapshot = cursor.neighbourhood(max_states=max(int(max_states), 8) + cursor.match_length)
     corpus = np.asarray(static.corpus)
     end, length = cursor.match_end(), cursor.match_length
     match_text = [int(t) for t in corpus[end + 1 - length : end + 1]] if length else []
     continuation = [int(t) for t in cursor.draft(16)]
+    trans = {(s, t): d for s, t, d in snapshot["transitions"]}
+    spine, elided = _spine(trans, match_text, continuation[:1], budget["path"])
+    match = snapshot["match_state"]
+    nexts = [d for (s, _), d in sorted(trans.items()) if s == match and d not in spine]
+    link = {s["id"]: s["link"] for s in snapshot["states"]}
+    others = [s for s in _chain(link, match)[1:] if s not in spine]
+    chosen = list(dict.fromkeys([*spine, *nexts[: budget["continuation"]],
+                                 *others[: budget["other"]]]))  # fmt: skip
     return AutomatonView(
         kind="static",
-        snapshot=snapshot,
+        snapshot=restrict(snapshot, chosen),
         text=corpus,
         total_states=static.num_states,
         step=k,
         match_text=match_text,
         continuation=continuation,
+        spine=spine,
+        top=[],
+        elided=elided,
     )
 
 
@@ -212,58 +248,49 @@ def static_view(
 
 
 def layout(view: AutomatonView) -> dict[int, tuple[float, float]]:
-    """Columns by (rank of) string length, left to right. The spine (root -> matched state ->
-    the states the draft continues through) runs along the centre row; every other state takes
-    the free row above it nearest the states that lead to it."""
-    states = view.snapshot["states"]
-    graph = nx.DiGraph()
-    column = {length: i for i, length in enumerate(sorted({s["length"] for s in states}))}
-    for s in states:
-        graph.add_node(s["id"], layer=column[s["length"]])
-    for src, _tok, dst in view.snapshot["transitions"]:
-        if src != dst:
-            graph.add_edge(src, dst)
-    # networkx's layered layout gives the columns and a first guess of the rows ...
-    pos = nx.multipartite_layout(graph, subset_key="layer", align="vertical", scale=1.0)
-    spine = spine_states(view)
-    layers: dict[int, list[int]] = {}
-    for node, data in graph.nodes(data=True):
-        layers.setdefault(data["layer"], []).append(node)
-    y = {n: 0.0 if n in spine else 1.0 + abs(float(pos[n][1])) for n in graph.nodes}
-    # ... which barycentre sweeps refine: a state sits near its neighbours.
-    for _ in range(3):
-        for layer in sorted(layers):
-            nodes = [n for n in layers[layer] if n not in spine]
-            taken = {0} if len(nodes) < len(layers[layer]) else set()
-
-            def wish(n: int) -> float:
-                near = [y[m] for m in graph.predecessors(n)] + [y[m] for m in graph.successors(n)]
-                return sum(near) / len(near) if near else y[n]
-
-            for n in sorted(nodes, key=wish):
-                want = max(wish(n), 1.0 if spine else 0.0)
-                slot = min(
-                    (r for r in range(0, len(nodes) + 2) if r not in taken),
-                    key=lambda r, w=want: (abs(r - w), r),
-                )
-                taken.add(slot)
-                y[n] = float(slot)
-    return {n: (float(d["layer"]), y[n]) for n, d in graph.nodes(data=True)}
-
-
-def spine_states(view: AutomatonView) -> list[int]:
-    """Root, the states spelling the match, then the states along its continuation."""
-    trans = {(s, t): d for s, t, d in view.snapshot["transitions"]}
-    chain, state = [0], 0
-    for tok in [*view.match_text, *view.continuation]:
-        state = trans.get((state, tok), -1)
-        if state < 0 or state in chain:
-            break
-        chain.append(state)
-    return chain
-
-
-# ---------------------------------------------------------------------------------- figure
+    """Positions by row (see the module docstring). Spine states sit at consecutive columns,
+    the matched state's column shared with the current state above it; other states go where
+    their neighbours are, each row ordered with networkx's barycentre-free layered layout."""
+    ids = view.node_ids
+    pos: dict[int, tuple[float, float]] = {}
+    spine = [s for s in view.spine if s in ids]
+    match = view.match_state
+    anchor = spine.index(match) if match in spine else 0
+    for i, state in enumerate(spine):
+        x = float(i)
+        if i == 0 and view.elided:
+            x = -0.6  # the root, a gap (the elided path), then the visible end of the match
+        pos[state] = (x, 0.0)
+    top = [s for s in view.top if s in ids]
+    for j, state in enumerate(reversed(top)):
+        pos[state] = (float(anchor - j), 1.15)
+    rest = [s for s in ids if s not in pos]
+    if rest:
+        graph = nx.Graph()
+        graph.add_nodes_from(ids)
+        graph.add_edges_from((s, d) for s, _, d in view.snapshot["transitions"] if s != d)
+        graph.add_edges_from(
+            (s["id"], s["link"]) for s in view.snapshot["states"] if s["link"] in graph
+        )
+        # networkx spring layout with everything else pinned: a free state settles near the
+        # states it is linked to; then snap to free columns of the row below the spine.
+        seeded = {n: np.array(p) for n, p in pos.items()}
+        if seeded:
+            free = nx.spring_layout(
+                graph, pos=seeded or None, fixed=list(seeded) or None, seed=7, iterations=60
+            )
+        else:
+            free = nx.spring_layout(graph, seed=7)
+        taken: set[int] = set()
+        for state in sorted(rest, key=lambda s: float(free[s][0])):
+            want = round(float(free[state][0]))
+            col = min(
+                (c for c in range(want - len(rest) - 2, want + len(rest) + 3) if c not in taken),
+                key=lambda c, w=want: (abs(c - w), c),
+            )
+            taken.add(col)
+            pos[state] = (float(col), -1.1)
+    return pos
 
 
 def _curve(p0, p1, bend: float, n: int = 16) -> tuple[list[float], list[float]]:
@@ -300,19 +327,11 @@ def empty_figure(message: str, height: int = 360) -> go.Figure:
     return fig
 
 
-def _suffix_chain(states: dict[int, dict], start: int) -> list[int]:
-    chain = []
-    while start in states and start not in chain:
-        chain.append(start)
-        start = states[start]["link"]
-    return chain
-
-
 def automaton_figure(
     view: AutomatonView | None,
     piece: Callable[[int], str],
     match_source: str | None = None,
-    height: int = 400,
+    height: int = 380,
     title: str | None = None,
 ) -> go.Figure:
     """The states and transitions of a snapshot (see the module docstring for the encoding)."""
@@ -321,34 +340,42 @@ def automaton_figure(
     snap = view.snapshot
     pos = layout(view)
     states = {s["id"]: s for s in snap["states"]}
-    current = snap["last"] if view.kind == "dynamic" else -1
-    match = snap["match_state"] if snap["match_length"] > 0 else -1
+    current = snap["last"] if view.kind == "dynamic" and snap["last"] in states else -1
+    match = view.match_state
     source = match_source or view.kind
-    spine = set(spine_states(view))
+    spine = set(view.spine)
     fig = go.Figure()
 
-    # Transitions: solid segments (one trace), arrowheads (annotations), token labels (text).
-    tx, ty, lx, ly, labels, hovers = [], [], [], [], [], []
-    pairs = {(s, d) for s, _, d in snap["transitions"]}
+    # Transitions: solid lines, arrowheads (annotations), token labels (one text trace).
+    # Arcs that skip ahead along a row (shortcuts, e.g. from the root) are drawn faint and
+    # unlabelled (their token shows on hover), so the path that spells the text stays legible.
+    lines = {False: ([], []), True: ([], [])}  # shortcut? -> (xs, ys)
+    lx, ly, labels, hovers = [], [], [], []
     for src, tok, dst in snap["transitions"]:
         (x0, y0), (x1, y1) = pos[src], pos[dst]
+        shortcut = False
         if src == dst:  # a self-loop: a small circle above the state
             t = np.linspace(0, 2 * np.pi, 20)
-            xs = (x0 + 0.18 * np.sin(t)).tolist()
-            ys = (y0 + 0.22 - 0.22 * np.cos(t)).tolist()
-        elif (dst, src) in pairs or (abs(y1 - y0) < 1e-9 and abs(x1 - x0) > 1.01):
-            # bulge upwards, off the spine (transitions always go right: longer strings)
-            xs, ys = _curve(pos[src], pos[dst], min(0.3 + 0.08 * abs(x1 - x0), 1.2))
+            xs = (x0 + 0.16 * np.sin(t)).tolist()
+            ys = (y0 + 0.2 - 0.2 * np.cos(t)).tolist()
+        elif abs(y1 - y0) < 1e-9 and abs(x1 - x0) > 1.01:  # same row, not neighbours: arc
+            shortcut = True
+            up = 1 if y0 >= 0 else -1
+            bend = min(0.18 + 0.05 * abs(x1 - x0), 0.5) * up * (1 if x1 > x0 else -1)
+            xs, ys = _curve(pos[src], pos[dst], bend)
         else:
             xs, ys = [x0, x1], [y0, y1]
-        tx += [*xs, None]
-        ty += [*ys, None]
+        lines[shortcut][0].extend([*xs, None])
+        lines[shortcut][1].extend([*ys, None])
         mid = len(xs) // 2
         lx.append((xs[0] + xs[-1]) / 2 if len(xs) == 2 else xs[mid])
-        ly.append((ys[0] + ys[-1]) / 2 if len(ys) == 2 else ys[mid])
-        labels.append(html.escape(compact(piece(tok), 8)))
-        hovers.append(f"state {src} → {dst} reading token {tok} {html.escape(repr(piece(tok)))}")
+        # above a horizontal edge, clear of the circles; at the middle of any other edge
+        flat = len(xs) == 2 and abs(y1 - y0) < 1e-9
+        ly.append((y0 + 0.16) if flat else (ys[mid] if len(ys) > 2 else (y0 + y1) / 2))
+        labels.append("" if shortcut else html.escape(compact(piece(tok), 7)))
+        hovers.append(f"state {src} → {dst} reads token {tok} {html.escape(repr(piece(tok)))}")
         if src != dst:
+            colour = "#B8C2D1" if shortcut else "#475569"
             fig.add_annotation(
                 x=xs[-1],
                 y=ys[-1],
@@ -360,37 +387,53 @@ def automaton_figure(
                 ayref="y",
                 showarrow=True,
                 arrowhead=2,
-                arrowsize=1.2,
-                arrowwidth=1.3,
-                arrowcolor="#475569",
-                standoff=12,
+                arrowsize=1.0 if shortcut else 1.1,
+                arrowwidth=1.0 if shortcut else 1.3,
+                arrowcolor=colour,
+                standoff=13,
                 text="",
             )
     fig.add_trace(
         go.Scatter(
-            x=tx,
-            y=ty,
+            x=lines[False][0],
+            y=lines[False][1],
             mode="lines",
-            name="transition (reads the token shown)",
-            line=dict(color="#475569", width=1.4),
             hoverinfo="skip",
+            name="transition (reads a token)",
+            line=dict(color="#475569", width=1.4),
         )
     )
+    if lines[True][0]:
+        fig.add_trace(
+            go.Scatter(
+                x=lines[True][0],
+                y=lines[True][1],
+                mode="lines",
+                hoverinfo="skip",
+                name="shortcut (hover for its token)",
+                line=dict(color="#B8C2D1", width=1.0),
+            )
+        )
 
-    # Suffix links: dashed curves below (the current state's chain darker: it is the list of
-    # shorter and shorter endings a failed match falls back through).
-    chain = set(_suffix_chain(states, current if current >= 0 else match))
-    link_traces = {True: ([], []), False: ([], [])}
+    # Suffix links: dashed. The current state's link (to the matched state) is the key one.
+    key_links: tuple[list, list] = ([], [])
+    other_links: tuple[list, list] = ([], [])
     for sid, s in states.items():
         target = s["link"]
         if target < 0 or target not in states:
             continue
         (x0, y0), (x1, y1) = pos[sid], pos[target]
-        bend = min(0.25 + 0.06 * abs(x1 - x0), 1.1)
-        xs, ys = _curve(pos[sid], pos[target], bend if x1 <= x0 else -bend)
-        strong = sid in chain
-        link_traces[strong][0].extend([*xs, None])
-        link_traces[strong][1].extend([*ys, None])
+        if abs(y1 - y0) < 1e-9 or abs(x1 - x0) > 0.5:
+            bend = min(0.2 + 0.05 * abs(x1 - x0), 0.6)
+            xs, ys = _curve(pos[sid], pos[target], bend if x1 < x0 else -bend)
+        else:
+            xs, ys = [x0, x1], [y0, y1]
+            xs, ys = _curve(pos[sid], pos[target], 0.12)
+        key = sid == current or (current < 0 and sid == match)
+        bucket = key_links if key else other_links
+        bucket[0].extend([*xs, None])
+        bucket[1].extend([*ys, None])
+        colour = SELECTED if key else "#A3AFC2"
         fig.add_annotation(
             x=xs[-1],
             y=ys[-1],
@@ -403,29 +446,34 @@ def automaton_figure(
             showarrow=True,
             arrowhead=3,
             arrowsize=1,
-            arrowwidth=1.2 if strong else 0.8,
-            arrowcolor="#7C8AA0" if strong else "#C4CCD8",
-            standoff=11,
+            arrowwidth=1.8 if key else 0.9,
+            arrowcolor="#B45309" if key else colour,
+            standoff=13,
             text="",
         )
-    for strong, (sx, sy) in link_traces.items():
+    fig.add_trace(
+        go.Scatter(
+            x=other_links[0],
+            y=other_links[1],
+            mode="lines",
+            hoverinfo="skip",
+            name="suffix link",
+            line=dict(color="#A3AFC2", width=1.0, dash="dash"),
+        )
+    )
+    if key_links[0]:
         fig.add_trace(
             go.Scatter(
-                x=sx,
-                y=sy,
+                x=key_links[0],
+                y=key_links[1],
                 mode="lines",
                 hoverinfo="skip",
                 name=(
-                    "suffix link of the current state's chain"
-                    if strong
-                    else "suffix link (drops tokens from the front)"
+                    "current → matched (suffix link)"
+                    if current >= 0
+                    else "matched state's suffix link (a shorter match)"
                 ),
-                line=dict(
-                    color="#7C8AA0" if strong else "#C4CCD8",
-                    width=1.6 if strong else 1.0,
-                    dash="dash",
-                ),
-                showlegend=bool(sx) or not strong,
+                line=dict(color="#B45309", width=2.0, dash="dash"),
             )
         )
     fig.add_trace(
@@ -437,11 +485,33 @@ def automaton_figure(
             hovertext=hovers,
             hoverinfo="text",
             textposition="top center",
-            textfont=dict(family=MONO, size=11, color=INK),
+            textfont=dict(family=MONO, size=10, color=INK),
             name="token",
             showlegend=False,
         )
     )
+    if view.elided and view.spine:  # the root ... the visible end of the match path
+        first = next((s for s in view.spine[1:] if s in pos), None)
+        if first is not None:
+            (x0, y0), (x1, y1) = pos[0], pos[first]
+            fig.add_trace(
+                go.Scatter(
+                    x=[x0, x1],
+                    y=[y0, y1],
+                    mode="lines",
+                    showlegend=False,
+                    hoverinfo="skip",
+                    line=dict(color="#475569", width=1.4, dash="dot"),
+                    name="elided path",
+                )
+            )
+            fig.add_annotation(
+                x=(x0 + x1) / 2,
+                y=y0 - 0.22,
+                text=f"… {view.elided} more",
+                showarrow=False,
+                font=dict(size=10, color=MUTED, family=FONT),
+            )
 
     # States.
     ids = view.node_ids
@@ -460,6 +530,8 @@ def automaton_figure(
             role.append(f"matched: the longest ending seen before ({snap['match_length']} tokens)")
         if sid in view.new_states:
             role.append("new this step" + (" (a clone)" if sid in view.clones else ""))
+        elif sid in view.clones:
+            role.append("a clone")
         hover.append(
             f"<b>state {sid}</b>{' · ' + ', '.join(role) if role else ''}<br>"
             f"longest string: {s['length']} tokens <i>{html.escape(words)}</i><br>"
@@ -472,7 +544,7 @@ def automaton_figure(
         elif sid in view.new_states:
             fill.append("#FEF3C7")
         elif sid in spine:
-            fill.append(TINTS.get(view.kind, "#F1F5F9"))
+            fill.append(TINTS.get(source, "#F1F5F9"))
         else:
             fill.append("#F8FAFC")
         if sid == current:
@@ -485,7 +557,7 @@ def automaton_figure(
             line_colour.append("#334155")
             line_width.append(1.2)
         symbol.append("diamond" if sid in view.clones else "circle")
-        size.append(30 if sid in (current, match, 0) else 25)
+        size.append(31 if sid in (current, match, 0) else 26)
     fig.add_trace(
         go.Scatter(
             x=[pos[i][0] for i in ids],
@@ -497,7 +569,11 @@ def automaton_figure(
                 family=FONT, size=10, color=["white" if i == match else INK for i in ids]
             ),
             marker=dict(
-                color=fill, size=size, symbol=symbol, line=dict(color=line_colour, width=line_width)
+                color=fill,
+                size=size,
+                symbol=symbol,
+                opacity=1,
+                line=dict(color=line_colour, width=line_width),
             ),
             hovertext=hover,
             hoverinfo="text",
@@ -513,7 +589,7 @@ def automaton_figure(
         ("new this step", dict(color="#FEF3C7", size=12, line=dict(color=NEW_STATE, width=3))),
         (
             "clone",
-            dict(color="#FEF3C7", size=12, symbol="diamond", line=dict(color=NEW_STATE, width=2)),
+            dict(color="#F8FAFC", size=12, symbol="diamond", line=dict(color="#334155", width=1.2)),
         ),
     ]
     for name, marker in keys:
@@ -528,13 +604,30 @@ def automaton_figure(
                 x=[None], y=[None], mode="markers", marker=marker, name=name, hoverinfo="skip"
             )
         )
+    # Row captions.
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
+    left = min(xs) - 0.5
+    captions = []
+    if view.top:
+        captions.append((1.15, "end of the text →"))
+    if view.spine and len(view.spine) > 1:
+        captions.append((0.0, "matched before → draft" if view.kind == "dynamic" else "match →"))
+    for y, text in captions:
+        fig.add_annotation(
+            x=left,
+            y=y + 0.42,
+            text=text,
+            showarrow=False,
+            xanchor="left",
+            font=dict(size=10, color=MUTED, family=FONT),
+        )
     shown = len(ids)
     total = view.total_states
     subtitle = (
         f"{shown} of {total} states" if total > shown else f"all {total} states"
     ) + f" · match {snap['match_length']} tokens"
+    span = max(xs) - min(xs) + 1.2
     fig.update_layout(
         title=dict(
             text=(title or f"{view.kind.capitalize()} automaton") + f"  <sup>{subtitle}</sup>",
@@ -550,13 +643,17 @@ def automaton_figure(
         legend=dict(
             orientation="h",
             yanchor="top",
-            y=0.0,
+            y=-0.01,
             x=0,
-            font=dict(size=11, family=FONT),
+            font=dict(size=10.5, family=FONT),
+            entrywidth=0.33,
+            entrywidthmode="fraction",
             bgcolor="rgba(255,255,255,0.85)",
+            itemclick=False,
+            itemdoubleclick=False,
         ),
-        xaxis=dict(visible=False, range=[min(xs) - 0.6, max(xs) + 0.6], fixedrange=False),
-        yaxis=dict(visible=False, range=[min(ys) - 1.6, max(max(ys), 1) + 0.7]),
+        xaxis=dict(visible=False, range=[min(xs) - 0.7, min(xs) - 0.7 + max(span, 9)]),
+        yaxis=dict(visible=False, range=[min(min(ys), 0) - 0.75, max(max(ys), 1.15) + 0.75]),
         hoverlabel=dict(font=dict(family=FONT, size=12)),
         font=dict(family=FONT, color=INK),
         dragmode="pan",

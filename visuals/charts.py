@@ -163,7 +163,6 @@ def steps_figure(trace, selected: int | None = None, height: int = 380) -> go.Fi
                     mode="markers",
                     marker=dict(color=COLOURS[source], size=9, symbol="square"),
                     name=f"drafter: {source}",
-                    legendgroup="drafter",
                     showlegend=False,
                     customdata=[reasons[s] for s in drafted],
                     hovertemplate=f"{source} drafted<br>%{{customdata}}<extra></extra>",
@@ -178,23 +177,32 @@ def steps_figure(trace, selected: int | None = None, height: int = 380) -> go.Fi
                     y=[source] * len(wanted),
                     mode="markers",
                     marker=dict(
-                        color="white",
+                        color=COLOURS[source],  # an open symbol is drawn in this colour
                         size=8,
                         symbol="square-open",
                         line=dict(color=COLOURS[source], width=1.5),
                     ),
                     name=f"chosen, no draft: {source}",
-                    legendgroup="drafter",
                     showlegend=False,
                     customdata=[reasons[s] for s in wanted],
                     hovertemplate=(
-                        f"{source} chosen, length policy drafted 0 tokens"
+                        f"{source} chosen, but no draft tokens were verified"
                         "<br>%{customdata}<extra></extra>"
                     ),
                 ),
                 row=1,
                 col=1,
             )
+    if any(ev.drafter == "none" and view.rule_choice(ev) != "none" for ev in view.steps):
+        fig.add_trace(
+            go.Scatter(
+                x=[None], y=[None], mode="markers", hoverinfo="skip",
+                name="chosen, nothing verified",
+                marker=dict(color=COLOURS["model"], size=9, symbol="square-open",
+                            line=dict(color=COLOURS["model"], width=1.5)),
+            ),
+            row=1, col=1,
+        )  # fmt: skip
     # --- tokens per step
     accepted = {s: [0] * n for s in ("static", "dynamic", "recycling")}
     model = [0] * n
@@ -211,7 +219,6 @@ def steps_figure(trace, selected: int | None = None, height: int = 380) -> go.Fi
                 y=ys,
                 name=f"accepted · {source}",
                 marker_color=COLOURS[source],
-                legendgroup="tokens",
                 hovertemplate=f"{source} accepted %{{y}}<extra></extra>",
             ),
             row=2,
@@ -223,7 +230,6 @@ def steps_figure(trace, selected: int | None = None, height: int = 380) -> go.Fi
             y=model,
             name="model's own token",
             marker_color=COLOURS["model"],
-            legendgroup="tokens",
             hovertemplate="model token %{y}<extra></extra>",
         ),
         row=2,
@@ -234,7 +240,6 @@ def steps_figure(trace, selected: int | None = None, height: int = 380) -> go.Fi
             x=steps,
             y=rejected,
             name="rejected draft",
-            legendgroup="tokens",
             marker=dict(
                 color="#F6D5C3",
                 line=dict(color=COLOURS["rejected"], width=0.6),
@@ -252,7 +257,15 @@ def steps_figure(trace, selected: int | None = None, height: int = 380) -> go.Fi
         bargap=0.15,
         hovermode="closest",
         margin=dict(l=70, b=70),
-        legend=dict(orientation="h", yanchor="top", y=-0.16, x=0, xanchor="left"),
+        legend=dict(
+            orientation="h",
+            yanchor="top",
+            y=-0.2,
+            x=0,
+            xanchor="left",
+            entrywidth=0.33,
+            entrywidthmode="fraction",
+        ),
     )
     fig.update_yaxes(
         categoryorder="array",
@@ -261,19 +274,22 @@ def steps_figure(trace, selected: int | None = None, height: int = 380) -> go.Fi
         col=1,
         type="category",
         range=[-0.6, len(DRAFTER_ROWS) - 0.4],
+        tickmode="array",
+        tickvals=list(DRAFTER_ROWS),
+        tickfont=dict(size=11),
     )
     fig.update_yaxes(title_text="tokens", row=2, col=1)
     fig.update_xaxes(title_text="step", row=2, col=1, range=[-0.6, max(n, 1) - 0.4])
     return fig
 
 
-def compare_figure(rows: list[dict], height: int = 260) -> go.Figure:
+def compare_figure(rows: list[dict], height: int = 240) -> go.Figure:
     """Tokens per second of each decoding method (rows: {"name", "tokens_per_s", "colour"?})."""
     fig = go.Figure()
     if not rows:
         from .automaton import empty_figure
 
-        return empty_figure("Run a comparison to see the speeds side by side.", height)
+        return empty_figure("Run a comparison to see the speeds side by side.", 140)
     names = [r["name"] for r in rows]
     speeds = [r["tokens_per_s"] for r in rows]
     base = rows[0]["tokens_per_s"] or 1.0

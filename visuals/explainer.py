@@ -1,44 +1,45 @@
-"""The "How it works" text shown next to the panels (Markdown)."""
+"""The "How it works" explainer shown above the panels: four short cards, as HTML."""
 
-HOW_IT_WORKS = """
-### How it works
+CARDS = (
+    (
+        "1 · Draft, then verify",
+        "A language model writes one token (a piece of a word) per <b>forward pass</b>, and a "
+        "pass costs about the same whether it checks one token or a dozen. So we <i>guess</i> "
+        "the next few tokens cheaply (the <b>draft</b>) and let the model check them all in one "
+        "pass. We keep the draft up to the first token the model disagrees with, and add the "
+        "model's own token there (the <b>bonus</b> token, grey). One pass, several tokens.",
+    ),
+    (
+        "2 · The output never changes",
+        "A drafted token is kept only if it is exactly what the model would have chosen itself "
+        "(struck-through tokens are the guesses it turned down). A bad guess costs a little "
+        "time, never a different answer. <b>Compare</b>, at the bottom, checks it: the text is "
+        "identical, token for token, to plain decoding. <b>MAT</b> is the number of tokens per "
+        "forward pass; plain decoding has 1.",
+    ),
+    (
+        "3 · Suffix automata find the guesses",
+        "Text repeats itself: code reuses names, answers quote the question. A <b>suffix "
+        "automaton</b> is a small machine that knows every piece of a text: from the "
+        "<i>root</i>, follow one arrow per token, and you can keep going exactly as long as "
+        "those tokens appeared in the text. Each circle (a <b>state</b>) stands for pieces that "
+        "end at the same places; a dashed <b>suffix link</b> drops tokens from the front. The "
+        "longest ending of our text seen before is the <b>match</b>; what came after it back "
+        "then is the draft.",
+    ),
+    (
+        "4 · Three drafters, one rule",
+        "The <b style='color:#009E73'>dynamic</b> automaton grows with this conversation; the "
+        "<b style='color:#0072B2'>static</b> one indexes a corpus of the model's earlier "
+        "answers; <b style='color:#B7791F'>Token Recycling</b> reuses the model's own top "
+        "guesses from earlier passes. The dynamic match wins unless the static one is longer by "
+        "more than <b>l_bias</b>; a winning match shorter than <b>l_threshold</b> is likely a "
+        "coincidence, so Token Recycling drafts instead. On a CPU each extra draft token costs "
+        "time, so the <i>cost</i> policy drafts only as far as it pays.",
+    ),
+)
 
-**1 · Why decoding is slow.** A language model writes one token (a word piece) per *forward
-pass*, and each pass has to read the whole model. But a pass can check many tokens at once for
-almost the same price as one.
-
-**2 · Draft, then verify.** So we *guess* the next few tokens cheaply (the **draft**) and feed
-them all to the model in one pass. At every position the model says what *it* would have
-written. We keep the draft tokens up to the first disagreement, and add the model's own token
-there (the **bonus** token, grey). One pass, several tokens.
-
-**3 · Why the output does not change.** A draft token is kept only if it is exactly what the
-model would have chosen anyway. A wrong guess costs a little time, never a different answer.
-The *Compare* panel checks this: the text is identical, token for token, to plain decoding.
-
-**4 · Where guesses come from: suffix automata.** Text repeats itself: code reuses names,
-answers quote the question, a summary copies phrases. A **suffix automaton** is a compact
-machine that knows every piece of a text. Start at the *root*, follow one arrow per token:
-you can keep walking exactly as long as the tokens you read appear somewhere in the text.
-Each circle (a **state**) stands for a group of text pieces that end at the same places;
-**suffix links** (dashed) jump to a shorter ending when the next token does not fit. Walking it
-over the latest tokens finds the longest ending of our text that appeared before, and what
-came *after* it there is the draft.
-
-* the **dynamic automaton** (green) grows with this conversation: prompt + output so far;
-* the **static automaton** (blue) is built once from a corpus of the model's earlier answers;
-* **Token Recycling** (orange) is the fallback: the model's own top guesses from earlier passes.
-
-**5 · Choosing a drafter.** Each step compares the two match lengths (the *Match length*
-chart). The dynamic match wins unless the static one is longer by more than **l_bias**. If
-the winner is shorter than **l_threshold** tokens, a match that short is usually a coincidence,
-so Token Recycling drafts instead (or nothing, for `sam` alone).
-
-**6 · How long a draft?** On a GPU a longer draft is nearly free; on a CPU each extra token
-costs time. The *cost* policy measures this and drafts only as far as it pays (sometimes
-nothing: a hollow square in the drafter chart).
-
-**Reading the panels.** Tokens are coloured by their source; struck-through tokens are
-drafts the model rejected. Drag the step slider (or press ▶) to replay; click a token to jump
-to its step. **MAT** is the mean number of tokens per forward pass: plain decoding has 1.
-""".strip()
+HOW_IT_WORKS = "".join(
+    f'<div class="sd-card-explain"><h4>{title}</h4><p>{body}</p></div>' for title, body in CARDS
+)
+HOW_IT_WORKS = f'<div class="sd-explain">{HOW_IT_WORKS}</div>'

@@ -9,6 +9,7 @@ from .stream import compact
 from .view import as_view
 
 MAX_ROWS = 24
+NO_ROOM = ("budget", "no room left for a draft")  # the engine's words, old and new
 
 
 def _badge(source: str, text: str | None = None) -> str:
@@ -24,17 +25,25 @@ def inspector_html(trace, step: int | None = None) -> str:
     ev = view.steps[k]
     rule = view.rule_choice(ev)
     drafter = ev.drafter if ev.drafter != "none" else "none"
-    if ev.drafter == "none" and rule != "none":
+    offered = int(getattr(ev, "proposed", 0) or 0)
+    if ev.drafter == "none" and rule != "none" and "(nothing to draft)" in ev.reason:
+        who = f"{_badge(rule)} chosen by the rule, but it had nothing to draft yet"
+    elif ev.drafter == "none" and rule != "none":
+        what = f"offered <b>{offered}</b> token(s), but " if offered else "chosen by the rule, but "
         who = (
-            f"{_badge(rule)} chosen by the rule, but the length policy drafted "
-            "<b>0</b> tokens (verifying a draft would cost more than it is expected to save)"
+            f"{_badge(rule)} {what}the length policy verified <b>0</b> (checking them would "
+            "cost more time than they are expected to save)"
         )
+    elif ev.drafter == "none" and ev.reason in NO_ROOM:
+        who = f"{_badge('none')} one token left to generate: nothing to draft"
     elif ev.drafter == "none":
         who = _badge("none")
     else:
         who = f"{_badge(drafter)} drafted <b>{len(ev.draft_tokens)}</b> token(s)"
         if not all(p == i - 1 for i, p in enumerate(ev.draft_parents)):
             who += " as a tree"
+        if offered > len(ev.draft_tokens):
+            who += f" of {offered} offered (the length policy cut the rest)"
     facts = [
         ("context", f"{ev.context_length} tokens"),
         ("static match", str(ev.match_static) if view.has_match_info(ev) else "–"),
@@ -81,8 +90,9 @@ def inspector_html(trace, step: int | None = None) -> str:
             f" <small>#{ev.bonus_token}</small></td><td>the model’s own token</td></tr>"
         )
     table = (
-        '<table class="sd-table"><thead><tr><th>node</th><th>depth</th><th>token</th>'
-        f"<th>verdict</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        '<div class="sd-table-wrap"><table class="sd-table"><thead><tr><th>node</th>'
+        "<th>depth</th><th>token</th><th>verdict</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
     return (
         f'<div class="sd-inspect">'

@@ -15,8 +15,8 @@ from samdec.trace import StepEvent
 from .palette import LABELS, SOURCES
 from .view import TraceView, as_view
 
-MAX_REJECTED_CHAIN = 5  # rejected tail of a chain draft shown inline
-MAX_ALTERNATIVES = 3  # rejected siblings of a tree draft shown inline
+MAX_REJECTED_CHAIN = 4  # rejected tail of a chain draft shown inline
+MAX_ALTERNATIVES = 2  # rejected siblings of a tree draft shown inline
 
 
 def visible(text: str) -> str:
@@ -70,12 +70,13 @@ def _step_html(view: TraceView, ev: StepEvent, selected: bool) -> str:
             f'title="{_title(ev, what)}">{visible(text)}</span>'
         )
     indices, how = rejected_groups(ev)
-    if indices:
+    if ev.rejected_indices:
         limit = MAX_REJECTED_CHAIN if how == "chain" else MAX_ALTERNATIVES
         pieces = ev.draft_pieces or [view.piece(t) for t in ev.draft_tokens]
         shown = [compact(pieces[i], 12) for i in indices[:limit]]
         sep = "" if how == "chain" else " / "
         body = sep.join(f"<s>{html.escape(s)}</s>" for s in shown)
+        # (a tree whose other branches failed may have no alternative where the path ended)
         more = len(ev.rejected_indices) - len(shown[:limit])
         if more > 0:
             body += f'<span class="sd-more">+{more}</span>'

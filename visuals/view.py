@@ -16,7 +16,7 @@ from typing import Any
 from samdec.trace import RunSummary, StepEvent, Trace
 
 # Reasons the engine gives for a step that did not consult the automata at all.
-_NO_MATCH_INFO = ("budget", "plain decoding")
+_NO_MATCH_INFO = ("budget", "plain decoding", "no room left for a draft")
 
 
 @dataclass
@@ -113,6 +113,8 @@ class TraceView:
         return self.method == "sam+recycling"
 
     def piece(self, token: int) -> str:
+        if int(token) < 0:  # the static corpus's document separator
+            return "⟂"
         return self.pieces.get(int(token), f"<{int(token)}>")
 
     def piece_fn(self, fallback: Callable[[int], str] | None = None) -> Callable[[int], str]:
@@ -120,6 +122,8 @@ class TraceView:
 
         def lookup(token: int) -> str:
             token = int(token)
+            if token < 0:  # the static corpus's document separator
+                return "⟂"
             if token in self.pieces:
                 return self.pieces[token]
             return fallback(token) if fallback is not None else f"<{token}>"

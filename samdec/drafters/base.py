@@ -26,6 +26,8 @@ class Draft:
     source: str  # "static" | "dynamic" | "recycling" | "none"
     reason: str = ""
     match_length: int = 0  # the match length that produced this draft (0 for non-retrieval)
+    # The drafter the decision rule picked; kept when a length policy cuts the draft to nothing.
+    rule_source: str = ""
     match_static: int = 0
     match_dynamic: int = 0
     state_static: int = -1
@@ -35,6 +37,8 @@ class Draft:
     node_keys: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if not self.rule_source:
+            self.rule_source = self.source
         if not self.node_keys:
             self.node_keys = list(range(len(self.tokens)))
 
@@ -55,6 +59,7 @@ class Draft:
             source=self.source if n > 0 else "none",
             reason=self.reason,
             match_length=self.match_length,
+            rule_source=self.rule_source,
             match_static=self.match_static,
             match_dynamic=self.match_dynamic,
             state_static=self.state_static,

@@ -80,7 +80,8 @@ class TokenRecycling:
     def propose(self, max_tokens: int) -> Draft:
         t = self.template
         if self.last_token < 0 or max_tokens <= 0:
-            return Draft([], [], "none", reason="no context")
+            why = "no context" if self.last_token < 0 else "no room for a draft"
+            return Draft([], [], "none", reason=why, rule_source="recycling")
         tokens = np.full(len(t), -1, dtype=np.int64)
         # Depth by depth, vectorised: a node exists if its parent does and the table has an entry.
         for depth in range(1, int(t.depths.max()) + 1):

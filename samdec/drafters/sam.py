@@ -94,6 +94,7 @@ class SAM:
             draft = chain([], "none")
         draft.reason = reason if len(draft) else f"{reason} (nothing to draft)"
         draft.match_length = length
+        draft.rule_source = source
         for key, value in info.items():
             setattr(draft, key, value)
         return draft

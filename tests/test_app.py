@@ -1,0 +1,333 @@
+"""The app through its named API (gradio_client) and its event handlers, on the bundled model.
+
+One server is launched in-process on a free localhost port for the whole module.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Importing app sets this too, but here torch may already be loaded by another test module;
+# spinning OpenMP threads make a shared CPU ~50x slower (see app.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import json
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.model
+
+PROMPT = "List three colours of the rainbow, then list them again in reverse order."
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_module():
+    import app
+
+    app.RUNTIME.engine("bundled")  # load once, before the clock of any call starts
+    return app
+
+
+@pytest.fixture(scope="module")
+def client(app_module):
+    from gradio_client import Client
+
+    _, url, _ = app_module.demo.launch(
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        prevent_thread_lock=True,
+        quiet=True,
+        **app_module.LAUNCH_KWARGS,
+    )
+    try:
+        yield Client(url, verbose=False)
+    finally:
+        app_module.demo.close()
+
+
+def generate(client, prompt=PROMPT, method="sam+recycling", max_new_tokens=20, **kw):
+    text, trace_json, notes = client.predict(
+        prompt, method, max_new_tokens, api_name="/generate", **kw
+    )
+    from samdec.trace import Trace
+
+    return text, Trace.from_dict(json.loads(trace_json)), notes
+
+
+def test_api_lists_the_named_endpoints(client):
+    names = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert "/generate" in names and "/compare" in names
+
+
+def test_generate_returns_a_trace_consistent_with_the_text(client, app_module):
+    text, trace, _notes = generate(client)
+    tokenizer = app_module.RUNTIME.engine("bundled").tokenizer
+    assert trace.text == text
+    assert tokenizer.decode(trace.token_ids, skip_special_tokens=True) == text
+    assert [t for ev in trace.steps for t in ev.new_tokens] == trace.token_ids
+    assert 1 <= len(trace.token_ids) <= 20
+    assert trace.summary.steps == len(trace.steps)
+    assert trace.summary.new_tokens == len(trace.token_ids)
+    for ev in trace.steps:
+        accepted = [ev.draft_tokens[i] for i in ev.accepted_indices]
+        tail = [ev.bonus_token] if ev.bonus_token >= 0 else []
+        assert ev.new_tokens == (accepted + tail)[: len(ev.new_tokens)]
+        assert len(ev.draft_pieces) == len(ev.draft_tokens)
+    assert all(str(t) in trace.pieces for t in trace.token_ids)
+    assert trace.summary.config["method"] == "sam+recycling"
+    assert trace.summary.config["static_corpus"] > 0  # the shipped corpus was indexed
+
+
+def test_output_equals_plain_decoding(client):
+    _, ours, _ = generate(client, method="sam+recycling", max_new_tokens=16)
+    _, plain, _ = generate(client, method="ar", max_new_tokens=16)
+    assert ours.token_ids == plain.token_ids
+    assert plain.summary.steps == len(plain.token_ids)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("", "sam", 8), "empty"),
+        (("   \n\t ", "sam", 8), "empty"),
+        ((PROMPT, "sam", 0), "from 1 to 1024"),
+        ((PROMPT, "sam", 5000), "from 1 to 1024"),
+        ((PROMPT, "sam", 2.5), "whole number"),
+        ((PROMPT, "teleport", 8), "Unknown method"),
+        ((PROMPT, "sam", 8, 5, 5, "cost", 40, -1.0), "Temperature"),
+        ((PROMPT, "sam", 8, 5, 5, "cost", 40, 0.0, None, True, "not a model id!"), "neither"),
+        ((PROMPT, "sam", 8, 5, 5, "cost", 40, 0.0, None, True, "./no/such/model"), "not found"),
+        (("word " * 9000, "sam", 8), "reads at most"),
+    ],
+)
+def test_bad_input_gets_a_clear_message(client, args, message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as info:
+        client.predict(*args, api_name="/generate")
+    assert message in str(info.value)
+    assert "Traceback" not in str(info.value)
+
+
+def test_unreachable_hub_model_fails_fast(app_module, monkeypatch):
+    monkeypatch.setattr(app_module, "hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(app_module.UserError, match="no network"):
+        app_module.check_model_spec("someone/not-downloaded-model")
+
+
+def test_corrupt_corpus_is_reported_and_decoding_goes_on(client, app_module, tmp_path, monkeypatch):
+    bad = tmp_path / "corrupt.jsonl"
+    bad.write_text('{"answer": "fine"}\n{this is not json\n', encoding="utf-8")
+    runtime = app_module.Runtime(corpus=bad)
+    monkeypatch.setattr(app_module, "RUNTIME", runtime)
+    text, trace, notes = generate(client, method="sam", max_new_tokens=8)
+    assert "corrupt.jsonl could not be read" in notes
+    assert "dynamic automaton only" in notes
+    assert trace.summary.config["static_corpus"] == 0
+    assert text == trace.text and trace.token_ids
+
+
+def test_two_generations_at_once_both_finish(client):
+    results: dict[int, tuple] = {}
+    errors: list[BaseException] = []
+
+    def work(i: int, prompt: str) -> None:
+        try:
+            results[i] = generate(client, prompt=prompt, max_new_tokens=10)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=work, args=(0, "Name two planets.")),
+        threading.Thread(target=work, args=(1, "Name two oceans.")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=240)
+    assert not errors, errors
+    assert set(results) == {0, 1}
+    for _, trace, _ in results.values():
+        assert trace.token_ids
+
+
+def test_compare_endpoint(client):
+    data = json.loads(client.predict(PROMPT, "sam+recycling", 12, api_name="/compare"))
+    names = [r["name"] for r in data["runs"]]
+    assert names[0].startswith("plain") and "prompt lookup" in names[1]
+    assert all(r["tokens_per_s"] > 0 for r in data["runs"])
+    reference = data["runs"][0]["token_ids"]
+    for run in data["runs"][1:]:
+        assert run["identical"] is True
+        assert run["token_ids"] == reference
+
+
+# ----------------------------------------------------------------------------- UI handlers
+
+
+def outputs_by_name(app_module, update: dict) -> dict:
+    names = {id(c): n for n, c in app_module.COMPONENTS.items()}
+    return {names.get(id(c), c): v for c, v in update.items()}
+
+
+def run_ui(
+    app_module,
+    prompt,
+    max_new_tokens=12,
+    method="sam+recycling",
+    model="bundled",
+    temperature=0.0,
+    policy="cost",
+):
+    session = app_module.Session()
+    updates = list(
+        app_module.generate_ui(
+            prompt,
+            method,
+            max_new_tokens,
+            5,
+            5,
+            policy,
+            40,
+            temperature,
+            0,
+            True,
+            model,
+            24,
+            session,
+        )
+    )
+    return session, [outputs_by_name(app_module, u) for u in updates]
+
+
+@pytest.mark.parametrize(
+    ("method", "temperature", "policy"),
+    [
+        ("ar", 0.0, "cost"),
+        ("recycling", 0.0, "fixed"),
+        ("sam-dynamic", 0.0, "fixed"),
+        ("sam+recycling", 0.8, "cost"),
+    ],
+)
+def test_ui_renders_every_method(app_module, method, temperature, policy):
+    session, updates = run_ui(
+        app_module,
+        PROMPT,
+        max_new_tokens=8,
+        method=method,
+        temperature=temperature,
+        policy=policy,
+    )
+    final = updates[-1]
+    assert session.view is not None and session.view.done
+    assert session.view.method == method
+    assert "sd-error" not in final["notice"]
+    assert final["stream"].count('class="sd-tok') == len(session.view.token_ids)
+    for k in range(session.view.num_steps):
+        panels = app_module.render(session, k, 24)
+        assert set(panels) >= {"stream", "dyn_plot", "match_plot", "steps_plot", "inspector"}
+
+
+def test_ui_generation_streams_then_enables_replay(app_module):
+    session, updates = run_ui(app_module, PROMPT)
+    final = updates[-1]
+    view = session.view
+    assert view is not None and view.done
+    assert final["stream"].count('class="sd-tok') == len(view.token_ids)
+    assert "sd-error" not in final["notice"]
+    assert final["slider"].maximum == max(view.num_steps - 1, 1)
+    assert session.file.endswith(".json") and "download" in final
+    trace = json.loads(Path(session.file).read_text(encoding="utf-8"))
+    assert trace["token_ids"] == view.token_ids
+    for name in ("dyn_plot", "match_plot", "steps_plot"):
+        assert len(final[name].data) > 0, name
+    # replay: the slider, a click on a token and the timer all drive every panel
+    first = outputs_by_name(app_module, app_module.show_step(session, 0, 24))
+    assert 'data-step="0"' in first["stream"] and "<b>Step 0</b>" in first["inspector"]
+
+    class Click:
+        _data = {"step": 1}  # noqa: RUF012
+
+    clicked = outputs_by_name(app_module, app_module.click_step(session, 24, Click()))
+    assert clicked["slider"] == 1 and "<b>Step 1</b>" in clicked["inspector"]
+    ticked = outputs_by_name(app_module, app_module.tick(session, 0, 24))
+    assert ticked["slider"] == 1
+    last = outputs_by_name(app_module, app_module.tick(session, view.num_steps - 1, 24))
+    assert set(last) == {"timer"}  # the replay stops at the end
+
+
+@pytest.mark.parametrize(
+    ("prompt", "max_new_tokens", "model", "message"),
+    [
+        ("  ", 12, "bundled", "empty"),
+        (PROMPT, 0, "bundled", "from 1 to 1024"),
+        (PROMPT, 12, "/definitely/not/here", "not found"),
+    ],
+)
+def test_ui_shows_errors_in_the_page_not_tracebacks(
+    app_module, prompt, max_new_tokens, model, message
+):
+    session, updates = run_ui(app_module, prompt, max_new_tokens=max_new_tokens, model=model)
+    notice = updates[-1]["notice"]
+    assert "sd-error" in notice and message in notice
+    assert "Traceback" not in notice
+    assert session.view is None
+
+
+def test_open_trace_rejects_a_bad_file(app_module, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2", encoding="utf-8")
+    update = outputs_by_name(app_module, app_module.open_trace(str(bad), None, 24))
+    assert "sd-error" in update["notice"]
+
+
+def test_app_runs_under_a_zerogpu_style_spaces_module(tmp_path):
+    """With `spaces` importable, GPU work goes through spaces.GPU and the model loads at
+    import (as ZeroGPU expects); everything else behaves the same."""
+    import subprocess
+    import sys
+
+    fake = tmp_path / "spaces.py"
+    fake.write_text(
+        "CALLS = []\n"
+        "def GPU(duration=60):\n"
+        "    def wrap(fn):\n"
+        "        def inner(*a, **k):\n"
+        "            CALLS.append(fn.__name__)\n"
+        "            return fn(*a, **k)\n"
+        "        return inner\n"
+        "    return wrap\n",
+        encoding="utf-8",
+    )
+    code = (
+        "import json, app, spaces\n"
+        "assert app.spaces is spaces and app.RUNTIME.is_loaded('bundled')\n"
+        "text, trace, notes = app.api_generate('Name a colour.', 'sam+recycling', 6)\n"
+        "assert json.loads(trace)['token_ids'], trace\n"
+        "s = app.Session()\n"
+        "ups = list(app.generate_ui('Name a fruit.', 'sam', 6, 5, 5, 'cost', 40, 0.0, 0, True,"
+        " 'bundled', 24, s))\n"
+        "assert s.view.done and s.view.token_ids\n"
+        "assert spaces.CALLS.count('gpu_generate') == 1 and 'gpu_stream' in spaces.CALLS\n"
+        "print('ok')\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{root}"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]

@@ -1,0 +1,190 @@
+"""End to end in headless Chromium: type a prompt, generate, see the panels, replay a step.
+
+Needs Chromium from Debian (`apt-get install -y chromium`) and Playwright for Python
+(`pip install playwright`; no `playwright install`: the system Chromium is used). Screenshots
+go to test-output/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "test-output"
+CHROMIUM = os.environ.get("SAMDEC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PROMPT = (
+    "Fix the bug in this function and show the corrected code:\n\n"
+    "def total(items):\n    result = 0\n    for item in items:\n        result += item\n"
+    "    return reslt"
+)
+
+
+def require_browser():
+    if not Path(CHROMIUM).is_file() and not shutil.which("chromium"):
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}. Install it with: "
+            "apt-get update && apt-get install -y chromium   (as root)",
+            pytrace=False,
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.fail(
+            "Playwright for Python is missing. Install it with: pip install playwright "
+            "(do not run `playwright install`: the system Chromium is used)",
+            pytrace=False,
+        )
+    return CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    env.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    OUT.mkdir(exist_ok=True)
+    log = open(OUT / "browser-server.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"app.py exited with {proc.returncode}; see {log.name}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail("app.py did not answer within 120 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def drive(page) -> None:
+    """Generate, check every panel, select a step by clicking, replay with the slider."""
+    page.fill("#sd-prompt textarea", PROMPT)
+    max_new = page.locator("#sd-max-new input[type=number]")
+    max_new.fill("40")
+    max_new.press("Enter")
+    page.click("#sd-generate")
+
+    # live: coloured tokens appear while decoding
+    page.wait_for_selector("#sd-stream .sd-tok", timeout=120_000)
+    page.screenshot(path=str(OUT / "app-live.png"), full_page=True)
+    page.wait_for_function(
+        "() => document.querySelector('#sd-stats').innerText.includes('stopped')",
+        timeout=180_000,
+    )
+    page.wait_for_timeout(800)
+
+    # output stream: one coloured span per token, the same number as the stat card says
+    tokens = page.locator("#sd-stream .sd-tok")
+    count = tokens.count()
+    first_card = page.locator("#sd-stats .sd-card-v").first.inner_text()
+    assert count == int(first_card) > 0
+    assert count <= 40
+    model_bg = page.eval_on_selector(
+        "#sd-stream .sd-tok.sd-model", "e => getComputedStyle(e).backgroundColor"
+    )
+    assert model_bg == "rgb(236, 238, 241)"  # the model-token tint of the palette
+    title = tokens.first.get_attribute("title")
+    assert title.startswith("step 0")
+    assert page.locator(".sd-legend .sd-chip").count() == 5
+
+    # the automaton view and the charts are drawn
+    for plot in ("#sd-dyn-plot", "#sd-match-plot", "#sd-steps-plot"):
+        page.wait_for_selector(f"{plot} .js-plotly-plot", timeout=30_000)
+    states = page.locator("#sd-dyn-plot .scatterlayer .point").count()
+    assert states >= 2
+    assert "Step" in page.locator("#sd-inspector").inner_text()
+
+    page.screenshot(path=str(OUT / "app.png"), full_page=True)
+
+    # clicking a token selects its step
+    target = tokens.nth(min(3, count - 1))
+    step = int(target.get_attribute("data-step"))
+    target.click()
+    page.wait_for_function(
+        f"() => document.querySelector('#sd-inspector').innerText.includes('Step {step} of')",
+        timeout=30_000,
+    )
+    assert page.locator(f"#sd-stream .sd-sel[data-step='{step}']").count() == 1
+
+    # scrubbing the step slider replays: step 0, the later tokens hidden
+    slider = page.locator("#sd-step-slider input[type=range]")
+    slider.focus()
+    slider.press("Home")
+    page.wait_for_function(
+        "() => document.querySelector('#sd-inspector').innerText.includes('Step 0 of')",
+        timeout=30_000,
+    )
+    page.wait_for_timeout(500)
+    replay_tokens = page.locator("#sd-stream .sd-tok").count()
+    assert 0 < replay_tokens < count or count == replay_tokens == 1
+    assert "hidden" in page.locator("#sd-stream").inner_text() or count == replay_tokens
+    page.screenshot(path=str(OUT / "app-replay.png"), full_page=True)
+
+    body = page.locator("body").inner_text()
+    assert not re.search(r"Traceback|Error\b", body), "an error reached the page"
+
+
+def test_generate_watch_and_replay(server):
+    executable = require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        script_errors: list[str] = []
+        page.on("pageerror", lambda error: script_errors.append(str(error)))
+        try:
+            page.goto(server)
+            page.wait_for_selector("#sd-generate", timeout=60_000)
+            drive(page)
+            assert not script_errors, f"JavaScript errors on the page: {script_errors}"
+        except Exception as exc:
+            page.screenshot(path=str(OUT / "app-failure.png"), full_page=True)
+            log = (OUT / "browser-server.log").read_text(errors="replace")[-4000:]
+            raise AssertionError(f"{exc}\n--- server log (tail) ---\n{log}") from exc
+        finally:
+            browser.close()
