@@ -52,6 +52,8 @@ def machine_info() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        # Spinning OpenMP threads are fastest alone and ~10x slower beside other work.
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
     }
     try:
         import transformers
