@@ -880,6 +880,106 @@ def compare_ui(
     return V.compare_html(rows, note), V.compare_figure(rows)
 
 
+# ============================================================================ tuning
+
+TUNE_BIASES = list(range(0, 10))
+TUNE_THRESHOLDS = list(range(1, 11))
+
+
+def run_tune(prompt, method, max_new_tokens, draft_policy, draft_len, use_static, model):
+    """Record this prompt's greedy output once, then replay every (l_bias, l_threshold).
+    Returns (sweep rows, note). Raises UserError."""
+    if method not in ("sam", "sam+recycling"):
+        method = "sam"  # l_bias and l_threshold only steer the SAM drafter
+    loaded, spec, ids, config, _extra, notes = prepare(
+        prompt,
+        method,
+        max_new_tokens,
+        5,
+        5,
+        draft_policy,
+        draft_len,
+        0.0,
+        None,
+        use_static,
+        model,
+    )
+    n = min(config.max_new_tokens, COMPARE_MAX_TOKENS)
+    rows, seconds = gpu_tune(spec, ids, replace(config, max_new_tokens=n))
+    note = (
+        f"{method}, {config.draft_policy} draft lengths, {n} tokens of greedy output on "
+        f"{loaded.name}: one recorded run replayed for {len(rows)} settings in {seconds:.1f} s, "
+        "each step costed with the verify-cost curve measured on this machine. Exact for the "
+        "SAM drafters; Token Recycling is approximated."
+    )
+    return rows, " ".join([note, *notes])
+
+
+@gpu(duration=180)
+def gpu_tune(spec: str, ids: list[int], config) -> tuple[list[dict], float]:
+    from samdec import tuning
+
+    engine = RUNTIME.engine(spec)
+    recording = tuning.record(engine, ids, config.max_new_tokens)
+    start = time.perf_counter()
+    static = engine.static if config.use_static else None
+    rows = tuning.sweep(
+        [recording],
+        config,
+        TUNE_BIASES,
+        TUNE_THRESHOLDS,
+        engine.cost,
+        static,
+        engine.vocab_size,
+        policies=(config.draft_policy,),
+    )
+    return rows, time.perf_counter() - start
+
+
+def tune_summary_html(rows: list[dict], note: str) -> str:
+    if not rows:
+        return notice_html([note or "Run the prediction to see which setting suits this prompt."])
+    best = max(rows, key=lambda r: r["speedup"])
+    paper = next((r for r in rows if (r["l_bias"], r["l_threshold"]) == (5, 5)), None)
+    lines = [
+        f"Best: l_bias {best['l_bias']}, l_threshold {best['l_threshold']} — predicted "
+        f"{best['speedup']:.2f}x, MAT {best['mat']:.2f}."
+    ]
+    if paper:
+        lines.append(
+            f"Paper default (5, 5): predicted {paper['speedup']:.2f}x, MAT {paper['mat']:.2f}."
+        )
+    lines.append(note)
+    return notice_html(lines)
+
+
+def tune_ui(prompt, method, max_new_tokens, draft_policy, draft_len, use_static, model):
+    try:
+        rows, note = run_tune(
+            prompt, method, max_new_tokens, draft_policy, draft_len, use_static, model
+        )
+    except UserError as exc:
+        gr.Warning(str(exc))
+        return notice_html([str(exc)], "error"), V.empty_figure(""), None
+    except Exception as exc:
+        log.exception("tuning failed")
+        gr.Warning(f"The prediction failed: {exc}")
+        return notice_html([f"The prediction failed: {exc}"], "error"), V.empty_figure(""), None
+    best = max(rows, key=lambda r: r["speedup"])
+    return (
+        tune_summary_html(rows, note),
+        V.tuning_heatmap(rows),
+        [best["l_bias"], best["l_threshold"]],
+    )
+
+
+def apply_best(best):
+    if not best:
+        gr.Warning("Predict the best setting first.")
+        return gr.update(), gr.update()
+    return best[0], best[1]
+
+
 # ============================================================================ API
 
 
@@ -1174,6 +1274,27 @@ def build_demo() -> gr.Blocks:
             compare_plot = gr.Plot(
                 V.compare_figure([]), show_label=False, elem_id="sd-compare-plot", scale=2
             )
+        with (
+            gr.Accordion(
+                "Tune l_bias and l_threshold: predicted from one run, no re-decoding",
+                open=False,
+                elem_id="sd-tune",
+            ),
+            gr.Row(equal_height=False),
+        ):
+            with gr.Column(scale=2):
+                tune_btn = gr.Button(
+                    "Predict the best setting for this prompt", elem_id="sd-tune-btn"
+                )
+                tune_summary = gr.HTML(tune_summary_html([], ""), elem_id="sd-tune-summary")
+                apply_btn = gr.Button("Apply the best setting", elem_id="sd-tune-apply")
+                tune_best = gr.State(None)
+            tune_plot = gr.Plot(
+                V.empty_figure("l_bias x l_threshold"),
+                show_label=False,
+                elem_id="sd-tune-plot",
+                scale=3,
+            )
 
         COMPONENTS.update(
             notice=notice,
@@ -1266,6 +1387,17 @@ def build_demo() -> gr.Blocks:
             api_visibility="private",
             concurrency_limit=1,
             concurrency_id="compare",
+        )
+        tune_btn.click(
+            tune_ui,
+            inputs=[prompt, method, max_new, policy, draft_len, use_static, model],
+            outputs=[tune_summary, tune_plot, tune_best],
+            api_visibility="private",
+            concurrency_limit=1,
+            concurrency_id="compare",
+        )
+        apply_btn.click(
+            apply_best, inputs=[tune_best], outputs=[l_bias, l_threshold], api_visibility="private"
         )
         gr.api(api_generate, api_name="generate", concurrency_limit=4, concurrency_id="decode")
         gr.api(api_compare, api_name="compare", concurrency_limit=1, concurrency_id="compare")

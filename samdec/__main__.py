@@ -347,6 +347,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
         ),
     }
     out.write_text(json.dumps(result, indent=1))
+    try:  # the heatmap needs plotly (the app's dependency), not the engine
+        from visuals import tuning_heatmap
+
+        out.with_suffix(".html").write_text(tuning_heatmap(rows).to_html(include_plotlyjs="cdn"))
+    except ImportError:
+        pass
     print(
         f"{len(rows)} settings x {len(recordings)} runs in {seconds:.1f} s. Best: "
         f"l_bias={best['l_bias']} l_threshold={best['l_threshold']} ({best['draft_policy']}): "

@@ -331,3 +331,16 @@ def test_app_runs_under_a_zerogpu_style_spaces_module(tmp_path):
         timeout=300,
     )
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+
+
+def test_tune_predicts_a_grid_and_applies_the_best_setting(app_module):
+    html, fig, best = app_module.tune_ui(PROMPT, "sam+recycling", 24, "cost", 40, True, "bundled")
+    heat = fig.data[0]
+    assert list(heat.x) == app_module.TUNE_BIASES and list(heat.y) == app_module.TUNE_THRESHOLDS
+    cells = [v for row in heat.z for v in row if v is not None]
+    assert len(cells) == 100 and all(v > 0 for v in cells)
+    assert max(cells) == pytest.approx(heat.z[best[1] - 1][best[0]])
+    assert "Best: l_bias" in html and "Paper default (5, 5)" in html
+    assert app_module.apply_best(best) == (best[0], best[1])
+    bad_html, _, none = app_module.tune_ui("   ", "sam", 24, "cost", 40, True, "bundled")
+    assert none is None and "prompt" in bad_html.lower()

@@ -90,3 +90,26 @@ def test_tune_command_writes_a_grid_with_best_and_paper_points(tmp_path):
     again = samdec(*args, timeout=600)
     assert again.returncode == 0 and "recorded runs from" in again.stderr
     assert json.loads(out.read_text())["rows"] == data["rows"]
+    assert "plotly" in out.with_suffix(".html").read_text().lower()
+
+
+def test_heatmap_marks_paper_and_best_points():
+    from visuals import tuning_heatmap
+
+    rows = [
+        {
+            "draft_policy": "cost",
+            "l_bias": b,
+            "l_threshold": t,
+            "speedup": 1 + b / 10 - t / 20,
+            "mat": 1.5,
+            "steps": 10,
+        }
+        for b in range(0, 6)
+        for t in range(1, 6)
+    ]
+    fig = tuning_heatmap(rows)
+    heat = fig.data[0]
+    assert list(heat.x) == list(range(6)) and list(heat.y) == list(range(1, 6))
+    marks = {t.name: (t.x[0], t.y[0]) for t in fig.data[1:]}
+    assert marks == {"paper (5, 5)": (5, 5), "best": (5, 1)}

@@ -18,6 +18,7 @@ from .explainer import HOW_IT_WORKS
 from .inspector import compare_html, inspector_html
 from .palette import COLOURS, LABELS, SOURCES, TINTS, css_variables
 from .stream import legend_html, stats_html, stream_html
+from .tuning import tuning_heatmap
 from .view import TokenSpan, TraceView, as_view
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "stats_html",
     "steps_figure",
     "stream_html",
+    "tuning_heatmap",
 ]

@@ -1,0 +1,71 @@
+"""Tuning heatmap: predicted speedup over the l_bias x l_threshold grid (samdec.tuning.sweep)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+
+def tuning_heatmap(
+    rows: list[dict], policy: str | None = None, metric: str = "speedup"
+) -> go.Figure:
+    """Heatmap of `metric` ("speedup" or "mat") with the paper's (5, 5) and the best point marked.
+
+    `rows` are sweep rows: dicts with draft_policy, l_bias, l_threshold, speedup, mat, steps.
+    """
+    if policy is None and rows:
+        policy = max(rows, key=lambda r: r["speedup"])["draft_policy"]
+    rows = [r for r in rows if r["draft_policy"] == policy]
+    biases = sorted({r["l_bias"] for r in rows})
+    thresholds = sorted({r["l_threshold"] for r in rows})
+    cell = {(r["l_bias"], r["l_threshold"]): r for r in rows}
+    z = [[cell.get((b, t), {}).get(metric) for b in biases] for t in thresholds]
+    text = [
+        [
+            f"{cell[(b, t)]['speedup']:.2f}x<br>MAT {cell[(b, t)]['mat']:.2f}"
+            if (b, t) in cell
+            else ""
+            for b in biases
+        ]
+        for t in thresholds
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            x=biases,
+            y=thresholds,
+            z=z,
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Viridis",
+            colorbar={"title": "predicted speedup" if metric == "speedup" else "MAT"},
+            hovertemplate="l_bias %{x}, l_threshold %{y}<br>%{text}<extra></extra>",
+        )
+    )
+    marks = []
+    if (5, 5) in cell:
+        marks.append((5, 5, "paper (5, 5)", "#111827", "circle-open"))
+    if rows:
+        best = max(rows, key=lambda r: r[metric])
+        marks.append((best["l_bias"], best["l_threshold"], "best", "#D55E00", "square-open"))
+    for x, y, name, colour, symbol in marks:
+        fig.add_scatter(
+            x=[x],
+            y=[y],
+            mode="markers",
+            name=name,
+            marker={
+                "symbol": symbol,
+                "size": 44,
+                "color": colour,
+                "line": {"width": 3, "color": colour},
+            },
+        )
+    fig.update_layout(
+        title=f"Predicted {metric} by l_bias and l_threshold ({policy} draft lengths)",
+        xaxis_title="l_bias (favour the dynamic match by this many tokens)",
+        yaxis_title="l_threshold (shorter matches go to the auxiliary drafter)",
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.2},
+        xaxis={"dtick": 1},
+        yaxis={"dtick": 1},
+    )
+    return fig
