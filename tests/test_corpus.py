@@ -85,7 +85,12 @@ def test_model_errors_are_clear(spec, message):
 
 
 def test_hub_id_without_network_says_so(monkeypatch):
+    import huggingface_hub.constants
+
+    # The variable is read when huggingface_hub is imported; set the constant too so the test
+    # does not wait for network time-outs.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelLoadError, match="network"):
         load_model("nobody/no-such-model-xyz")
 

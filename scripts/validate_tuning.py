@@ -1,0 +1,128 @@
+"""Check the replay against real runs: predicted vs measured MAT and speedup, and grid speed.
+
+    python scripts/validate_tuning.py --per-category 2 --max-new-tokens 256
+
+For each question: one recorded greedy run (samdec.tuning.record), then for each setting a real
+engine run. MAT must match exactly for the SAM drafters; speedup is compared with the measured
+speedup over plain decoding (the recorded run's own time). Then times a 10 x 10 grid over the
+recordings. Run it on a quiet machine: timings of concurrent processes mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from samdec.config import DecodeConfig
+from samdec.corpus import load_default_static
+from samdec.engine import Engine
+from samdec.models import load_model
+from samdec.questions import load_questions, pick
+from samdec.tuning import record, replay, sweep
+
+SETTINGS = [
+    ("sam", 5, 5, "cost"),
+    ("sam", 0, 2, "cost"),
+    ("sam", 2, 1, "cost"),
+    ("sam", 5, 5, "fixed"),
+    ("sam", 8, 3, "fixed"),
+    ("sam+recycling", 5, 5, "cost"),
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--per-category", type=int, default=2)
+    ap.add_argument("--max-new-tokens", type=int, default=256)
+    ap.add_argument("--out", default="results/validate_tuning.json")
+    args = ap.parse_args()
+    loaded = load_model()
+    static = load_default_static(loaded.tokenizer)
+    engine = Engine(loaded, static=static)
+    questions = pick(load_questions(), args.per_category)
+    rows = []
+    recordings = []
+    for q in questions:
+        ids = engine.encode(q.turns[0])
+        engine.generate(ids, method="ar", max_new_tokens=4)  # warm-up for this prompt length
+        rec = record(engine, ids, args.max_new_tokens)
+        recordings.append(rec)
+        ar = engine.generate(ids, method="ar", max_new_tokens=args.max_new_tokens)
+        ar_ms = ar.summary.prefill_ms + ar.summary.decode_ms
+        for method, bias, threshold, policy in SETTINGS:
+            config = DecodeConfig(
+                method=method,
+                l_bias=bias,
+                l_threshold=threshold,
+                draft_policy=policy,
+                max_new_tokens=args.max_new_tokens,
+            )
+            trace = engine.generate(ids, config)
+            pred = replay(rec, config, engine.cost, static, engine.vocab_size)
+            measured_ms = trace.summary.prefill_ms + trace.summary.decode_ms
+            rows.append(
+                {
+                    "question": q.question_id,
+                    "category": q.category,
+                    "setting": f"{method} l_bias={bias} l_threshold={threshold} {policy}",
+                    "mat_measured": trace.summary.mat,
+                    "mat_predicted": pred.mat,
+                    "speedup_measured": ar_ms / measured_ms,
+                    "speedup_predicted": pred.speedup,
+                    "identical": trace.token_ids == rec.token_ids,
+                }
+            )
+            r = rows[-1]
+            print(
+                f"{q.question_id:4d} {r['setting']:40s} MAT {r['mat_measured']:.2f}/"
+                f"{r['mat_predicted']:.2f} speedup {r['speedup_measured']:.2f}/"
+                f"{r['speedup_predicted']:.2f}",
+                flush=True,
+            )
+    start = time.perf_counter()
+    grid = sweep(
+        recordings,
+        DecodeConfig(method="sam", max_new_tokens=args.max_new_tokens),
+        list(range(10)),
+        list(range(1, 11)),
+        engine.cost,
+        static,
+        engine.vocab_size,
+    )
+    grid_s = time.perf_counter() - start
+    summary = {}
+    for setting in dict.fromkeys(r["setting"] for r in rows):
+        rs = [r for r in rows if r["setting"] == setting]
+        meas = sum(r["speedup_measured"] for r in rs) / len(rs)
+        pred = sum(r["speedup_predicted"] for r in rs) / len(rs)
+        summary[setting] = {
+            "questions": len(rs),
+            "mat_exact": sum(abs(r["mat_measured"] - r["mat_predicted"]) < 1e-9 for r in rs),
+            "speedup_measured": meas,
+            "speedup_predicted": pred,
+            "relative_error": abs(pred - meas) / meas,
+        }
+    out = {
+        "rows": rows,
+        "summary": summary,
+        "grid": {"settings": len(grid), "recordings": len(recordings), "seconds": grid_s},
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print("| setting | questions | MAT exact | measured speedup | predicted | error |")
+    print("|---|---|---|---|---|---|")
+    for setting, s in summary.items():
+        print(
+            f"| {setting} | {s['questions']} | {s['mat_exact']}/{s['questions']} | "
+            f"{s['speedup_measured']:.2f}x | {s['speedup_predicted']:.2f}x | "
+            f"{s['relative_error']:.0%} |"
+        )
+    print(f"grid: {len(grid)} settings x {len(recordings)} recordings in {grid_s:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
