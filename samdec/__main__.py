@@ -123,7 +123,7 @@ def build_parser() -> CleanParser:
     t.add_argument("--l-bias", default="0-9", help="values: '0-9' or '0,2,5'")
     t.add_argument("--l-threshold", default="1-10", help="values: '1-10' or '1,3,5'")
     t.add_argument("--policies", default="cost", help="comma-separated: cost,fixed")
-    t.add_argument("--draft-len", type=positive_int, default=40)
+    t.add_argument("--draft-len", default="40", help="max draft length(s): '40' or '8,16,40'")
     t.add_argument("--recordings", default=None, help="reuse (or write) recorded runs here")
     t.add_argument("--out", default="results/tune.json")
     add_model_args(t)
@@ -321,16 +321,34 @@ def cmd_tune(args: argparse.Namespace) -> int:
             rec_path.parent.mkdir(parents=True, exist_ok=True)
             payload = {"recordings": [tuning.recording_to_dict(r) for r in recordings]}
             rec_path.write_text(json.dumps(payload))
-    base = DecodeConfig(
-        method=args.method, max_new_tokens=args.max_new_tokens, draft_len=args.draft_len
-    )
+    draft_lens = tuple(int_values(args.draft_len, "--draft-len"))
+    if min(draft_lens) < 1:
+        raise ValueError("--draft-len: lengths must be >= 1")
+    base = DecodeConfig(method=args.method, max_new_tokens=args.max_new_tokens)
     start = time.perf_counter()
     rows = tuning.sweep(
-        recordings, base, biases, thresholds, engine.cost, static, engine.vocab_size, policies
+        recordings,
+        base,
+        biases,
+        thresholds,
+        engine.cost,
+        static,
+        engine.vocab_size,
+        policies,
+        draft_lens,
     )
     seconds = time.perf_counter() - start
     best = max(rows, key=lambda r: r["speedup"])
-    paper = next((r for r in rows if (r["l_bias"], r["l_threshold"]) == (5, 5)), None)
+    # The paper's (5, 5), with the draft lengths of the best setting, for a like-for-like view.
+    paper = next(
+        (
+            r
+            for r in rows
+            if (r["l_bias"], r["l_threshold"]) == (5, 5)
+            and (r["draft_policy"], r["draft_len"]) == (best["draft_policy"], best["draft_len"])
+        ),
+        None,
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {
@@ -355,7 +373,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         pass
     print(
         f"{len(rows)} settings x {len(recordings)} runs in {seconds:.1f} s. Best: "
-        f"l_bias={best['l_bias']} l_threshold={best['l_threshold']} ({best['draft_policy']}): "
+        f"l_bias={best['l_bias']} l_threshold={best['l_threshold']} "
+        f"({best['draft_policy']}, draft_len {best['draft_len']}): "
         f"predicted {best['speedup']:.2f}x, MAT {best['mat']:.2f}"
         + (f"; paper (5, 5): {paper['speedup']:.2f}x, MAT {paper['mat']:.2f}" if paper else "")
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -107,7 +108,11 @@ class Engine:
 
     def calibrated_cost(self, recalibrate: bool = False) -> CostModel:
         """The verify-cost curve of this model on this device, measured once and kept on disk."""
-        key = f"{self.loaded.name}|{self.device}|{self.loaded.dtype}|{torch.get_num_threads()}"
+        # OpenMP's wait policy changes multi-token costs by up to ~45% on a CPU.
+        omp = os.environ.get("OMP_WAIT_POLICY", "")
+        key = (
+            f"{self.loaded.name}|{self.device}|{self.loaded.dtype}|{torch.get_num_threads()}|{omp}"
+        )
         path = (
             cache_root() / "calibration" / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".json")
         )

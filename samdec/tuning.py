@@ -166,33 +166,37 @@ def sweep(
     static: StaticSuffixAutomaton | None = None,
     vocab_size: int = 1 << 20,
     policies: tuple[str, ...] = ("cost",),
+    draft_lens: tuple[int, ...] = (),
 ) -> list[dict]:
-    """Predicted steps, MAT and speedup for every (policy, l_bias, l_threshold)."""
+    """Predicted steps, MAT and speedup for every (policy, draft_len, l_bias, l_threshold)."""
     from dataclasses import replace
+    from itertools import product
 
     rows = []
-    for policy in policies:
-        for bias in l_biases:
-            for threshold in l_thresholds:
-                config = replace(base, draft_policy=policy, l_bias=bias, l_threshold=threshold)
-                results = [replay(r, config, cost, static, vocab_size) for r in recordings]
-                steps = sum(x.steps for x in results)
-                tokens = sum(x.new_tokens for x in results)
-                shares: dict[str, int] = {}
-                for x in results:
-                    for src, n in x.tokens_by_source.items():
-                        shares[src] = shares.get(src, 0) + n
-                rows.append(
-                    {
-                        "draft_policy": policy,
-                        "l_bias": bias,
-                        "l_threshold": threshold,
-                        "steps": steps,
-                        "mat": tokens / steps if steps else 0.0,
-                        "predicted_ms": sum(x.predicted_ms for x in results),
-                        "speedup": sum(x.plain_ms for x in results)
-                        / max(1e-9, sum(x.predicted_ms for x in results)),
-                        "tokens_by_source": shares,
-                    }
-                )
+    grid = product(policies, draft_lens or (base.draft_len,), l_biases, l_thresholds)
+    for policy, draft_len, bias, threshold in grid:
+        config = replace(
+            base, draft_policy=policy, draft_len=draft_len, l_bias=bias, l_threshold=threshold
+        )
+        results = [replay(r, config, cost, static, vocab_size) for r in recordings]
+        steps = sum(x.steps for x in results)
+        tokens = sum(x.new_tokens for x in results)
+        predicted_ms = sum(x.predicted_ms for x in results)
+        shares: dict[str, int] = {}
+        for x in results:
+            for src, n in x.tokens_by_source.items():
+                shares[src] = shares.get(src, 0) + n
+        rows.append(
+            {
+                "draft_policy": policy,
+                "draft_len": draft_len,
+                "l_bias": bias,
+                "l_threshold": threshold,
+                "steps": steps,
+                "mat": tokens / steps if steps else 0.0,
+                "predicted_ms": predicted_ms,
+                "speedup": sum(x.plain_ms for x in results) / max(1e-9, predicted_ms),
+                "tokens_by_source": shares,
+            }
+        )
     return rows

@@ -39,11 +39,15 @@ def main() -> None:
     ap.add_argument("--per-category", type=int, default=2)
     ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--out", default="results/validate_tuning.json")
+    ap.add_argument("--ids", default="", help="only these question ids (comma-separated)")
     args = ap.parse_args()
     loaded = load_model()
     static = load_default_static(loaded.tokenizer)
     engine = Engine(loaded, static=static)
     questions = pick(load_questions(), args.per_category)
+    if args.ids:
+        wanted = {int(x) for x in args.ids.split(",")}
+        questions = [q for q in load_questions() if q.question_id in wanted]
     rows = []
     recordings = []
     for q in questions:

@@ -12,9 +12,12 @@ def tuning_heatmap(
 
     `rows` are sweep rows: dicts with draft_policy, l_bias, l_threshold, speedup, mat, steps.
     """
-    if policy is None and rows:
-        policy = max(rows, key=lambda r: r["speedup"])["draft_policy"]
-    rows = [r for r in rows if r["draft_policy"] == policy]
+    # One slice of the grid: the draft-length setting (policy, max length) of the best point.
+    if rows:
+        best_row = max(rows, key=lambda r: r["speedup"])
+        policy = policy or best_row["draft_policy"]
+        draft_len = best_row.get("draft_len")
+        rows = [r for r in rows if r["draft_policy"] == policy and r.get("draft_len") == draft_len]
     biases = sorted({r["l_bias"] for r in rows})
     thresholds = sorted({r["l_threshold"] for r in rows})
     cell = {(r["l_bias"], r["l_threshold"]): r for r in rows}
