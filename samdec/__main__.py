@@ -111,7 +111,12 @@ def build_parser() -> CleanParser:
     )
     bn.add_argument("--categories", default=None, help="comma-separated subset of categories")
     bn.add_argument("--out", default="results/results.json")
-    bn.add_argument("--turns", choices=["first"], default="first")
+    bn.add_argument(
+        "--turns",
+        choices=["first", "all"],
+        default="first",
+        help="all: multi-turn questions run as one conversation (each turn sees the answer)",
+    )
     add_model_args(bn)
 
     t = sub.add_parser("tune", help="predict MAT and speedup over an l_bias x l_threshold grid")
@@ -278,7 +283,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "command": "python -m samdec bench " + " ".join(sys.argv[2:]),
     }
     results = bench.run_bench(
-        engine, qs, methods, args.max_new_tokens, Path(args.out), config=config
+        engine, qs, methods, args.max_new_tokens, Path(args.out), turns=args.turns, config=config
     )
     print(bench.markdown_table(results))
     return 0

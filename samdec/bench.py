@@ -74,33 +74,44 @@ def machine_info() -> dict[str, Any]:
 
 
 class Runner:
-    """Runs one method on one prompt; returns a Run."""
+    """Runs one method on one question (first turn, or every turn as one conversation)."""
 
-    def __init__(self, engine, max_new_tokens: int) -> None:
+    def __init__(self, engine, max_new_tokens: int, turns: str = "first") -> None:
         self.engine = engine
         self.max_new_tokens = max_new_tokens
+        self.turns = turns
 
-    def __call__(self, method: str, q: Question, ids: list[int]) -> Run:
+    def __call__(self, method: str, q: Question) -> Run:
+        turns = q.turns if self.turns == "all" else q.turns[:1]
+        messages: list[dict[str, str]] = []
+        total = Run(q.question_id, q.category, 0, 0.0, 0, [])
+        for turn in turns:
+            messages.append({"role": "user", "content": turn})
+            ids = self.engine.loaded.encode_chat(messages)
+            tokens, seconds, steps = self._one(method, ids)
+            total.tokens += len(tokens)
+            total.seconds += seconds
+            total.steps += steps
+            total.token_ids += tokens
+            # The next turn sees this method's own answer (identical for lossless methods).
+            answer = self.engine.tokenizer.decode(tokens, skip_special_tokens=True)
+            messages.append({"role": "assistant", "content": answer})
+        return total
+
+    def _one(self, method: str, ids: list[int]) -> tuple[list[int], float, int]:
         name, policy = parse_method(method)
         if name in ("hf-generate", "pld"):
-            return self._hf(name, q, ids)
-        from .engine import DecodeConfig
+            return self._hf(name, ids)
+        from .config import DecodeConfig
 
         config = DecodeConfig(method=name, max_new_tokens=self.max_new_tokens)
         if policy:
             config.draft_policy = policy
         trace = self.engine.generate(ids, config)
         s = trace.summary
-        return Run(
-            q.question_id,
-            q.category,
-            s.new_tokens,
-            (s.prefill_ms + s.decode_ms) / 1000.0,
-            s.steps,
-            trace.token_ids,
-        )
+        return trace.token_ids, (s.prefill_ms + s.decode_ms) / 1000.0, s.steps
 
-    def _hf(self, name: str, q: Question, ids: list[int]) -> Run:
+    def _hf(self, name: str, ids: list[int]) -> tuple[list[int], float, int]:
         import torch
 
         model = self.engine.model
@@ -114,8 +125,7 @@ class Runner:
         if model.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        new = out[0, len(ids) :].tolist()
-        return Run(q.question_id, q.category, len(new), seconds, 0, new)
+        return out[0, len(ids) :].tolist(), seconds, 0
 
 
 def aggregate(runs: dict[str, list[Run]], categories: list[str]) -> dict[str, Any]:
@@ -159,6 +169,7 @@ def aggregate(runs: dict[str, list[Run]], categories: list[str]) -> dict[str, An
             "mat": statistics.mean(mat) if mat else None,
             "identical": sum(same) / len(same) if same else None,
             "questions": len(rs),
+            "new_tokens": sum(r.tokens for r in rs),
             "per_category": per_cat,
             "median_seconds": statistics.median(r.seconds for r in rs),
         }
@@ -229,7 +240,7 @@ def run_bench(
 ) -> dict[str, Any]:
     from tqdm import tqdm
 
-    runner = Runner(engine, max_new_tokens)
+    runner = Runner(engine, max_new_tokens, turns)
     categories = sorted({q.category for q in questions})
     runs: dict[str, list[Run]] = {m: [] for m in methods}
     results: dict[str, Any] = {
@@ -247,18 +258,17 @@ def run_bench(
         "methods": {},
         "complete": False,
     }
-    prompts = [(q, engine.encode(q.turns[0])) for q in questions]
     # Warm-up: first calls pay for allocation and compilation, not decoding.
-    if prompts:
+    if questions:
         for m in methods:
-            Runner(engine, 8)(m, prompts[0][0], prompts[0][1])
-    bar = tqdm(total=len(prompts) * len(methods), disable=not progress, desc="bench")
+            Runner(engine, 8)(m, questions[0])
+    bar = tqdm(total=len(questions) * len(methods), disable=not progress, desc="bench")
     try:
-        for qi, (q, ids) in enumerate(prompts):
+        for qi, q in enumerate(questions):
             # Rotate the order per question so drift and caching hit every method alike.
             order = methods[qi % len(methods) :] + methods[: qi % len(methods)]
             for m in order:
-                runs[m].append(runner(m, q, ids))
+                runs[m].append(runner(m, q))
                 bar.update(1)
             results["methods"] = aggregate(runs, categories)
             bar.set_postfix(

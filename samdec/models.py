@@ -44,6 +44,16 @@ class LoadedModel:
     def is_chat(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
+    def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
+        """Token ids of a conversation (chat template, ready for the assistant's turn)."""
+        if not self.is_chat:
+            text = "\n\n".join(m["content"] for m in messages)
+            return [int(t) for t in self.tokenizer(text, add_special_tokens=True)["input_ids"]]
+        ids = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_dict=False
+        )
+        return [int(t) for t in ids]
+
     def encode_prompt(self, prompt: str, chat: bool | None = None) -> list[int]:
         """Token ids for a user prompt; the chat template is applied for chat models."""
         use_chat = self.is_chat if chat is None else chat

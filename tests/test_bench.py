@@ -73,3 +73,30 @@ def test_bench_command_writes_results_json_markdown_and_chart(tmp_path):
 def test_bench_rejects_unknown_methods():
     res = samdec("bench", "--methods", "ar,warp-drive", timeout=120)
     assert res.returncode == 1 and "warp-drive" in res.stderr
+
+
+def test_all_turns_run_as_one_conversation(tmp_path):
+    out = tmp_path / "r.json"
+    res = samdec(
+        "bench",
+        "--categories",
+        "mt_bench",
+        "--per-category",
+        "1",
+        "--max-new-tokens",
+        "6",
+        "--methods",
+        "ar,sam",
+        "--turns",
+        "all",
+        "--out",
+        str(out),
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["config"]["turns"] == "all"
+    sam = data["methods"]["sam"]
+    assert sam["identical"] == 1.0
+    # Two turns of at most 6 tokens each: more than one turn's worth was generated.
+    assert 6 < sam["new_tokens"] <= 12
