@@ -393,25 +393,22 @@ def automaton_figure(
                 standoff=13,
                 text="",
             )
-    fig.add_trace(
-        go.Scatter(
-            x=lines[False][0],
-            y=lines[False][1],
-            mode="lines",
-            hoverinfo="skip",
-            name="transition (reads a token)",
-            line=dict(color="#475569", width=1.4),
-        )
+    edge_styles = (
+        (False, "transition (reads a token)", "#475569", 1.4),
+        (True, "shortcut (hover for its token)", "#B8C2D1", 1.0),
     )
-    if lines[True][0]:
+    for shortcut, name, colour, width in edge_styles:
+        xs, ys = lines[shortcut]
+        if shortcut and not xs:
+            continue  # plain transitions always get a legend entry; shortcuts only if drawn
         fig.add_trace(
             go.Scatter(
-                x=lines[True][0],
-                y=lines[True][1],
+                x=xs,
+                y=ys,
                 mode="lines",
                 hoverinfo="skip",
-                name="shortcut (hover for its token)",
-                line=dict(color="#B8C2D1", width=1.0),
+                name=name,
+                line=dict(color=colour, width=width),
             )
         )
 
