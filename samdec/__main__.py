@@ -88,7 +88,7 @@ def build_parser() -> CleanParser:
     d.add_argument("--prompts", nargs="+", required=True, help="GSM8K JSONL / Code Alpaca JSON")
     d.add_argument("--out", required=True, help="output JSONL (appended to; resumes)")
     d.add_argument("--max-new-tokens", type=positive_int, default=384)
-    d.add_argument("--batch-size", type=positive_int, default=16)
+    d.add_argument("--batch-size", type=positive_int, default=32)
     d.add_argument("--limit", type=positive_int, default=None, help="stop at this many answers")
     d.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     d.add_argument("--model", default="bundled")

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .batched import greedy_answers, supports_refill
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_CORPUS = ASSETS / "corpus" / "smollm2_distilled.jsonl"
 
@@ -73,7 +75,7 @@ def distill(
     prompts: list[dict[str, str]],
     out_path: Path,
     max_new_tokens: int = 384,
-    batch_size: int = 16,
+    batch_size: int = 32,
     limit: int | None = None,
     progress: bool = True,
 ) -> int:
@@ -89,42 +91,53 @@ def distill(
     tok.padding_side = "left"
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    encoded = [(p, loaded.encode_prompt(p["prompt"])) for p in todo]
-    # Similar lengths together: less padding. Batches still go out in order of the list.
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][1]))
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    by_id = {p["id"]: p for p in todo}
+    encoded = ((p["id"], loaded.encode_prompt(p["prompt"])) for p in todo)
+    eos = {tok.eos_token_id} if tok.eos_token_id is not None else set()
+    if supports_refill(loaded.model):
+        answers = greedy_answers(
+            loaded.model, encoded, eos, tok.pad_token_id, max_new_tokens, batch_size
+        )
+    else:  # sliding-window caches cannot be stacked row by row: plain batches instead
+        answers = _generate_in_batches(loaded, encoded, eos, max_new_tokens, batch_size)
     added = 0
     bar = tqdm(total=len(todo), disable=not progress, desc="distill", unit="answer")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with open(out_path, "a", encoding="utf-8") as out, torch.no_grad():
-        for batch in batches:
-            ids = [encoded[i][1] for i in batch]
-            width = max(len(x) for x in ids)
-            input_ids = torch.tensor([[tok.pad_token_id] * (width - len(x)) + x for x in ids])
-            mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
-            gen = loaded.model.generate(
-                input_ids=input_ids.to(loaded.model.device),
-                attention_mask=mask.to(loaded.model.device),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tok.pad_token_id,
-            )[:, width:].tolist()
-            for i, answer in zip(batch, gen, strict=True):
-                eos = tok.eos_token_id
-                if eos in answer:
-                    answer = answer[: answer.index(eos)]
-                prompt = encoded[i][0]
-                text = tok.decode(answer, skip_special_tokens=True)
-                out.write(
-                    json.dumps({"id": prompt["id"], "prompt": prompt["prompt"], "answer": text})
-                )
-                out.write("\n")
-                added += 1
+        for key, answer in answers:
+            prompt = by_id[key]
+            text = tok.decode(answer, skip_special_tokens=True)
+            out.write(json.dumps({"id": key, "prompt": prompt["prompt"], "answer": text}))
+            out.write("\n")
             out.flush()
-            os.fsync(out.fileno())  # an interrupt loses at most the batch in flight
-            bar.update(len(batch))
+            os.fsync(out.fileno())  # an interrupt loses only the answers still in the batch
+            added += 1
+            bar.update(1)
     bar.close()
     return added
+
+
+def _generate_in_batches(loaded, encoded, eos: set[int], max_new_tokens: int, batch_size: int):
+    """`model.generate` on fixed batches: every row runs until the batch's longest answer."""
+    import torch
+
+    tok = loaded.tokenizer
+    items = list(encoded)
+    for start in range(0, len(items), batch_size):
+        batch = items[start : start + batch_size]
+        width = max(len(ids) for _, ids in batch)
+        input_ids = torch.tensor([[tok.pad_token_id] * (width - len(x)) + x for _, x in batch])
+        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for _, x in batch])
+        generated = loaded.model.generate(
+            input_ids=input_ids.to(loaded.model.device),
+            attention_mask=mask.to(loaded.model.device),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tok.pad_token_id,
+        )[:, width:].tolist()
+        for (key, _), answer in zip(batch, generated, strict=True):
+            ends = [i for i, t in enumerate(answer) if t in eos]
+            yield key, answer[: ends[0]] if ends else answer
 
 
 def read_documents(path: Path, field: str = "answer") -> Iterator[str]:
