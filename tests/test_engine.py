@@ -117,3 +117,20 @@ def test_bad_settings_raise_clear_errors(overrides, message):
         engine.generate([])
     with pytest.raises(ValueError, match="token ids"):
         engine.generate([1, 2, 999])
+
+
+def test_a_calibration_measured_on_a_busy_machine_is_measured_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMDEC_CACHE", str(tmp_path))
+    tiny = tiny_model("llama", vocab=64)
+    first = Engine(tiny, cost="calibrate").cost
+    (path,) = (tmp_path / "calibration").glob("*.json")
+    # A cached curve 1000x slower than this machine: the probe sees it and measures again.
+    slow = {q: ms * 1000 for q, ms in first.points.items()}
+    CostModel(slow, first.device).save(path)
+    again = Engine(tiny, cost="calibrate").cost
+    assert again.points[1] < slow[1] / 10
+    assert CostModel.load(path).points == again.points
+    # A cached curve 1000x *faster* than now: the machine is busy now; the cache is kept.
+    fast = {q: ms / 1000 for q, ms in first.points.items()}
+    CostModel(fast, first.device).save(path)
+    assert Engine(tiny, cost="calibrate").cost.points == fast
