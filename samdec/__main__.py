@@ -117,6 +117,11 @@ def build_parser() -> CleanParser:
         default="first",
         help="all: multi-turn questions run as one conversation (each turn sees the answer)",
     )
+    bn.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from --out (same settings); finished questions stay",
+    )
     add_model_args(bn)
 
     t = sub.add_parser("tune", help="predict MAT and speedup over an l_bias x l_threshold grid")
@@ -283,7 +288,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "command": "python -m samdec bench " + " ".join(sys.argv[2:]),
     }
     results = bench.run_bench(
-        engine, qs, methods, args.max_new_tokens, Path(args.out), turns=args.turns, config=config
+        engine,
+        qs,
+        methods,
+        args.max_new_tokens,
+        Path(args.out),
+        turns=args.turns,
+        config=config,
+        resume=args.resume,
     )
     print(bench.markdown_table(results))
     return 0

@@ -16,7 +16,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +227,38 @@ def write_results(out: Path, results: dict[str, Any]) -> None:
     tmp.replace(out)  # atomic: an interrupt never leaves a half-written results file
 
 
+# Settings that must match for a resumed run to continue the same experiment.
+RESUME_KEYS = (
+    "max_new_tokens",
+    "methods",
+    "question_ids",
+    "turns",
+    "pld",
+    "model",
+    "static_tokens",
+)
+
+
+def load_finished(out: Path, config: dict[str, Any]):
+    """(runs, finished question ids, earlier sittings) of an interrupted results file."""
+    previous = json.loads(out.read_text())
+    for key in RESUME_KEYS:
+        if previous.get("config", {}).get(key) != config.get(key):
+            raise ValueError(
+                f"cannot resume {out}: its {key} differs from this run's "
+                "(same settings, or a new --out)"
+            )
+    runs = {m: [Run(**r) for r in rs] for m, rs in previous.get("runs", {}).items()}
+    runs = {m: runs.get(m, []) for m in config["methods"]}
+    finished = set.intersection(*({r.question_id for r in rs} for rs in runs.values()))
+    # A question cut off half-way runs again with every method, so its methods share a moment.
+    runs = {m: [r for r in rs if r.question_id in finished] for m, rs in runs.items()}
+    sittings = previous.get("sittings") or [
+        {"date": previous["config"].get("date"), "machine": previous.get("machine")}
+    ]
+    return runs, finished, sittings
+
+
 def run_bench(
     engine,
     questions: list[Question],
@@ -237,7 +269,13 @@ def run_bench(
     config: dict[str, Any] | None = None,
     progress: bool = True,
     on_result: Callable[[dict[str, Any]], None] | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
+    """Run every method on every question, interleaved; write `out` after each question.
+
+    `resume` continues an interrupted run of the same settings from `out`: questions that every
+    method finished are kept, the rest run again (all methods of a question run together).
+    """
     from tqdm import tqdm
 
     runner = Runner(engine, max_new_tokens, turns)
@@ -249,6 +287,7 @@ def run_bench(
             "max_new_tokens": max_new_tokens,
             "methods": methods,
             "questions": len(questions),
+            "question_ids": [q.question_id for q in questions],
             "turns": turns,
             "pld": {"prompt_lookup_num_tokens": PLD_TOKENS, "max_matching_ngram_size": PLD_NGRAM},
             "cost_model": engine.cost.to_dict(),
@@ -258,19 +297,40 @@ def run_bench(
         "methods": {},
         "complete": False,
     }
+    # One entry per sitting; a resumed run says so, with each sitting's machine and cost curve.
+    results["sittings"] = [
+        {
+            "date": results["config"]["date"],
+            "machine": results["machine"],
+            "cost_model": results["config"]["cost_model"],
+        }
+    ]
+    done: set[int] = set()
+    if resume and out.is_file():
+        runs, done, sittings = load_finished(out, results["config"])
+        results["sittings"] = sittings + results["sittings"]
+    todo = [q for q in questions if q.question_id not in done]
     # Warm-up: first calls pay for allocation and compilation, not decoding.
-    if questions:
+    if todo:
         for m in methods:
-            Runner(engine, 8)(m, questions[0])
-    bar = tqdm(total=len(questions) * len(methods), disable=not progress, desc="bench")
+            Runner(engine, 8)(m, todo[0])
+    bar = tqdm(
+        total=len(questions) * len(methods),
+        initial=len(done) * len(methods),
+        disable=not progress,
+        desc="bench",
+    )
     try:
         for qi, q in enumerate(questions):
+            if q.question_id in done:
+                continue
             # Rotate the order per question so drift and caching hit every method alike.
             order = methods[qi % len(methods) :] + methods[: qi % len(methods)]
             for m in order:
                 runs[m].append(runner(m, q))
                 bar.update(1)
             results["methods"] = aggregate(runs, categories)
+            results["runs"] = {m: [asdict(r) for r in rs] for m, rs in runs.items()}
             bar.set_postfix(
                 {
                     m: f"{v['speedup']:.2f}x"
@@ -287,6 +347,7 @@ def run_bench(
     finally:
         bar.close()
         results["methods"] = aggregate(runs, categories)
+        results["runs"] = {m: [asdict(r) for r in rs] for m, rs in runs.items()}
         write_results(out, results)
         out.with_suffix(".md").write_text(markdown_table(results) + "\n")
         out.with_suffix(".html").write_text(chart_html(results))

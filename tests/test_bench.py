@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 import pytest
 
@@ -100,3 +101,52 @@ def test_all_turns_run_as_one_conversation(tmp_path):
     assert sam["identical"] == 1.0
     # Two turns of at most 6 tokens each: more than one turn's worth was generated.
     assert 6 < sam["new_tokens"] <= 12
+
+
+class FakeRunner:
+    """Stands in for the model: deterministic runs, a log of calls, an interrupt on demand."""
+
+    calls: ClassVar[list[tuple[str, int]]] = []
+    interrupt_at: int | None = None
+
+    def __init__(self, engine, max_new_tokens, turns="first"):
+        self.warmup = max_new_tokens == 8
+
+    def __call__(self, method, q):
+        if not self.warmup:
+            if len(FakeRunner.calls) == FakeRunner.interrupt_at:
+                raise KeyboardInterrupt
+            FakeRunner.calls.append((method, q.question_id))
+        seconds = 1.0 if method == "ar" else 0.5
+        return Run(q.question_id, q.category, 10, seconds, 5, [q.question_id, 1, 2])
+
+
+def test_an_interrupted_bench_resumes_where_it_stopped(tmp_path, monkeypatch):
+    from samdec import bench
+    from samdec.policy import CostModel
+    from samdec.questions import Question
+
+    monkeypatch.setattr(bench, "Runner", FakeRunner)
+    engine = type("E", (), {"cost": CostModel()})()
+    qs = [Question(i, "qa" if i % 2 else "rag", [f"q{i}"]) for i in range(3)]
+    out = tmp_path / "r.json"
+
+    def run(resume, methods=("ar", "sam")):
+        FakeRunner.calls = []
+        return bench.run_bench(engine, qs, list(methods), 16, out, progress=False, resume=resume)
+
+    FakeRunner.interrupt_at = 3  # q0: ar, sam; q1: sam, then stop before q1's ar
+    first = run(resume=False)
+    assert first["interrupted"] and not first["complete"]
+    assert [r["question_id"] for r in first["runs"]["sam"]] == [0, 1]
+
+    FakeRunner.interrupt_at = None
+    second = run(resume=True)
+    # q0 is kept; q1 (cut half-way) runs again with both methods; then q2.
+    assert sorted(FakeRunner.calls) == [("ar", 1), ("ar", 2), ("sam", 1), ("sam", 2)]
+    assert second["complete"] and len(second["sittings"]) == 2
+    assert {m: v["questions"] for m, v in second["methods"].items()} == {"ar": 3, "sam": 3}
+    assert second["methods"]["sam"]["speedup"] == pytest.approx(2.0)
+
+    with pytest.raises(ValueError, match="methods differs"):
+        run(resume=True, methods=("ar", "pld"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,17 @@ def test_default_corpus_ships_with_its_provenance():
     rows = [json.loads(line) for line in corpus.DEFAULT_CORPUS.open()]
     assert rows and all(r["id"].split(":")[0] in ("train", "code_alpaca_2k") for r in rows)
     assert (corpus.DEFAULT_CORPUS.parent / "README.md").is_file()
+
+
+def test_default_corpus_size_is_what_its_readme_says(bundled):
+    """The README's size line must follow the file as it grows (the issue aims at >= 1M)."""
+    readme = (corpus.DEFAULT_CORPUS.parent / "README.md").read_text()
+    found = re.search(r"Size now: ([\d,]+) answers, ([\d,]+) tokens", readme)
+    assert found, "assets/corpus/README.md has no 'Size now: N answers, M tokens' line"
+    answers, tokens = (int(x.replace(",", "")) for x in found.groups())
+    texts = list(corpus.read_documents(corpus.DEFAULT_CORPUS))
+    counted = sum(map(len, corpus.tokenize_documents(bundled.tokenizer, texts)))
+    assert (len(texts), counted) == (answers, tokens)
 
 
 @pytest.mark.parametrize(
