@@ -82,6 +82,7 @@ def test_default_corpus_size_is_what_its_readme_says(bundled):
     texts = list(corpus.read_documents(corpus.DEFAULT_CORPUS))
     counted = sum(map(len, corpus.tokenize_documents(bundled.tokenizer, texts)))
     assert (len(texts), counted) == (answers, tokens)
+    assert tokens >= 1_000_000  # the corpus issue's aim: a corpus large enough to matter
 
 
 @pytest.mark.parametrize(
