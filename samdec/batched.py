@@ -30,6 +30,16 @@ def _left_pad(tensor, width: int):
     return torch.cat([pad, tensor], dim=-2)
 
 
+def left_padded(rows: list[list[int]], pad_id: int, device=None):
+    """(input ids, attention mask) of token rows padded on the left to a common width."""
+    import torch
+
+    width = max(len(row) for row in rows)
+    ids = torch.tensor([[pad_id] * (width - len(row)) + row for row in rows], device=device)
+    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows], device=device)
+    return ids, mask
+
+
 def _plain_layers(cache) -> bool:
     from transformers.cache_utils import DynamicLayer
 
@@ -109,13 +119,7 @@ def greedy_answers(
                     break
                 group.append(item)
             if group:
-                width = max(len(ids) for _, ids in group)
-                ids = torch.tensor(
-                    [[pad_id] * (width - len(x)) + x for _, x in group], device=device
-                )
-                new_mask = torch.tensor(
-                    [[0] * (width - len(x)) + [1] * len(x) for _, x in group], device=device
-                )
+                ids, new_mask = left_padded([x for _, x in group], pad_id, device)
                 new_cache = DynamicCache(config=model.config)
                 out = model(
                     input_ids=ids,

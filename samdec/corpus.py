@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .batched import greedy_answers, supports_refill
+from .batched import greedy_answers, left_padded, supports_refill
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_CORPUS = ASSETS / "corpus" / "smollm2_distilled.jsonl"
@@ -119,18 +119,16 @@ def distill(
 
 def _generate_in_batches(loaded, encoded, eos: set[int], max_new_tokens: int, batch_size: int):
     """`model.generate` on fixed batches: every row runs until the batch's longest answer."""
-    import torch
 
     tok = loaded.tokenizer
     items = list(encoded)
     for start in range(0, len(items), batch_size):
         batch = items[start : start + batch_size]
-        width = max(len(ids) for _, ids in batch)
-        input_ids = torch.tensor([[tok.pad_token_id] * (width - len(x)) + x for _, x in batch])
-        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for _, x in batch])
+        input_ids, mask = left_padded([x for _, x in batch], tok.pad_token_id, loaded.model.device)
+        width = input_ids.shape[1]
         generated = loaded.model.generate(
-            input_ids=input_ids.to(loaded.model.device),
-            attention_mask=mask.to(loaded.model.device),
+            input_ids=input_ids,
+            attention_mask=mask,
             max_new_tokens=max_new_tokens,
             do_sample=False,
             pad_token_id=tok.pad_token_id,

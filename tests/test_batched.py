@@ -69,3 +69,12 @@ def test_distill_on_the_bundled_model_is_greedy_and_resumable(tmp_path, bundled)
         prompt = next(p for p in prompts if p["id"] == row["id"])
         ids = alone(bundled.model, bundled.encode_prompt(prompt["prompt"]), eos, 40)
         assert row["answer"] == bundled.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+def test_sliding_window_models_fall_back_to_fixed_batches():
+    loaded = tiny_model("gemma3", vocab=16, sharpen=4.0)
+    loaded.tokenizer.pad_token_id = 0
+    rng = random.Random(3)
+    prompts = [(i, [rng.randrange(1, 16) for _ in range(rng.randint(2, 10))]) for i in range(5)]
+    got = dict(corpus._generate_in_batches(loaded, prompts, {5}, max_new_tokens=6, batch_size=2))
+    assert got == {i: alone(loaded.model, ids, {5}, 6) for i, ids in prompts}
