@@ -44,24 +44,30 @@ def test_identical_counts_questions_whose_ids_differ_from_ar():
     assert "50%" in markdown_table({"methods": out})
 
 
-def test_bench_command_writes_results_json_markdown_and_chart(tmp_path):
-    out = tmp_path / "r.json"
+def bench_one_question(out, category: str, max_new_tokens: int, methods: str, *extra: str):
+    """Run `samdec bench` on one question of a category; return its results.json."""
     res = samdec(
         "bench",
         "--categories",
-        "qa",
+        category,
         "--per-category",
         "1",
         "--max-new-tokens",
-        "8",
+        str(max_new_tokens),
         "--methods",
-        "ar,pld,sam,sam:fixed",
+        methods,
         "--out",
         str(out),
+        *extra,
         timeout=600,
     )
     assert res.returncode == 0, res.stderr[-2000:]
-    data = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_bench_command_writes_results_json_markdown_and_chart(tmp_path):
+    out = tmp_path / "r.json"
+    data = bench_one_question(out, "qa", 8, "ar,pld,sam,sam:fixed")
     assert data["complete"] and set(data) >= {"machine", "config", "methods"}
     assert set(data["methods"]) == {"ar", "pld", "sam", "sam:fixed"}
     for m in data["methods"].values():
@@ -77,25 +83,7 @@ def test_bench_rejects_unknown_methods():
 
 
 def test_all_turns_run_as_one_conversation(tmp_path):
-    out = tmp_path / "r.json"
-    res = samdec(
-        "bench",
-        "--categories",
-        "mt_bench",
-        "--per-category",
-        "1",
-        "--max-new-tokens",
-        "6",
-        "--methods",
-        "ar,sam",
-        "--turns",
-        "all",
-        "--out",
-        str(out),
-        timeout=600,
-    )
-    assert res.returncode == 0, res.stderr[-2000:]
-    data = json.loads(out.read_text())
+    data = bench_one_question(tmp_path / "r.json", "mt_bench", 6, "ar,sam", "--turns", "all")
     assert data["config"]["turns"] == "all"
     sam = data["methods"]["sam"]
     assert sam["identical"] == 1.0
