@@ -119,7 +119,6 @@ def distill(
 
 def _generate_in_batches(loaded, encoded, eos: set[int], max_new_tokens: int, batch_size: int):
     """`model.generate` on fixed batches: every row runs until the batch's longest answer."""
-
     tok = loaded.tokenizer
     items = list(encoded)
     for start in range(0, len(items), batch_size):
