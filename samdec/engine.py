@@ -23,6 +23,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ import torch
 from .automaton import StaticSuffixAutomaton
 from .config import DecodeConfig
 from .drafters import Draft, Drafter, TokenRecycling, Verified, build_drafter
+from .methods import method
 from .models import LoadedModel, cache_root
 from .policy import CostAware, CostModel, FixedLength, calibrate, make_policy, timed
 from .stepping import children_of, draft_step, follow_greedy
@@ -50,6 +52,27 @@ class Generation:
 
     def __iter__(self) -> Iterator[StepEvent]:
         yield from self._steps
+
+
+@dataclass
+class _Run:
+    """The state of one generation while it runs."""
+
+    config: DecodeConfig
+    drafter: Drafter | None
+    policy: CostAware | FixedLength
+    note: str  # for the user, when not all is as asked (e.g. no static corpus)
+    rng: torch.Generator | None
+    ids: list[int]  # prompt + generated; the cache holds all but the last
+    generated: list[int] = field(default_factory=list)
+    steps: list[StepEvent] = field(default_factory=list)
+    cache: Any = None
+    prefill_ms: float = 0.0
+    decode_start: float = 0.0
+
+    @property
+    def topk(self) -> int:
+        return self.drafter.topk if self.drafter is not None else 0
 
 
 class Engine:
@@ -240,7 +263,7 @@ class Engine:
     # ----------------------------------------------------------------- drafting set-up
     def make_drafter(self, config: DecodeConfig) -> tuple[Drafter | None, str]:
         """The drafter for a method, and a note for the user (empty when all is as asked)."""
-        needs_tree = config.method in ("recycling", "sam+recycling")
+        needs_tree = method(config.method).tree
         keep = self._recycling if config.carry_recycling else None
         drafter, note = build_drafter(
             config,
@@ -347,128 +370,150 @@ class Engine:
         generation: Generation,
         custom_drafter: Drafter | None = None,
     ) -> Iterator[StepEvent]:
-        if custom_drafter is not None:  # any object with the Drafter interface
-            drafter, note = custom_drafter, f"custom drafter {type(custom_drafter).__name__}"
-        else:
-            drafter, note = self.make_drafter(config)
-        policy = self.make_policy(config)
-        topk = drafter.topk if drafter is not None else 0
-        rng = None
-        if config.temperature > 0:
-            rng = torch.Generator().manual_seed(
-                config.seed if config.seed is not None else int(time.time_ns() % (1 << 62))
-            )
-        ids = list(prompt_ids)
-        generated: list[int] = []
-        steps: list[StepEvent] = []
+        """prefill, then verification steps until a stop, then the trace (see _finish)."""
+        run = self._start(prompt_ids, config, custom_drafter)
         stop_reason = "max_new_tokens"
-        cache = self.new_cache()
-
-        t0 = time.perf_counter()
-        with self._lock, torch.no_grad():
-            if len(ids) > 1:
-                keep = min(len(ids) - 1, 512) if topk else 1
-                logits = self._call(
-                    torch.tensor([ids[:-1]], device=self.device), cache, logits_to_keep=keep
-                )
-            if drafter is not None:
-                drafter.start(ids)
-                if topk and len(ids) > 1:
-                    drafter.observe([], self._verified(ids[-1 - keep : -1], logits, topk))
-        prefill_ms = (time.perf_counter() - t0) * 1000.0
-        decode_start = time.perf_counter()
-
         while True:
             if cancel is not None and cancel.is_set():
                 stop_reason = "cancelled"
                 break
-            budget = min(config.max_new_tokens - len(generated), self.max_context - len(ids)) - 1
+            budget = (
+                min(config.max_new_tokens - len(run.generated), self.max_context - len(run.ids)) - 1
+            )
             if budget < 0:
                 stop_reason = "context_limit"
                 break
-            t_draft = time.perf_counter()
-            draft, limit, proposed = draft_step(drafter, policy, budget)
-            draft_us = (time.perf_counter() - t_draft) * 1e6
-
-            past = len(ids) - 1
-            fed = [ids[-1], *draft.tokens]
-            t_verify = time.perf_counter()
-            with self._lock, torch.no_grad():
-                logits = self._forward(fed, draft.parents, cache, past)
-                path, bonus = self._accept(draft, logits, config, rng)
-                self._keep_path(cache, [0] + [i + 1 for i in path], len(fed))
-            verify_ms = (time.perf_counter() - t_verify) * 1000.0
-            policy.record(draft, path)
-
-            new_tokens = [draft.tokens[i] for i in path] + [bonus]
-            cut, stop = self._stop_point(generated, new_tokens, config)
-            if cut < len(new_tokens):
-                new_tokens = new_tokens[:cut]
-                path = path[:cut]
-                bonus = bonus if cut == len(path) + 1 else -1
-            ids.extend(new_tokens)
-            generated.extend(new_tokens)
-
-            t_obs = time.perf_counter()
-            if drafter is not None and not stop:
-                verified = self._verified(fed, logits, topk) if topk else None
-                drafter.observe(new_tokens, verified)
-            draft_us += (time.perf_counter() - t_obs) * 1e6
-
-            event = StepEvent(
-                step=len(steps),
-                context_length=past + 1,
-                start_token=fed[0],
-                match_static=draft.match_static,
-                match_dynamic=draft.match_dynamic,
-                state_static=draft.state_static,
-                state_dynamic=draft.state_dynamic,
-                drafter=draft.source if len(draft) else "none",
-                reason=draft.reason,
-                draft_tokens=list(draft.tokens),
-                draft_parents=list(draft.parents),
-                accepted_indices=path,
-                bonus_token=bonus,
-                new_tokens=new_tokens,
-                draft_us=draft_us,
-                verify_ms=verify_ms,
-                draft_limit=limit,
-                proposed=proposed,
-                rule_source=draft.rule_source,
-                draft_pieces=[self.piece(t) for t in draft.tokens],
-                new_pieces=[self.piece(t) for t in new_tokens],
-            )
-            steps.append(event)
+            event, stop = self._step(run, budget)
             yield event
             if stop:
                 stop_reason = stop
                 break
+        generation.trace = self._finish(run, stop_reason)
 
-        decode_ms = (time.perf_counter() - decode_start) * 1000.0
-        summary_config = config.to_dict()
-        summary_config["model"] = self.loaded.name
-        summary_config["device"] = str(self.device)
-        summary_config["static_corpus"] = (
-            self.static.num_tokens if self.static is not None and config.use_static else 0
+    def _start(self, prompt_ids: list[int], config: DecodeConfig, custom: Drafter | None) -> _Run:
+        """The drafter, the policy and the sampler of a request, and the prefilled cache."""
+        if custom is not None:  # any object with the Drafter interface
+            drafter, note = custom, f"custom drafter {type(custom).__name__}"
+        else:
+            drafter, note = self.make_drafter(config)
+        rng = None
+        if config.temperature > 0:
+            seed = config.seed if config.seed is not None else int(time.time_ns() % (1 << 62))
+            rng = torch.Generator().manual_seed(seed)
+        run = _Run(config, drafter, self.make_policy(config), note, rng, list(prompt_ids))
+        run.cache = self.new_cache()
+        t0 = time.perf_counter()
+        ids, topk = run.ids, run.topk
+        with self._lock, torch.no_grad():
+            if len(ids) > 1:
+                keep = min(len(ids) - 1, 512) if topk else 1
+                prompt = torch.tensor([ids[:-1]], device=self.device)
+                logits = self._call(prompt, run.cache, logits_to_keep=keep)
+            if drafter is not None:
+                drafter.start(ids)
+                if topk and len(ids) > 1:
+                    drafter.observe([], self._verified(ids[-1 - keep : -1], logits, topk))
+        run.prefill_ms = (time.perf_counter() - t0) * 1000.0
+        run.decode_start = time.perf_counter()
+        return run
+
+    def _step(self, run: _Run, budget: int) -> tuple[StepEvent, str]:
+        """One verification step: draft, verify in one forward pass, commit. (event, stop)."""
+        t_draft = time.perf_counter()
+        draft, limit, proposed = draft_step(run.drafter, run.policy, budget)
+        draft_us = (time.perf_counter() - t_draft) * 1e6
+
+        past = len(run.ids) - 1
+        fed = [run.ids[-1], *draft.tokens]
+        t_verify = time.perf_counter()
+        with self._lock, torch.no_grad():
+            logits = self._forward(fed, draft.parents, run.cache, past)
+            path, bonus = self._accept(draft, logits, run.config, run.rng)
+            self._keep_path(run.cache, [0] + [i + 1 for i in path], len(fed))
+        verify_ms = (time.perf_counter() - t_verify) * 1000.0
+        run.policy.record(draft, path)
+
+        new_tokens, path, bonus, stop = self._commit(run, draft, path, bonus)
+        t_obs = time.perf_counter()
+        if run.drafter is not None and not stop:
+            verified = self._verified(fed, logits, run.topk) if run.topk else None
+            run.drafter.observe(new_tokens, verified)
+        draft_us += (time.perf_counter() - t_obs) * 1e6
+
+        event = StepEvent(
+            step=len(run.steps),
+            context_length=past + 1,
+            start_token=fed[0],
+            match_static=draft.match_static,
+            match_dynamic=draft.match_dynamic,
+            state_static=draft.state_static,
+            state_dynamic=draft.state_dynamic,
+            drafter=draft.source if len(draft) else "none",
+            reason=draft.reason,
+            draft_tokens=list(draft.tokens),
+            draft_parents=list(draft.parents),
+            accepted_indices=path,
+            bonus_token=bonus,
+            new_tokens=new_tokens,
+            draft_us=draft_us,
+            verify_ms=verify_ms,
+            draft_limit=limit,
+            proposed=proposed,
+            rule_source=draft.rule_source,
+            no_draft=draft.no_draft if not len(draft) else "",
+            policy_cut=max(0, min(proposed, limit) - len(draft)),
+            draft_pieces=[self.piece(t) for t in draft.tokens],
+            new_pieces=[self.piece(t) for t in new_tokens],
         )
-        if note:
-            summary_config["note"] = note
-        generation.trace = Trace(
-            text=self.tokenizer.decode(generated, skip_special_tokens=True),
-            token_ids=generated,
-            steps=steps,
-            summary=summarize(
-                config.method,
-                len(prompt_ids),
-                steps,
-                len(generated),
-                prefill_ms,
-                decode_ms,
-                stop_reason,
-                summary_config,
-            ),
+        run.steps.append(event)
+        return event, stop
+
+    def _commit(
+        self, run: _Run, draft: Draft, path: list[int], bonus: int
+    ) -> tuple[list[int], list[int], int, str]:
+        """Append the accepted path and the bonus token, cut at EOS / a stop string / the cap:
+        (new tokens, accepted path, bonus or -1 when cut off, stop reason or "")."""
+        new_tokens = [draft.tokens[i] for i in path] + [bonus]
+        cut, stop = self._stop_point(run.generated, new_tokens, run.config)
+        if cut < len(new_tokens):
+            new_tokens = new_tokens[:cut]
+            path = path[:cut]
+            bonus = bonus if cut == len(path) + 1 else -1
+        run.ids.extend(new_tokens)
+        run.generated.extend(new_tokens)
+        return new_tokens, path, bonus, stop
+
+    def _finish(self, run: _Run, stop_reason: str) -> Trace:
+        """The trace of a finished run; its config records only what the run really used."""
+        config = run.config
+        decode_ms = (time.perf_counter() - run.decode_start) * 1000.0
+        recorded = config.to_dict()
+        # SAM keeps a StaticSAM only when its method reads the corpus and one is loaded.
+        used_static = self.static is not None and getattr(run.drafter, "static", None) is not None
+        recorded["use_static"] = used_static
+        recorded["static_corpus"] = self.static.num_tokens if used_static else 0
+        recorded["model"] = self.loaded.name
+        recorded["device"] = str(self.device)
+        if run.note:
+            recorded["note"] = run.note
+        prompt_ids = run.ids[: len(run.ids) - len(run.generated)]
+        summary = summarize(
+            config.method,
+            len(prompt_ids),
+            run.steps,
+            len(run.generated),
+            run.prefill_ms,
+            decode_ms,
+            stop_reason,
+            recorded,
+        )
+        return Trace(
+            text=self.tokenizer.decode(run.generated, skip_special_tokens=True),
+            token_ids=run.generated,
+            steps=run.steps,
+            summary=summary,
             prompt_ids=prompt_ids,
-            pieces=self._pieces_of(prompt_ids, generated, steps),
+            pieces=self._pieces_of(prompt_ids, run.generated, run.steps),
         )
 
     def _pieces_of(self, prompt_ids, generated, steps) -> dict[str, str]:

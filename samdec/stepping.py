@@ -14,9 +14,12 @@ from .drafters.base import Draft, Drafter, chain
 
 
 def draft_step(drafter: Drafter | None, policy, budget: int) -> tuple[Draft, int, int]:
-    """(draft to verify, the most tokens it could have had, tokens the drafter offered)."""
+    """(draft to verify, the most tokens it could have had, tokens the drafter offered).
+
+    An empty draft says why in `draft.no_draft` (one of trace.NO_DRAFT), as data.
+    """
     if drafter is None:
-        return chain([], "none", reason="plain decoding"), 0, 0
+        return chain([], "none", reason="plain decoding", no_draft="plain"), 0, 0
     limit = max(0, policy.limit(budget))
     # Asked even for 0 tokens: the drafter still reports its matches for the trace.
     offered = drafter.propose(limit)
@@ -24,9 +27,13 @@ def draft_step(drafter: Drafter | None, policy, budget: int) -> tuple[Draft, int
     draft = policy.cut(offered).prefix(max(0, budget))
     if limit == 0:
         draft.reason = f"{offered.reason}; no room left for a draft"
+        draft.no_draft = "no_room"
+    elif proposed == 0:
+        draft.no_draft = "nothing_to_draft"
     elif len(draft) < proposed:
         why = "not worth verifying" if len(draft) == 0 else f"kept {len(draft)}"
         draft.reason = f"{offered.reason}; {policy.name} policy: {why} of {proposed}"
+        draft.no_draft = "not_worth_it" if len(draft) == 0 else ""
     return draft, limit, proposed
 
 

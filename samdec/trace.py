@@ -14,6 +14,16 @@ from typing import Any
 # Where a draft came from. "none" means the step verified no draft (plain decoding step).
 SOURCES = ("static", "dynamic", "recycling", "none")
 
+# Why a step verified no draft, as data (StepEvent.no_draft); the panels explain each in words.
+NO_DRAFT = {
+    "": "a draft was verified",
+    "plain": "plain decoding: no drafter",
+    "no_room": "one token left to generate: no room for a draft",
+    "nothing_to_draft": "the drafter the rule chose had nothing to draft",
+    "not_worth_it": "the length policy dropped the whole draft: verifying it would cost more "
+    "time than it is expected to save",
+}
+
 
 @dataclass
 class StepEvent:
@@ -36,6 +46,8 @@ class StepEvent:
     draft_limit: int = 0  # the most draft tokens this step could take (policy cap, budget)
     proposed: int = 0  # draft tokens the drafter offered, before the length policy cut them
     rule_source: str = ""  # the drafter the decision rule picked (even if nothing was verified)
+    no_draft: str = ""  # why no draft was verified: a key of NO_DRAFT ("" when one was)
+    policy_cut: int = 0  # draft tokens the length policy removed from what the drafter offered
     draft_pieces: list[str] = field(default_factory=list)  # text of each draft token
     new_pieces: list[str] = field(default_factory=list)  # text of each appended token
 
@@ -118,6 +130,18 @@ class Trace:
         )
 
 
+def tokens_by_source(steps: list[StepEvent]) -> dict[str, int]:
+    """Generated tokens by where they came from: accepted draft tokens per drafter, and the
+    model's own (bonus) tokens."""
+    by_source = {s: 0 for s in SOURCES if s != "none"}
+    by_source["model"] = 0
+    for ev in steps:
+        if ev.drafter in by_source:
+            by_source[ev.drafter] += ev.accepted
+        by_source["model"] += ev.bonus_token >= 0
+    return by_source
+
+
 def summarize(
     method: str,
     prompt_tokens: int,
@@ -128,12 +152,7 @@ def summarize(
     stop_reason: str,
     config: dict[str, Any],
 ) -> RunSummary:
-    by_source = {s: 0 for s in SOURCES if s != "none"}
-    by_source["model"] = 0
-    for ev in steps:
-        if ev.drafter in by_source:
-            by_source[ev.drafter] += ev.accepted
-        by_source["model"] += ev.bonus_token >= 0
+    by_source = tokens_by_source(steps)
     seconds = (prefill_ms + decode_ms) / 1000.0
     return RunSummary(
         method=method,

@@ -2,7 +2,7 @@
 
 from .base import Draft, Drafter, Verified, chain
 from .dynamic_sam import DynamicSAM
-from .factory import build_drafter, chain_template
+from .factory import build_drafter, chain_template, uses_static
 from .recycling import TokenRecycling, make_template
 from .sam import SAM, choose_source
 from .static_sam import StaticSAM
@@ -20,4 +20,5 @@ __all__ = [
     "chain_template",
     "choose_source",
     "make_template",
+    "uses_static",
 ]

@@ -32,6 +32,8 @@ class Draft:
     match_dynamic: int = 0
     state_static: int = -1
     state_dynamic: int = -1
+    # Why an empty draft is empty (trace.NO_DRAFT); set by stepping.draft_step.
+    no_draft: str = ""
     # Stable key of each node for the length policy's statistics: the position for chains,
     # the template node for trees.
     node_keys: list[int] = field(default_factory=list)
@@ -64,6 +66,7 @@ class Draft:
             match_dynamic=self.match_dynamic,
             state_static=self.state_static,
             state_dynamic=self.state_dynamic,
+            no_draft=self.no_draft,
             node_keys=self.node_keys[:n],
         )
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..automaton import StaticSuffixAutomaton
 from ..config import DecodeConfig
+from ..methods import method
 from .base import Drafter
 from .recycling import TokenRecycling, TreeTemplate
 from .sam import SAM
@@ -32,28 +33,30 @@ def build_drafter(
 
     `recycling`: a Token Recycling drafter to reuse (its table carries over between requests).
     """
+    spec = method(config.method)
     notes = []
-    if config.method in ("recycling", "sam+recycling"):
+    recycling = recycling if spec.recycling else None
+    if spec.recycling:
         if recycling is None or recycling.k != config.recycling_k:
             recycling = TokenRecycling(vocab_size, k=config.recycling_k)
         recycling.carry_over = config.carry_recycling
         if not tree_ok:
             notes.append("this model does not take a tree attention mask: recycling drafts chains")
             recycling.template = chain_template(recycling.template)
-    else:
-        recycling = None
-    if config.method == "ar":
-        return None, "; ".join(notes)
-    if config.method == "recycling":
+    if not spec.automata:
         return recycling, "; ".join(notes)
-    use_static = config.use_static and config.method != "sam-dynamic"
-    if use_static and static is None:
+    if uses_static(config) and static is None:
         notes.append("no static corpus loaded: dynamic automaton only")
     drafter = SAM(
-        static=static if use_static else None,
+        static=static if uses_static(config) else None,
         auxiliary=recycling,
         l_bias=config.l_bias,
         l_threshold=config.l_threshold,
         endpos=config.endpos,
     )
     return drafter, "; ".join(notes)
+
+
+def uses_static(config: DecodeConfig) -> bool:
+    """Does this request read the static automaton (its method does, and it was not turned off)?"""
+    return method(config.method).static and config.use_static
