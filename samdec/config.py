@@ -50,7 +50,7 @@ class DecodeConfig:
     stop_strings: list[str] = field(default_factory=list)
     # which earlier occurrence a retrieval draft continues
     endpos: str = _setting("first", label="endpos", kind=str, choices=ENDPOS)
-    use_static: bool = _setting(True, label="Use the static corpus", kind=bool)
+    use_static: bool = _setting(True, label="Static corpus automaton", kind=bool)
     recycling_k: int = _setting(8, label="recycling_k", lo=1, hi=32)
     # keep Token Recycling's table across requests
     carry_recycling: bool = _setting(False, label="Carry Token Recycling's table", kind=bool)
@@ -94,6 +94,12 @@ class DecodeConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def label(name: str) -> str:
+    """The name a person knows a setting by (the app's control shows it; messages use it)."""
+    bound = DecodeConfig.__dataclass_fields__[name].metadata.get("bound")
+    return bound.label if bound is not None else name
 
 
 def _range_words(bound: Bound) -> str:

@@ -30,28 +30,35 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_module():
-    import app
+def ui():
+    """The app's modules, with the bundled model loaded once before any call's clock starts."""
+    from types import SimpleNamespace
 
-    app.RUNTIME.engine("bundled")  # load once, before the clock of any call starts
-    return app
+    from samdec.ui import api, compare, controls, live, page, replay, request, runtime, tune
+
+    runtime.RUNTIME.engine("bundled")
+    return SimpleNamespace(
+        api=api, compare=compare, controls=controls, live=live, page=page, replay=replay,
+        request=request, runtime=runtime, tune=tune,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def client(app_module):
+def client(ui):
     from gradio_client import Client
 
-    _, url, _ = app_module.demo.launch(
+    demo = ui.page.build_demo()
+    _, url, _ = demo.launch(
         server_name="127.0.0.1",
         server_port=free_port(),
         prevent_thread_lock=True,
         quiet=True,
-        **app_module.LAUNCH_KWARGS,
+        **ui.page.launch_kwargs(),
     )
     try:
         yield Client(url, verbose=False)
     finally:
-        app_module.demo.close()
+        demo.close()
 
 
 def generate(client, prompt=PROMPT, method="sam+recycling", max_new_tokens=20, **kw):
@@ -68,9 +75,9 @@ def test_api_lists_the_named_endpoints(client):
     assert "/generate" in names and "/compare" in names
 
 
-def test_generate_returns_a_trace_consistent_with_the_text(client, app_module):
+def test_generate_returns_a_trace_consistent_with_the_text(client, ui):
     text, trace, _notes = generate(client)
-    tokenizer = app_module.RUNTIME.engine("bundled").tokenizer
+    tokenizer = ui.runtime.RUNTIME.engine("bundled").tokenizer
     assert trace.text == text
     assert tokenizer.decode(trace.token_ids, skip_special_tokens=True) == text
     assert [t for ev in trace.steps for t in ev.new_tokens] == trace.token_ids
@@ -103,7 +110,9 @@ def test_output_equals_plain_decoding(client):
         ((PROMPT, "sam", 5000), "from 1 to 1024"),
         ((PROMPT, "sam", 2.5), "whole number"),
         ((PROMPT, "teleport", 8), "Unknown method"),
-        ((PROMPT, "sam", 8, 5, 5, "cost", 40, -1.0), "Temperature"),
+        ((PROMPT, "sam", 8, 5, 5, "cost", 40, -1.0), "Temperature must be between 0 and 5"),
+        ((PROMPT, "sam", 8, 5, 5, "sometimes"), "Draft policy must be 'cost' or 'fixed'"),
+        ((PROMPT, "sam", 8, -1), "l_bias must be a whole number from 0 to 1000"),
         ((PROMPT, "sam", 8, 5, 5, "cost", 40, 0.0, None, True, "not a model id!"), "neither"),
         ((PROMPT, "sam", 8, 5, 5, "cost", 40, 0.0, None, True, "./no/such/model"), "not found"),
         (("word " * 9000, "sam", 8), "reads at most"),
@@ -118,17 +127,16 @@ def test_bad_input_gets_a_clear_message(client, args, message):
     assert "Traceback" not in str(info.value)
 
 
-def test_unreachable_hub_model_fails_fast(app_module, monkeypatch):
-    monkeypatch.setattr(app_module, "hub_reachable", lambda timeout=3.0: False)
-    with pytest.raises(app_module.UserError, match="no network"):
-        app_module.check_model_spec("someone/not-downloaded-model")
+def test_unreachable_hub_model_fails_fast(ui, monkeypatch):
+    monkeypatch.setattr(ui.runtime, "hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(ui.runtime.UserError, match="no network"):
+        ui.runtime.check_model_spec("someone/not-downloaded-model")
 
 
-def test_corrupt_corpus_is_reported_and_decoding_goes_on(client, app_module, tmp_path, monkeypatch):
+def test_corrupt_corpus_is_reported_and_decoding_goes_on(client, ui, tmp_path, monkeypatch):
     bad = tmp_path / "corrupt.jsonl"
     bad.write_text('{"answer": "fine"}\n{this is not json\n', encoding="utf-8")
-    runtime = app_module.Runtime(corpus=bad)
-    monkeypatch.setattr(app_module, "RUNTIME", runtime)
+    monkeypatch.setattr(ui.runtime, "RUNTIME", ui.runtime.Runtime(corpus=bad))
     text, trace, notes = generate(client, method="sam", max_new_tokens=8)
     assert "corrupt.jsonl could not be read" in notes
     assert "dynamic automaton only" in notes
@@ -172,41 +180,22 @@ def test_compare_endpoint(client):
 
 
 # ----------------------------------------------------------------------------- UI handlers
+# The handlers run here without a server: they take values by name and return updates by name.
 
 
-def outputs_by_name(app_module, update: dict) -> dict:
-    names = {id(c): n for n, c in app_module.COMPONENTS.items()}
-    return {names.get(id(c), c): v for c, v in update.items()}
+def run_ui(ui, prompt, max_new_tokens=12, method="sam+recycling", model="bundled", **settings):
+    from samdec.ui.panels import Session
 
-
-def run_ui(
-    app_module,
-    prompt,
-    max_new_tokens=12,
-    method="sam+recycling",
-    model="bundled",
-    temperature=0.0,
-    policy="cost",
-):
-    session = app_module.Session()
-    updates = list(
-        app_module.generate_ui(
-            prompt,
-            method,
-            max_new_tokens,
-            5,
-            5,
-            policy,
-            40,
-            temperature,
-            0,
-            True,
-            model,
-            24,
-            session,
-        )
-    )
-    return session, [outputs_by_name(app_module, u) for u in updates]
+    session = Session()
+    values = {
+        "prompt": prompt,
+        "model": model,
+        "method": method,
+        "max_new_tokens": max_new_tokens,
+        "max_states": 24,
+        **settings,
+    }
+    return session, list(ui.live.generate_updates(values, session))
 
 
 @pytest.mark.parametrize(
@@ -218,14 +207,9 @@ def run_ui(
         ("sam+recycling", 0.8, "cost"),
     ],
 )
-def test_ui_renders_every_method(app_module, method, temperature, policy):
+def test_ui_renders_every_method(ui, method, temperature, policy):
     session, updates = run_ui(
-        app_module,
-        PROMPT,
-        max_new_tokens=8,
-        method=method,
-        temperature=temperature,
-        policy=policy,
+        ui, PROMPT, max_new_tokens=8, method=method, temperature=temperature, draft_policy=policy
     )
     final = updates[-1]
     assert session.view is not None and session.view.done
@@ -233,12 +217,50 @@ def test_ui_renders_every_method(app_module, method, temperature, policy):
     assert "sd-error" not in final["notice"]
     assert final["stream"].count('class="sd-tok') == len(session.view.token_ids)
     for k in range(session.view.num_steps):
-        panels = app_module.render(session, k, 24)
+        panels = ui.replay.show_step(session, k, 24)
         assert set(panels) >= {"stream", "dyn_plot", "match_plot", "steps_plot", "inspector"}
 
 
-def test_ui_generation_streams_then_enables_replay(app_module):
-    session, updates = run_ui(app_module, PROMPT)
+def test_ui_settings_reach_the_engine_by_name(ui):
+    """l_bias and l_threshold are both small ints: only binding by name keeps them apart."""
+    session, _ = run_ui(ui, PROMPT, max_new_tokens=6, method="sam", l_bias=7, l_threshold=2)
+    config = session.view.config
+    assert (config["l_bias"], config["l_threshold"]) == (7, 2)
+    assert config["use_static"] is True and config["static_corpus"] > 0
+
+
+def test_recorded_config_says_only_what_was_used(ui):
+    session, _ = run_ui(ui, PROMPT, max_new_tokens=6, method="sam-dynamic")
+    assert session.view.config["static_corpus"] == 0
+    assert session.view.config["use_static"] is False
+    session, _ = run_ui(ui, PROMPT, max_new_tokens=6, method="sam", use_static=False)
+    assert session.view.config["static_corpus"] == 0
+
+
+def test_every_control_is_labelled_and_bound_by_its_setting_name(ui):
+    """Each settings control is the one for its DecodeConfig field (the label comes from the
+    field), and the API endpoints take the same names."""
+    import inspect
+
+    import gradio as gr
+
+    from samdec.config import DecodeConfig, label
+
+    with gr.Blocks():
+        controls = ui.controls.build_controls([])
+    fields = set(DecodeConfig.__dataclass_fields__)
+    bound = set(controls.by_name) - {"prompt", "model"}
+    assert bound <= fields
+    assert {"method", "max_new_tokens", "l_bias", "l_threshold", "draft_policy"} <= bound
+    for name in bound:
+        assert controls.by_name[name].label == label(name), name
+    for endpoint in (ui.api.generate, ui.api.compare):
+        params = set(inspect.signature(endpoint).parameters)
+        assert params <= fields | {"prompt", "model"}, endpoint
+
+
+def test_ui_generation_streams_then_enables_replay(ui):
+    session, updates = run_ui(ui, PROMPT)
     final = updates[-1]
     view = session.view
     assert view is not None and view.done
@@ -251,18 +273,22 @@ def test_ui_generation_streams_then_enables_replay(app_module):
     for name in ("dyn_plot", "match_plot", "steps_plot"):
         assert len(final[name].data) > 0, name
     # replay: the slider, a click on a token and the timer all drive every panel
-    first = outputs_by_name(app_module, app_module.show_step(session, 0, 24))
+    first = ui.replay.show_step(session, 0, 24)
     assert 'data-step="0"' in first["stream"] and "<b>Step 0</b>" in first["inspector"]
 
     class Click:
         _data = {"step": 1}  # noqa: RUF012
 
-    clicked = outputs_by_name(app_module, app_module.click_step(session, 24, Click()))
+    clicked = ui.replay.click_step(session, 24, Click())
     assert clicked["slider"] == 1 and "<b>Step 1</b>" in clicked["inspector"]
-    ticked = outputs_by_name(app_module, app_module.tick(session, 0, 24))
-    assert ticked["slider"] == 1
-    last = outputs_by_name(app_module, app_module.tick(session, view.num_steps - 1, 24))
+    assert ui.replay.tick(session, 0, 24)["slider"] == 1
+    last = ui.replay.tick(session, view.num_steps - 1, 24)
     assert set(last) == {"timer"}  # the replay stops at the end
+    # the downloaded file opens again as the same replay
+    reopened = ui.replay.open_trace(session.file, None, 24)
+    assert (
+        "Replaying" in reopened["notice"] and reopened["slider"].maximum == final["slider"].maximum
+    )
 
 
 @pytest.mark.parametrize(
@@ -273,26 +299,33 @@ def test_ui_generation_streams_then_enables_replay(app_module):
         (PROMPT, 12, "/definitely/not/here", "not found"),
     ],
 )
-def test_ui_shows_errors_in_the_page_not_tracebacks(
-    app_module, prompt, max_new_tokens, model, message
-):
-    session, updates = run_ui(app_module, prompt, max_new_tokens=max_new_tokens, model=model)
+def test_ui_shows_errors_in_the_page_not_tracebacks(ui, prompt, max_new_tokens, model, message):
+    session, updates = run_ui(ui, prompt, max_new_tokens=max_new_tokens, model=model)
     notice = updates[-1]["notice"]
     assert "sd-error" in notice and message in notice
     assert "Traceback" not in notice
     assert session.view is None
 
 
-def test_open_trace_rejects_a_bad_file(app_module, tmp_path):
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1, 2", "Expecting"),
+        ("[1, 2]", "not a trace"),
+        ('{"text": "", "token_ids": [], "steps": [], "summary": {}}', "not a trace"),
+    ],
+)
+def test_open_trace_rejects_a_bad_file(ui, tmp_path, content, message):
     bad = tmp_path / "bad.json"
-    bad.write_text("[1, 2", encoding="utf-8")
-    update = outputs_by_name(app_module, app_module.open_trace(str(bad), None, 24))
-    assert "sd-error" in update["notice"]
+    bad.write_text(content, encoding="utf-8")
+    update = ui.replay.open_trace(str(bad), None, 24)
+    assert "sd-error" in update["notice"] and message in update["notice"]
+    assert "Traceback" not in update["notice"]
 
 
 def test_app_runs_under_a_zerogpu_style_spaces_module(tmp_path):
     """With `spaces` importable, GPU work goes through spaces.GPU and the model loads at
-    import (as ZeroGPU expects); everything else behaves the same."""
+    start-up (as ZeroGPU expects); everything else behaves the same."""
     import subprocess
     import sys
 
@@ -310,12 +343,16 @@ def test_app_runs_under_a_zerogpu_style_spaces_module(tmp_path):
     )
     code = (
         "import json, app, spaces\n"
-        "assert app.spaces is spaces and app.RUNTIME.is_loaded('bundled')\n"
-        "text, trace, notes = app.api_generate('Name a colour.', 'sam+recycling', 6)\n"
+        "from samdec.ui import api, device, live, runtime\n"
+        "from samdec.ui.panels import Session\n"
+        "assert device.spaces is spaces\n"
+        "app.warm_up(runtime.RUNTIME, zerogpu=True)\n"
+        "assert runtime.RUNTIME.is_loaded('bundled')\n"
+        "text, trace, notes = api.generate('Name a colour.', 'sam+recycling', 6)\n"
         "assert json.loads(trace)['token_ids'], trace\n"
-        "s = app.Session()\n"
-        "ups = list(app.generate_ui('Name a fruit.', 'sam', 6, 5, 5, 'cost', 40, 0.0, 0, True,"
-        " 'bundled', 24, s))\n"
+        "s = Session()\n"
+        "values = dict(prompt='Name a fruit.', method='sam', max_new_tokens=6, model='bundled')\n"
+        "ups = list(live.generate_updates(values, s))\n"
         "assert s.view.done and s.view.token_ids\n"
         "assert spaces.CALLS.count('gpu_generate') == 1 and 'gpu_stream' in spaces.CALLS\n"
         "print('ok')\n"
@@ -333,14 +370,26 @@ def test_app_runs_under_a_zerogpu_style_spaces_module(tmp_path):
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
 
 
-def test_tune_predicts_a_grid_and_applies_the_best_setting(app_module):
-    html, fig, best = app_module.tune_ui(PROMPT, "sam+recycling", 24, "cost", 40, True, "bundled")
+def test_tune_predicts_a_grid_and_applies_the_best_setting(ui):
+    from samdec.ui.device import TUNE_BIASES, TUNE_THRESHOLDS
+
+    values = dict(PROMPT_VALUES, method="sam+recycling", max_new_tokens=24)
+    html, fig, best = ui.tune.tune_panels(values)
     heat = fig.data[0]
-    assert list(heat.x) == app_module.TUNE_BIASES and list(heat.y) == app_module.TUNE_THRESHOLDS
+    assert list(heat.x) == TUNE_BIASES and list(heat.y) == TUNE_THRESHOLDS
     cells = [v for row in heat.z for v in row if v is not None]
     assert len(cells) == 100 and all(v > 0 for v in cells)
     assert max(cells) == pytest.approx(heat.z[best[1] - 1][best[0]])
     assert "Best: l_bias" in html and "Paper default (5, 5)" in html
-    assert app_module.apply_best(best) == (best[0], best[1])
-    bad_html, _, none = app_module.tune_ui("   ", "sam", 24, "cost", 40, True, "bundled")
+    assert ui.tune.apply_best(best) == (best[0], best[1])
+    bad_html, _, none = ui.tune.tune_panels(dict(values, prompt="   "))
     assert none is None and "prompt" in bad_html.lower()
+
+
+PROMPT_VALUES = {
+    "prompt": PROMPT,
+    "model": "bundled",
+    "draft_policy": "cost",
+    "draft_len": 40,
+    "use_static": True,
+}

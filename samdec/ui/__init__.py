@@ -1,0 +1,14 @@
+"""The web app: the only code that imports gradio.
+
+One module per section, each building its part of the page and holding its handlers:
+`live` (Generate, the streamed output), `replay` (step slider, play, inspector, charts, trace
+files), `automaton_view`, `compare`, `tune`, `api` (named endpoints). `page.build_demo`
+assembles them. Below the sections, without gradio: `request` (one checked request, settings
+by name), `runtime` (models loaded once per process), `device` (everything that runs the model,
+ZeroGPU-ready), `panels` (sessions, and every step panel rendered by name).
+"""
+
+from .page import build_demo, launch_kwargs
+from .runtime import RUNTIME, Runtime, UserError
+
+__all__ = ["RUNTIME", "Runtime", "UserError", "build_demo", "launch_kwargs"]

@@ -1,0 +1,39 @@
+"""Small helpers every section shares: name -> component mapping, and error reporting."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import gradio as gr
+
+from .panels import notice_html
+from .runtime import UserError
+
+log = logging.getLogger("samdec.app")
+
+
+def by_component(components: Mapping[str, Any], update: Mapping[str, Any]) -> dict:
+    """A handler's result keyed by panel name -> keyed by the components that show them."""
+    return {components[name]: value for name, value in update.items() if name in components}
+
+
+def error_notice(exc: Exception, what: str) -> str:
+    """The notice for a failed action: a UserError as it is, anything else logged and named
+    (never a traceback in the page). Also shown as a toast."""
+    if isinstance(exc, UserError):
+        message = str(exc)
+    else:
+        log.error("%s failed", what, exc_info=exc)
+        message = f"{what} failed: {exc}"
+    gr.Warning(message)
+    return notice_html([message], "error")
+
+
+def api_error(exc: Exception, what: str) -> gr.Error:
+    """The error an API caller gets: the message only, no traceback."""
+    if isinstance(exc, UserError):
+        return gr.Error(str(exc), print_exception=False)
+    log.error("%s failed", what, exc_info=exc)
+    return gr.Error(f"{what} failed: {exc}", print_exception=False)

@@ -1,0 +1,117 @@
+"""Compare: plain decoding, transformers' prompt lookup decoding and the chosen method on the
+same prompt, greedy, one after the other; checks the outputs are identical."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gradio as gr
+
+import visuals as V
+
+from .common import error_notice
+from .controls import Controls
+from .device import gpu_compare
+from .request import prepare, read_request
+
+COMPARE_MAX_TOKENS = 256
+# The settings a comparison reads (it is always greedy).
+COMPARE_INPUTS = (
+    "prompt", "model", "method", "max_new_tokens", "l_bias", "l_threshold",
+    "draft_policy", "draft_len", "use_static",
+)  # fmt: skip
+
+
+def build() -> tuple[gr.Button, gr.HTML, gr.Plot]:
+    with (
+        gr.Accordion(
+            "Compare: plain decoding · prompt lookup decoding · this method",
+            open=True,
+            elem_id="sd-compare",
+        ),
+        gr.Row(equal_height=False),
+    ):
+        with gr.Column(scale=3):
+            button = gr.Button("Run the comparison on this prompt", elem_id="sd-compare-btn")
+            table = gr.HTML(V.compare_html([]), elem_id="sd-compare-table")
+        plot = gr.Plot(V.compare_figure([]), show_label=False, elem_id="sd-compare-plot", scale=2)
+    return button, table, plot
+
+
+def wire(controls: Controls, button: gr.Button, table: gr.HTML, plot: gr.Plot) -> None:
+    def on_click(data: dict):
+        return compare_panels(controls.values(data, COMPARE_INPUTS))
+
+    button.click(
+        on_click,
+        inputs=controls.inputs(COMPARE_INPUTS),
+        outputs=[table, plot],
+        api_visibility="private",
+        concurrency_limit=1,
+        concurrency_id="compare",
+    )
+
+
+def compare_panels(values: Mapping[str, Any]) -> tuple[str, Any]:
+    """(table HTML, figure) of a comparison, or an error notice and an empty figure."""
+    try:
+        rows, note = run_compare(values)
+    except Exception as exc:
+        return error_notice(exc, "The comparison"), V.compare_figure([])
+    return V.compare_html(rows, note), V.compare_figure(rows)
+
+
+def run_compare(values: Mapping[str, Any]) -> tuple[list[dict], str]:
+    """Rows of {name, tokens, steps, mat, tokens_per_s, identical, colour, token_ids}, and a
+    note. Raises UserError."""
+    values = {**values, "temperature": 0.0, "seed": None}
+    request = read_request(values)
+    n = min(request.config.max_new_tokens, COMPARE_MAX_TOKENS)
+    prepared = prepare(request, max_new_tokens=n)
+    runs = gpu_compare(prepared.spec, prepared.ids, prepared.config)
+    note = (
+        f"Greedy, {n} new tokens at most, on {prepared.loaded.name} ({prepared.loaded.device}); "
+        "speedup relative to plain decoding. Runs share the machine with other users, so "
+        "timings vary."
+    )
+    if n < request.config.max_new_tokens:
+        note += f" Capped at {COMPARE_MAX_TOKENS} tokens."
+    return compare_rows(runs), " ".join([note, *prepared.notes])
+
+
+def compare_rows(runs: dict) -> list[dict]:
+    ar = runs["ar"]
+    pld_tokens, pld_seconds = runs["pld"]
+    rows = [
+        _row("plain decoding (ar)", ar, None, V.COLOURS["model"]),
+        {
+            "name": "prompt lookup (transformers)",
+            "tokens": len(pld_tokens),
+            "steps": None,
+            "mat": None,
+            "tokens_per_s": len(pld_tokens) / pld_seconds if pld_seconds > 0 else 0.0,
+            "identical": pld_tokens == ar.token_ids,
+            "colour": "#56B4E9",
+            "token_ids": pld_tokens,
+        },
+    ]
+    if runs["ours"] is not None:
+        ours = runs["ours"]
+        name = f"{ours.summary.method} (samdec)"
+        rows.append(_row(name, ours, ours.token_ids == ar.token_ids, V.COLOURS["dynamic"]))
+    return rows
+
+
+def _row(name: str, trace, identical: bool | None, colour: str) -> dict:
+    s = trace.summary
+    return {
+        "name": name,
+        "tokens": s.new_tokens,
+        "steps": s.steps,
+        "mat": s.mat,
+        "tokens_per_s": s.tokens_per_s,
+        "identical": identical,
+        "colour": colour,
+        "token_ids": trace.token_ids,
+    }

@@ -1,0 +1,131 @@
+"""Everything that runs the model, behind one boundary that only plain data crosses.
+
+On a Hugging Face ZeroGPU Space these functions are decorated with `spaces.GPU` and run in a
+worker process; elsewhere they are plain functions. They find models in the process-wide
+runtime by name. No gradio in this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+from . import runtime as rt
+
+try:  # Hugging Face ZeroGPU Spaces: GPU-bound functions are decorated with spaces.GPU
+    import spaces  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - depends on the environment
+    spaces = None
+
+log = logging.getLogger("samdec.app")
+
+TUNE_BIASES = list(range(0, 10))
+TUNE_THRESHOLDS = list(range(1, 11))
+
+
+def gpu(duration: int = 120):
+    """spaces.GPU where ZeroGPU is available, else a no-op decorator."""
+    if spaces is None:
+        return lambda fn: fn
+    return spaces.GPU(duration=duration)
+
+
+@gpu()
+def gpu_stream(spec: str, ids: list[int], config, cancel: threading.Event | None = None):
+    """Decode: yields ("step", StepEvent)..., then ("done", Trace)."""
+    run = rt.RUNTIME.engine(spec).stream(ids, config, cancel=cancel)
+    for event in run:
+        yield ("step", event)
+    yield ("done", run.trace)
+
+
+@gpu()
+def gpu_generate(spec: str, ids: list[int], config):
+    """Decode in one go: the Trace."""
+    return rt.RUNTIME.engine(spec).generate(ids, config)
+
+
+@gpu(duration=180)
+def gpu_compare(spec: str, ids: list[int], config) -> dict:
+    """Plain decoding, transformers' prompt lookup and `config.method` on one prompt, one after
+    the other: {"ar": Trace, "pld": (token ids, seconds), "ours": Trace or None}."""
+    from samdec.baselines import hf_generate
+
+    engine = rt.RUNTIME.engine(spec)
+    engine.generate(ids, replace(config, method="ar", max_new_tokens=2))  # warm-up
+    ar = engine.generate(ids, replace(config, method="ar"))
+    with engine.lock:
+        pld = hf_generate(engine.model, ids, config.max_new_tokens, prompt_lookup=True)
+    ours = engine.generate(ids, config) if config.method != "ar" else None
+    return {"ar": ar, "pld": pld, "ours": ours}
+
+
+@gpu(duration=180)
+def gpu_tune(spec: str, ids: list[int], config) -> tuple[list[dict], float]:
+    """Record this prompt's greedy output once, then replay every (l_bias, l_threshold):
+    (sweep rows, seconds the replay took)."""
+    from samdec import tuning
+
+    engine = rt.RUNTIME.engine(spec)
+    recording = tuning.record(engine, ids, config.max_new_tokens)
+    start = time.perf_counter()
+    rows = tuning.sweep(
+        [recording],
+        config,
+        TUNE_BIASES,
+        TUNE_THRESHOLDS,
+        engine.cost,
+        engine.static if config.use_static else None,
+        engine.vocab_size,
+        policies=(config.draft_policy,),
+    )
+    return rows, time.perf_counter() - start
+
+
+def decode_in_background(
+    spec: str, ids: list[int], config, cancel: threading.Event
+) -> Iterator[list[tuple]]:
+    """Run the decoding in a worker thread. Yields lists of ("step", event) items as they
+    arrive, and finally [("done", trace)], [("error", exception)] or [("stopped", None)].
+    Rendering in the caller never holds up the decoding loop; closing this generator stops
+    the decoding."""
+    inbox: queue.Queue = queue.Queue()
+    worker = threading.Thread(
+        target=_decode, args=(spec, ids, config, cancel, inbox), name="samdec-decode", daemon=True
+    )
+    worker.start()
+    try:
+        while True:
+            try:
+                batch = [inbox.get(timeout=0.25)]
+            except queue.Empty:
+                continue
+            while True:
+                try:
+                    batch.append(inbox.get_nowait())
+                except queue.Empty:
+                    break
+            yield batch
+            if batch[-1][0] != "step":
+                return
+    finally:
+        cancel.set()  # a no-op after the end; stops the worker if the caller went away
+
+
+def _decode(spec, ids, config, cancel: threading.Event, inbox: queue.Queue) -> None:
+    # ZeroGPU's worker process cannot see this Event: there, Stop closes the stream.
+    steps = gpu_stream(spec, ids, config, None if spaces is not None else cancel)
+    try:
+        for item in steps:
+            inbox.put(item)
+            if cancel.is_set() and spaces is not None:
+                steps.close()
+                inbox.put(("stopped", None))
+                break
+    except Exception as exc:  # reported to the user by the caller
+        log.exception("generation failed")
+        inbox.put(("error", exc))

@@ -1,0 +1,231 @@
+"""The live run: Generate streams the output and every panel while the model decodes.
+
+`generate_updates` is the handler, testable without a server: it takes the request's values by
+name and yields updates by panel name.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+import visuals as V
+from samdec.trace import Trace
+
+from . import runtime as rt
+from .common import by_component, error_notice
+from .controls import Controls
+from .device import decode_in_background
+from .panels import STEP_PANELS, Session, notice_html, render, showcase_step
+from .request import Prepared, prepare, read_request
+
+LIVE_FIGURE_EVERY_S = 1.5  # how often figures refresh while generating
+LIVE_STREAM_EVERY_S = 0.2  # how often the text and the stat cards refresh
+
+STREAM_JS = """
+element.addEventListener('click', (e) => {
+  const t = e.target.closest('[data-step]');
+  if (t) { trigger('click', {step: parseInt(t.dataset.step, 10)}); }
+});
+const follow = () => {
+  const box = element.querySelector('.sd-stream');
+  if (!box) return;
+  const sel = box.querySelector('.sd-sel');
+  if (box.querySelector('.sd-caret') || !sel) { box.scrollTop = box.scrollHeight; }
+  else { box.scrollTop = Math.max(0, sel.offsetTop - box.clientHeight / 2); }
+};
+watch('value', follow);
+"""
+
+
+@dataclass
+class Output:
+    notice: gr.HTML
+    stats: gr.HTML
+    stream: gr.HTML
+
+
+def build_output() -> Output:
+    """The notice line, the stat cards and the token stream."""
+    notice = gr.HTML("", elem_id="sd-notice")
+    stats = gr.HTML(V.stats_html(V.TraceView([], [])), elem_id="sd-stats")
+    gr.HTML(
+        '<div class="sd-panel-title">Output <small>· each token coloured by '
+        "where it came from; struck through: drafted tokens the model "
+        "rejected; hover for details, click to inspect a step</small></div>"
+    )
+    stream = gr.HTML(V.stream_html(V.TraceView([], [])), js_on_load=STREAM_JS, elem_id="sd-stream")
+    return Output(notice, stats, stream)
+
+
+def wire(controls: Controls, outputs: Mapping[str, Any], session: gr.State) -> None:
+    """Generate and Stop. `outputs`: every component the run updates, by panel name."""
+    names = ("notice", "stats", "slider", "download", "session", *STEP_PANELS)
+
+    def on_generate(data: dict) -> Iterator[dict]:
+        values = {**controls.values(data), "max_states": data[controls.max_states]}
+        for update in generate_updates(values, data[session]):
+            yield by_component(outputs, update)
+
+    controls.generate.click(
+        on_generate,
+        inputs={*controls.inputs(), controls.max_states, session},
+        outputs=[outputs[n] for n in names],
+        api_visibility="private",
+        concurrency_limit=4,
+        concurrency_id="decode",
+        show_progress="hidden",
+    )
+    controls.stop.click(stop, inputs=[session], api_visibility="private", queue=False)
+
+
+def stop(session: Any) -> None:
+    if isinstance(session, Session):
+        session.cancel.set()
+
+
+def generate_updates(values: Mapping[str, Any], session: Any) -> Iterator[dict[str, Any]]:
+    """The Generate button: stream every panel while decoding, then enable the replay.
+    `values`: the request by name (see request.read_request) and `max_states`."""
+    session = session if isinstance(session, Session) else Session()
+    try:
+        model = rt.check_model_spec(values.get("model"))
+        if not rt.RUNTIME.is_loaded(model):
+            message = f"Loading model {model}… (once per process)"
+            yield {"notice": notice_html([message]), "session": session}
+        prepared = prepare(read_request(values))
+    except Exception as exc:  # never a traceback in the page
+        yield {"notice": error_notice(exc, "Preparing the generation"), "session": session}
+        return
+    session.cancel = threading.Event()
+    session.model = prepared.spec
+    yield from _decode_live(prepared, session, values.get("max_states"))
+
+
+def _decode_live(prepared: Prepared, session: Session, max_states: Any) -> Iterator[dict]:
+    live = _LiveView(prepared)
+    session.view = live.view([])
+    yield {
+        "notice": notice_html(prepared.notes),
+        "stream": V.stream_html(session.view, running=True),
+        "stats": V.stats_html(session.view),
+        "session": session,
+    }
+    outcome = _Outcome()
+    last_stream = last_figures = 0.0
+    p = prepared
+    try:
+        for batch in decode_in_background(p.spec, p.ids, p.config, session.cancel):
+            if outcome.take(batch):
+                break
+            now = time.perf_counter()
+            if now - last_stream < LIVE_STREAM_EVERY_S:
+                continue
+            last_stream = now
+            session.view = live.view(outcome.events, wall_ms=(now - live.start) * 1000.0)
+            update = {
+                "stream": V.stream_html(session.view, running=True),
+                "stats": V.stats_html(session.view),
+            }
+            if now - last_figures >= LIVE_FIGURE_EVERY_S:
+                last_figures = now
+                update.update(render(session, None, max_states, running=True))
+            yield update
+    except Exception as exc:  # rendering failed: keep the server and the session alive
+        rt.log.exception("live rendering failed")
+        outcome.error = exc
+    if outcome.trace is None:
+        session.view = live.view(outcome.events)
+        yield _unfinished(session, outcome.error, max_states)
+    else:
+        yield _finished(prepared, session, outcome.trace, max_states)
+
+
+@dataclass
+class _Outcome:
+    """What the decoding thread has sent so far."""
+
+    events: list = field(default_factory=list)
+    trace: Trace | None = None
+    error: Exception | None = None
+    stopped: bool = False  # without a trace (ZeroGPU)
+
+    def take(self, batch: list[tuple]) -> bool:
+        """Add a batch of messages; True once the run has ended."""
+        for kind, item in batch:
+            if kind == "step":
+                self.events.append(item)
+            elif kind == "done":
+                self.trace = item
+            elif kind == "error":
+                self.error = item
+            else:
+                self.stopped = True
+        return self.trace is not None or self.error is not None or self.stopped
+
+
+class _LiveView:
+    """TraceViews of a run in progress (the prompt's token texts looked up once)."""
+
+    def __init__(self, prepared: Prepared) -> None:
+        self.prepared = prepared
+        piece = rt.RUNTIME.piece_fn(prepared.spec)
+        self.pieces = {t: piece(t) for t in set(prepared.ids)}
+        self.start = time.perf_counter()
+
+    def view(self, events: list, wall_ms: float | None = None) -> V.TraceView:
+        p = self.prepared
+        return V.TraceView.from_events(
+            p.ids, events, p.settings, self.pieces, wall_ms=wall_ms, prompt=p.request.prompt
+        )
+
+
+def _unfinished(session: Session, error: Exception | None, max_states: Any) -> dict:
+    """The update for a run that ended without a trace: stopped, or failed."""
+    if error is None:
+        notice = notice_html([f"Stopped after {len(session.view.token_ids)} tokens."])
+    else:
+        notice = error_notice(rt.UserError(f"Decoding stopped with an error: {error}"), "")
+    return {"notice": notice, "session": session, **render(session, None, max_states)}
+
+
+def _finished(prepared: Prepared, session: Session, trace: Trace, max_states: Any) -> dict:
+    """The update for a finished run: every panel at the showcase step, replay enabled."""
+    session.view = V.TraceView.from_trace(trace, prompt=prepared.request.prompt)
+    session.trace = trace.to_dict()
+    session.file = write_trace_file(trace)
+    notes = list(prepared.notes)
+    if trace.summary.stop_reason == "cancelled":
+        notes.append(f"Stopped after {trace.summary.new_tokens} tokens.")
+    if trace.summary.config.get("note"):
+        notes.append(str(trace.summary.config["note"]))
+    n = len(trace.steps)
+    best = showcase_step(session.view)
+    if best != n - 1:
+        notes.append(
+            f"Showing step {best}, the one that kept the most drafted tokens: drag the step "
+            "slider or press ▶ to replay from the start."
+        )
+    return {
+        **render(session, best, max_states, running=True),
+        "stream": V.stream_html(session.view, selected=best),
+        "notice": notice_html(notes),
+        "stats": V.stats_html(session.view),
+        "slider": gr.Slider(minimum=0, maximum=max(n - 1, 1), value=best, interactive=True),
+        "download": gr.DownloadButton(value=session.file, interactive=True),
+        "session": session,
+    }
+
+
+def write_trace_file(trace: Trace) -> str:
+    folder = Path(tempfile.mkdtemp(prefix="samdec-trace-"))
+    path = folder / f"samdec-trace-{trace.summary.method}-{int(time.time())}.json"
+    path.write_text(trace.to_json(ensure_ascii=False, indent=1), encoding="utf-8")
+    return str(path)

@@ -1,0 +1,81 @@
+"""The page: assembles the sections. Each section builds its own part and wires its handlers;
+this module only places them and hands each what it needs from the others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+import visuals as V
+
+from . import api, automaton_view, compare, live, replay, tune
+from .controls import build_controls, load_examples
+from .panels import Session
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+HEADER = """
+<div class="sd-header">
+  <h1>samdec · see speculative decoding work</h1>
+  <span class="sd-sub">SAM-Decoding (<a href="https://arxiv.org/abs/2411.10666"
+  target="_blank">arXiv 2411.10666</a>): draft with suffix automata, verify in one forward
+  pass, never change the output.</span>
+</div>
+"""
+
+
+def build_demo(assets: Path = ASSETS) -> gr.Blocks:
+    with gr.Blocks(title="samdec: SAM-Decoding, visualised") as demo:
+        session = gr.State(Session())
+        gr.HTML(HEADER + V.legend_html())
+        with gr.Accordion("How it works (2-minute read)", open=True, elem_id="sd-explainer"):
+            gr.HTML(V.HOW_IT_WORKS)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=300):
+                controls = build_controls(load_examples(assets / "examples.json"))
+            with gr.Column(scale=9, min_width=600):
+                output = live.build_output()
+                replay_controls = replay.build_controls()
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=520):
+                automaton = automaton_view.build()
+            with gr.Column(scale=2, min_width=380):
+                inspector = replay.build_inspector()
+        charts = replay.build_charts()
+        compare_parts = compare.build()
+        tune_parts = tune.build()
+
+        panels = {
+            "notice": output.notice,
+            "stats": output.stats,
+            "stream": output.stream,
+            **automaton,
+            **charts,
+            "inspector": inspector,
+            "slider": replay_controls.slider,
+            "download": replay_controls.download,
+            "session": session,
+        }
+        live.wire(controls, panels, session)
+        replay.wire(replay_controls, panels, session, controls.max_states)
+        compare.wire(controls, *compare_parts)
+        tune.wire(controls, *tune_parts)
+        api.register()
+    demo.queue(default_concurrency_limit=8, max_size=64)
+    return demo
+
+
+def theme() -> gr.themes.Base:
+    return gr.themes.Soft(
+        primary_hue="blue",
+        neutral_hue="slate",
+        font=["Inter", "ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "sans-serif"],
+        font_mono=["JetBrains Mono", "ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+    )
+
+
+def launch_kwargs(assets: Path = ASSETS) -> dict:
+    """What `demo.launch` needs besides the address: the stylesheet and the theme."""
+    css = assets / "style.css"
+    return {"css": css.read_text(encoding="utf-8") if css.is_file() else "", "theme": theme()}

