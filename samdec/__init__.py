@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Engine": "samdec.engine",
-    "DecodeConfig": "samdec.engine",
+    "DecodeConfig": "samdec.config",
     "load_model": "samdec.models",
     "StaticSuffixAutomaton": "samdec.automaton",
     "DynamicSuffixAutomaton": "samdec.automaton",

@@ -164,8 +164,37 @@ def drive(page) -> None:
     assert "hidden" in page.locator("#sd-stream").inner_text() or count == replay_tokens
     page.screenshot(path=str(OUT / "app-replay.png"), full_page=True)
 
+    compare_and_tune(page)
     body = page.locator("body").inner_text()
     assert not re.search(r"Traceback|Error\b", body), "an error reached the page"
+
+
+def compare_and_tune(page) -> None:
+    """The comparison and the tuning heatmap, driven through the page's own controls (they
+    read the settings by name: a wrong binding shows up here as an error or a wrong row)."""
+    page.click("#sd-compare-btn")
+    page.wait_for_function(
+        "() => document.querySelector('#sd-compare-table').innerText.includes('identical')",
+        timeout=180_000,
+    )
+    table = page.locator("#sd-compare-table").inner_text()
+    assert "plain decoding" in table and "prompt lookup" in table and "(samdec)" in table
+    assert "differs" not in table
+    page.click("#sd-tune summary, #sd-tune button.label-wrap")
+    page.click("#sd-tune-btn")
+    page.wait_for_function(
+        "() => document.querySelector('#sd-tune-summary').innerText.includes('Best: l_bias')",
+        timeout=180_000,
+    )
+    best = re.search(r"Best: l_bias (\d+), l_threshold (\d+)", page.inner_text("#sd-tune-summary"))
+    page.click("#sd-tune-apply")
+    page.click("#sd-settings button.label-wrap, #sd-settings summary")
+    for elem, value in (("#sd-l-bias", best[1]), ("#sd-l-threshold", best[2])):
+        page.wait_for_function(
+            f"() => document.querySelector('{elem} input[type=number]').value === '{value}'",
+            timeout=30_000,
+        )
+    page.screenshot(path=str(OUT / "app-compare-tune.png"), full_page=True)
 
 
 def test_generate_watch_and_replay(server):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import gradio as gr
@@ -37,3 +38,10 @@ def api_error(exc: Exception, what: str) -> gr.Error:
         return gr.Error(str(exc), print_exception=False)
     log.error("%s failed", what, exc_info=exc)
     return gr.Error(f"{what} failed: {exc}", print_exception=False)
+
+
+@contextmanager
+def accordion_row(title: str, elem_id: str, open: bool = True) -> Iterator[None]:
+    """A collapsible section whose contents sit side by side (compare, tune)."""
+    with gr.Accordion(title, open=open, elem_id=elem_id), gr.Row(equal_height=False):
+        yield

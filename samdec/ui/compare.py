@@ -10,7 +10,7 @@ import gradio as gr
 
 import visuals as V
 
-from .common import error_notice
+from .common import accordion_row, error_notice
 from .controls import Controls
 from .device import gpu_compare
 from .request import prepare, read_request
@@ -24,14 +24,8 @@ COMPARE_INPUTS = (
 
 
 def build() -> tuple[gr.Button, gr.HTML, gr.Plot]:
-    with (
-        gr.Accordion(
-            "Compare: plain decoding · prompt lookup decoding · this method",
-            open=True,
-            elem_id="sd-compare",
-        ),
-        gr.Row(equal_height=False),
-    ):
+    title = "Compare: plain decoding · prompt lookup decoding · this method"
+    with accordion_row(title, elem_id="sd-compare"):
         with gr.Column(scale=3):
             button = gr.Button("Run the comparison on this prompt", elem_id="sd-compare-btn")
             table = gr.HTML(V.compare_html([]), elem_id="sd-compare-table")

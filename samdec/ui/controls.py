@@ -121,11 +121,11 @@ def _drafting_settings() -> dict[str, Any]:
     return {
         "l_bias": gr.Slider(
             0, 32, value=5, step=1, label=label("l_bias"),
-            info="static wins only if longer than dynamic + l_bias",
+            info="static wins only if longer than dynamic + l_bias", elem_id="sd-l-bias",
         ),
         "l_threshold": gr.Slider(
             0, 32, value=5, step=1, label=label("l_threshold"),
-            info="a shorter match hands over to Token Recycling",
+            info="a shorter match hands over to Token Recycling", elem_id="sd-l-threshold",
         ),
         "draft_policy": gr.Radio(
             ["cost", "fixed"], value="cost", label=label("draft_policy"),

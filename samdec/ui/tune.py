@@ -11,7 +11,7 @@ import gradio as gr
 import visuals as V
 from samdec.methods import method
 
-from .common import error_notice
+from .common import accordion_row, error_notice
 from .compare import COMPARE_MAX_TOKENS
 from .controls import Controls
 from .device import gpu_tune
@@ -30,14 +30,8 @@ TUNE_INPUTS = (
 
 
 def build() -> tuple[gr.Button, gr.HTML, gr.Button, gr.State, gr.Plot]:
-    with (
-        gr.Accordion(
-            "Tune l_bias and l_threshold: predicted from one run, no re-decoding",
-            open=False,
-            elem_id="sd-tune",
-        ),
-        gr.Row(equal_height=False),
-    ):
+    title = "Tune l_bias and l_threshold: predicted from one run, no re-decoding"
+    with accordion_row(title, elem_id="sd-tune", open=False):
         with gr.Column(scale=2):
             button = gr.Button("Predict the best setting for this prompt", elem_id="sd-tune-btn")
             summary = gr.HTML(summary_html([], ""), elem_id="sd-tune-summary")
