@@ -1,9 +1,6 @@
-"""samdec app: watch SAM-Decoding draft, verify and accept tokens, step by step.
+"""samdec app: `python app.py [--host H --port P --corpus FILE]` (http://127.0.0.1:7860).
 
-    python app.py                       # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / _PORT)
-    python app.py --host 0.0.0.0 --port 7860 --corpus my_corpus.jsonl
-
-This file only launches: the page is built by `samdec.ui.build_demo` (see samdec/ui/).
+This file only launches; the page is built by `samdec.ui.build_demo` (see samdec/ui/).
 """
 
 from __future__ import annotations
