@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 
+from samdec.methods import method
+
 from . import runtime as rt
 
 try:  # Hugging Face ZeroGPU Spaces: GPU-bound functions are decorated with spaces.GPU
@@ -60,7 +62,7 @@ def gpu_compare(spec: str, ids: list[int], config) -> dict:
     ar = engine.generate(ids, replace(config, method="ar"))
     with engine.lock:
         pld = hf_generate(engine.model, ids, config.max_new_tokens, prompt_lookup=True)
-    ours = engine.generate(ids, config) if config.method != "ar" else None
+    ours = engine.generate(ids, config) if method(config.method).drafts else None
     return {"ar": ar, "pld": pld, "ours": ours}
 
 
