@@ -7,7 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .config import METHODS, POLICIES
+from .config import ENDPOS, POLICIES, DecodeConfig
+from .methods import METHODS, TABLE, method
 
 
 class CleanParser(argparse.ArgumentParser):
@@ -27,26 +28,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
-
-
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="bundled", help="'bundled' (default), a hub id or a path")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
@@ -60,20 +41,38 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> CleanParser:
     parser = CleanParser(prog="python -m samdec", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=CleanParser)
+    add_generate(sub)
+    add_corpus(sub)
+    add_bench(sub)
+    add_tune(sub)
+    return parser
 
+
+# generate's decoding settings: (flag, DecodeConfig field, help). They pass through as text;
+# their defaults and every check come from DecodeConfig.from_values, as in the app and the API.
+SETTINGS = (
+    ("--method", "method", f"one of {', '.join(METHODS)}"),
+    ("--max-new-tokens", "max_new_tokens", ""),
+    ("--l-bias", "l_bias", "favour the dynamic automaton's match by this many tokens"),
+    ("--l-threshold", "l_threshold", "shorter matches draft with Token Recycling (or nothing)"),
+    ("--draft-policy", "draft_policy", f"one of {', '.join(POLICIES)}"),
+    ("--draft-len", "draft_len", "the fixed draft length, and the cost policy's cap"),
+    ("--temperature", "temperature", "0 is greedy"),
+    ("--top-p", "top_p", ""),
+    ("--seed", "seed", "for sampling"),
+    ("--endpos", "endpos", f"which earlier occurrence a draft continues: {' or '.join(ENDPOS)}"),
+)
+
+
+def add_generate(sub) -> None:
     g = sub.add_parser("generate", help="generate text with SAM-Decoding (or plain decoding)")
     g.add_argument("prompt", help="the user prompt (the chat template is applied for chat models)")
-    g.add_argument("--method", default="sam", choices=METHODS)
-    g.add_argument("--max-new-tokens", type=positive_int, default=256)
-    g.add_argument("--l-bias", type=non_negative_int, default=5)
-    g.add_argument("--l-threshold", type=non_negative_int, default=5)
-    g.add_argument("--draft-policy", default="cost", choices=POLICIES)
-    g.add_argument("--draft-len", type=positive_int, default=40)
-    g.add_argument("--temperature", type=non_negative_float, default=0.0)
-    g.add_argument("--top-p", type=non_negative_float, default=1.0)
-    g.add_argument("--seed", type=int, default=None)
+    defaults = DecodeConfig()
+    for flag, name, text in SETTINGS:
+        default = getattr(defaults, name)
+        words = f"{text} (default: {default})" if text else f"default: {default}"
+        g.add_argument(flag, dest=name, default=None, help=words)
     g.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
-    g.add_argument("--endpos", choices=["first", "last"], default="first")
     g.add_argument(
         "--carry-recycling",
         action="store_true",
@@ -82,6 +81,9 @@ def build_parser() -> CleanParser:
     g.add_argument("--raw", action="store_true", help="do not apply the chat template")
     g.add_argument("--json", action="store_true", help="print one JSON object: text, ids, steps")
     add_model_args(g)
+
+
+def add_corpus(sub) -> None:
     c = sub.add_parser("corpus", help="make a static corpus: distil answers, build an automaton")
     csub = c.add_subparsers(dest="corpus_command", required=True, parser_class=CleanParser)
     d = csub.add_parser("distill", help="append the model's greedy answers to prompts (resumable)")
@@ -96,14 +98,17 @@ def build_parser() -> CleanParser:
     b = csub.add_parser("build", help="tokenize texts / JSONL and save a static automaton")
     b.add_argument("inputs", nargs="+", help="JSONL(.gz) with an 'answer' or 'text' field, or text")
     b.add_argument("--out", required=True, help="the automaton file to write (.sam)")
-    b.add_argument("--endpos", choices=["first", "last"], default="first")
+    b.add_argument("--endpos", choices=ENDPOS, default="first")
     b.add_argument("--model", default="bundled", help="whose tokenizer to use")
+
+
+def add_bench(sub) -> None:
     bn = sub.add_parser("bench", help="benchmark methods against plain decoding and PLD")
     bn.add_argument(
         "--questions", default=None, help="Spec-Bench JSONL (default: the shipped copy)"
     )
     bn.add_argument("--per-category", type=positive_int, default=10)
-    bn.add_argument("--max-new-tokens", type=positive_int, default=256)
+    bn.add_argument("--max-new-tokens", default="256")
     bn.add_argument(
         "--methods",
         default="ar,hf-generate,pld,sam,sam-dynamic,recycling,sam+recycling,sam:fixed",
@@ -124,12 +129,15 @@ def build_parser() -> CleanParser:
     )
     add_model_args(bn)
 
+
+def add_tune(sub) -> None:
     t = sub.add_parser("tune", help="predict MAT and speedup over an l_bias x l_threshold grid")
     t.add_argument("--questions", default=None, help="Spec-Bench JSONL (default: the shipped copy)")
     t.add_argument("--prompt", action="append", default=[], help="tune on this prompt instead")
     t.add_argument("--per-category", type=positive_int, default=2)
-    t.add_argument("--max-new-tokens", type=positive_int, default=256)
-    t.add_argument("--method", default="sam", choices=[m for m in METHODS if m != "ar"])
+    t.add_argument("--max-new-tokens", default="256")
+    drafting = ", ".join(m.name for m in TABLE.values() if m.drafts)
+    t.add_argument("--method", default="sam", help=f"a drafting method: {drafting}")
     t.add_argument("--l-bias", default="0-9", help="values: '0-9' or '0,2,5'")
     t.add_argument("--l-threshold", default="1-10", help="values: '1-10' or '1,3,5'")
     t.add_argument("--policies", default="cost", help="comma-separated: cost,fixed")
@@ -137,7 +145,6 @@ def build_parser() -> CleanParser:
     t.add_argument("--recordings", default=None, help="reuse (or write) recorded runs here")
     t.add_argument("--out", default="results/tune.json")
     add_model_args(t)
-    return parser
 
 
 def int_values(text: str, name: str) -> list[int]:
@@ -172,36 +179,31 @@ def load_static(spec: str, tokenizer):
     return StaticSuffixAutomaton.load(spec)
 
 
+def generate_config(args: argparse.Namespace) -> DecodeConfig:
+    """The decoding settings given on the command line, checked by DecodeConfig."""
+    values = {name: getattr(args, name) for _, name, _ in SETTINGS}
+    values = {name: value for name, value in values.items() if value is not None}
+    values["stop_strings"] = args.stop
+    values["carry_recycling"] = args.carry_recycling
+    return DecodeConfig.from_values(values)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .config import DecodeConfig
+    from .drafters.factory import uses_static
     from .engine import Engine
     from .models import load_model
 
-    config = DecodeConfig(
-        method=args.method,
-        max_new_tokens=args.max_new_tokens,
-        l_bias=args.l_bias,
-        l_threshold=args.l_threshold,
-        draft_policy=args.draft_policy,
-        draft_len=args.draft_len,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        seed=args.seed,
-        stop_strings=args.stop,
-        endpos=args.endpos,
-        carry_recycling=args.carry_recycling,
-    )
-    config.validate()
+    config = generate_config(args)
     if not args.prompt.strip():
         raise ValueError("the prompt is empty")
     if args.static not in ("default", "none") and not Path(args.static).is_file():
         raise FileNotFoundError(f"static automaton file not found: {args.static}")
     loaded = load_model(args.model, device=args.device)
-    uses_static = args.method in ("sam", "sam+recycling")
-    static = load_static(args.static, loaded.tokenizer) if uses_static else None
-    cost = "calibrate" if args.draft_policy == "cost" and args.method != "ar" else "default"
+    static = load_static(args.static, loaded.tokenizer) if uses_static(config) else None
+    drafts = method(config.method).drafts
+    cost = "calibrate" if config.draft_policy == "cost" and drafts else "default"
     engine = Engine(loaded, static=static, cost=cost)
     ids = engine.encode(args.prompt, chat=False if args.raw else None)
     if args.json:
@@ -264,11 +266,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .models import load_model
 
+    max_new_tokens = DecodeConfig.from_values(
+        {"max_new_tokens": args.max_new_tokens}
+    ).max_new_tokens
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in methods:
-        name, policy = bench.parse_method(m)
-        if name not in (*METHODS, *bench.BASELINES) or policy not in (None, *POLICIES):
-            raise ValueError(f"unknown method {m!r}")
+        bench.check_method(m)
     if "ar" not in methods:
         methods.insert(0, "ar")  # the reference for speedup and identity
     qs = questions.load_questions(args.questions or questions.SPEC_BENCH)
@@ -291,7 +294,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         engine,
         qs,
         methods,
-        args.max_new_tokens,
+        max_new_tokens,
         Path(args.out),
         turns=args.turns,
         config=config,
@@ -301,47 +304,90 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_tune(args: argparse.Namespace) -> int:
-    import json
-    import time
+def tune_base(args: argparse.Namespace) -> DecodeConfig:
+    """The settings every grid point shares, checked by DecodeConfig; the method must draft."""
+    base = DecodeConfig.from_values({"method": args.method, "max_new_tokens": args.max_new_tokens})
+    if not method(base.method).drafts:
+        drafting = ", ".join(m.name for m in TABLE.values() if m.drafts)
+        raise ValueError(f"--method: {base.method!r} never drafts; choose one of {drafting}")
+    return base
+
+
+def tune_recordings(args: argparse.Namespace, engine, max_new_tokens: int) -> list:
+    """Recorded greedy runs: read from --recordings if it exists, else recorded (and saved)."""
     from pathlib import Path
 
     from . import questions, tuning
-    from .config import DecodeConfig
+
+    rec_path = Path(args.recordings) if args.recordings else None
+    if rec_path is not None and rec_path.is_file():
+        data = json.loads(rec_path.read_text())
+        recordings = [tuning.recording_from_dict(d) for d in data["recordings"]]
+        print(f"tune: {len(recordings)} recorded runs from {rec_path}", file=sys.stderr)
+        return recordings
+    if args.prompt:
+        prompts = [engine.encode(p) for p in args.prompt]
+    else:
+        qs = questions.load_questions(args.questions or questions.SPEC_BENCH)
+        prompts = [engine.encode(q.turns[0]) for q in questions.pick(qs, args.per_category)]
+    recordings = []
+    for i, ids in enumerate(prompts, 1):
+        recordings.append(tuning.record(engine, ids, max_new_tokens))
+        print(f"tune: recorded {i}/{len(prompts)}", file=sys.stderr)
+    if rec_path is not None:
+        rec_path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"recordings": [tuning.recording_to_dict(r) for r in recordings]}
+        rec_path.write_text(json.dumps(payload))
+    return recordings
+
+
+def paper_row(rows: list[dict], best: dict) -> dict | None:
+    """The paper's (5, 5), with the draft lengths of the best setting, for a like-for-like view."""
+    return next(
+        (
+            r
+            for r in rows
+            if (r["l_bias"], r["l_threshold"]) == (5, 5)
+            and (r["draft_policy"], r["draft_len"]) == (best["draft_policy"], best["draft_len"])
+        ),
+        None,
+    )
+
+
+def write_tune(out, result: dict) -> None:
+    """The grid as JSON, and as a heatmap page when plotly is there."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    try:  # the heatmap needs plotly (the app's dependency), not the engine
+        from visuals import tuning_heatmap
+
+        page = tuning_heatmap(result["rows"]).to_html(include_plotlyjs="cdn")
+        out.with_suffix(".html").write_text(page)
+    except ImportError:
+        pass
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from . import tuning
     from .engine import Engine
     from .models import load_model
 
+    base = tune_base(args)
     biases = int_values(args.l_bias, "--l-bias")
     thresholds = int_values(args.l_threshold, "--l-threshold")
+    draft_lens = tuple(int_values(args.draft_len, "--draft-len"))
+    if min(draft_lens) < 1:
+        raise ValueError("--draft-len: lengths must be >= 1")
     policies = tuple(p.strip() for p in args.policies.split(",") if p.strip())
     if not policies or any(p not in POLICIES for p in policies):
         raise ValueError(f"--policies: choose from {POLICIES}")
     loaded = load_model(args.model, device=args.device)
     static = load_static(args.static, loaded.tokenizer)
     engine = Engine(loaded, static=static)
-    rec_path = Path(args.recordings) if args.recordings else None
-    if rec_path is not None and rec_path.is_file():
-        data = json.loads(rec_path.read_text())
-        recordings = [tuning.recording_from_dict(d) for d in data["recordings"]]
-        print(f"tune: {len(recordings)} recorded runs from {rec_path}", file=sys.stderr)
-    else:
-        if args.prompt:
-            prompts = [engine.encode(p) for p in args.prompt]
-        else:
-            qs = questions.load_questions(args.questions or questions.SPEC_BENCH)
-            prompts = [engine.encode(q.turns[0]) for q in questions.pick(qs, args.per_category)]
-        recordings = []
-        for i, ids in enumerate(prompts, 1):
-            recordings.append(tuning.record(engine, ids, args.max_new_tokens))
-            print(f"tune: recorded {i}/{len(prompts)}", file=sys.stderr)
-        if rec_path is not None:
-            rec_path.parent.mkdir(parents=True, exist_ok=True)
-            payload = {"recordings": [tuning.recording_to_dict(r) for r in recordings]}
-            rec_path.write_text(json.dumps(payload))
-    draft_lens = tuple(int_values(args.draft_len, "--draft-len"))
-    if min(draft_lens) < 1:
-        raise ValueError("--draft-len: lengths must be >= 1")
-    base = DecodeConfig(method=args.method, max_new_tokens=args.max_new_tokens)
+    recordings = tune_recordings(args, engine, base.max_new_tokens)
     start = time.perf_counter()
     rows = tuning.sweep(
         recordings,
@@ -356,38 +402,23 @@ def cmd_tune(args: argparse.Namespace) -> int:
     )
     seconds = time.perf_counter() - start
     best = max(rows, key=lambda r: r["speedup"])
-    # The paper's (5, 5), with the draft lengths of the best setting, for a like-for-like view.
-    paper = next(
-        (
-            r
-            for r in rows
-            if (r["l_bias"], r["l_threshold"]) == (5, 5)
-            and (r["draft_policy"], r["draft_len"]) == (best["draft_policy"], best["draft_len"])
-        ),
-        None,
+    paper = paper_row(rows, best)
+    write_tune(
+        Path(args.out),
+        {
+            "method": base.method,
+            "recordings": len(recordings),
+            "grid_seconds": seconds,
+            "cost_model": engine.cost.to_dict(),
+            "rows": rows,
+            "best": best,
+            "paper_default": paper,
+            "note": (
+                "Exact MAT for the SAM drafters; Token Recycling is approximated (the replay "
+                "learns only from positions on the text, not from rejected draft branches)."
+            ),
+        },
     )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result = {
-        "method": args.method,
-        "recordings": len(recordings),
-        "grid_seconds": seconds,
-        "cost_model": engine.cost.to_dict(),
-        "rows": rows,
-        "best": best,
-        "paper_default": paper,
-        "note": (
-            "Exact MAT for the SAM drafters; Token Recycling is approximated (the replay "
-            "learns only from positions on the text, not from rejected draft branches)."
-        ),
-    }
-    out.write_text(json.dumps(result, indent=1))
-    try:  # the heatmap needs plotly (the app's dependency), not the engine
-        from visuals import tuning_heatmap
-
-        out.with_suffix(".html").write_text(tuning_heatmap(rows).to_html(include_plotlyjs="cdn"))
-    except ImportError:
-        pass
     print(
         f"{len(rows)} settings x {len(recordings)} runs in {seconds:.1f} s. Best: "
         f"l_bias={best['l_bias']} l_threshold={best['l_threshold']} "

@@ -53,6 +53,140 @@ def supports_refill(model) -> bool:
     return _plain_layers(DynamicCache(config=model.config))
 
 
+def _cache_kw(model) -> str:
+    """transformers 5.x renamed the forward's cache argument; older models take the old name."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _take(pending: Iterator, n: int) -> tuple[list, bool]:
+    """Up to n items from an iterator, and whether it ran out."""
+    group: list = []
+    while len(group) < n:
+        item = next(pending, None)
+        if item is None:
+            return group, True
+        group.append(item)
+    return group, False
+
+
+class _LiveRows:
+    """The rows being decoded: keys, answers so far, one shared KV cache, mask and last tokens.
+
+    Every row's last token is in its answer but not yet fed to the cache.
+    """
+
+    def __init__(self, model, eos_ids: set[int], pad_id: int, max_new_tokens: int) -> None:
+        self.model = model
+        self.device = model.device
+        self.eos_ids = eos_ids
+        self.pad_id = pad_id
+        self.max_new_tokens = max_new_tokens
+        self.cache_kw = _cache_kw(model)
+        self.keys: list[Any] = []
+        self.answers: list[list[int]] = []
+        self.cache = self.mask = self.last = None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def _consume(self, row_keys, row_answers, tokens, finished) -> list[int]:
+        """Append each row's new token; return the rows still going, collect the finished."""
+        keep = []
+        for row, token in enumerate(tokens.tolist()):
+            if token not in self.eos_ids:
+                row_answers[row].append(token)
+            if token in self.eos_ids or len(row_answers[row]) >= self.max_new_tokens:
+                finished.append((row_keys[row], row_answers[row]))
+            else:
+                keep.append(row)
+        return keep
+
+    def _select(self, cache, mask, tokens, keep):
+        """Keep only rows `keep` of a cache (in place), its mask and its tokens."""
+        import torch
+
+        index = torch.tensor(keep, device=self.device)
+        cache.batch_select_indices(index)
+        mask, tokens = mask[index], tokens[index]
+        # Cut columns no live row uses any more, so the width follows the longest live row.
+        first_used = int(mask.any(0).nonzero()[0])
+        if first_used:
+            mask = mask[:, first_used:]
+            for layer in cache.layers:
+                layer.keys = layer.keys[..., first_used:, :]
+                layer.values = layer.values[..., first_used:, :]
+        return mask, tokens
+
+    def admit(self, group: list[tuple[Any, list[int]]], finished: list) -> None:
+        """Prefill new prompts on their own, then stack the rows still going under the live ones."""
+        from transformers import DynamicCache
+
+        ids, new_mask = left_padded([x for _, x in group], self.pad_id, self.device)
+        new_cache = DynamicCache(config=self.model.config)
+        out = self.model(
+            input_ids=ids,
+            attention_mask=new_mask,
+            position_ids=(new_mask.cumsum(-1) - 1).clamp(min=0),
+            **{self.cache_kw: new_cache},
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        if not _plain_layers(new_cache):
+            raise ValueError("batched refill needs a full-attention cache (no sliding window)")
+        new_keys = [key for key, _ in group]
+        new_answers: list[list[int]] = [[] for _ in group]
+        new_last = out.logits[:, -1].argmax(-1)
+        keep = self._consume(new_keys, new_answers, new_last, finished)
+        if not keep:
+            return
+        if len(keep) < len(group):
+            new_mask, new_last = self._select(new_cache, new_mask, new_last, keep)
+        self._stack(new_cache, new_mask, new_last)
+        self.keys += [new_keys[r] for r in keep]
+        self.answers += [new_answers[r] for r in keep]
+
+    def _stack(self, new_cache, new_mask, new_last) -> None:
+        """Left-pad the live rows and the new ones to a common width and stack them."""
+        import torch
+
+        if self.cache is None:
+            self.cache, self.mask, self.last = new_cache, new_mask, new_last
+            return
+        width = max(self.mask.shape[1], new_mask.shape[1])
+        for old, new in zip(self.cache.layers, new_cache.layers, strict=True):
+            old.keys = torch.cat([_left_pad(old.keys, width), _left_pad(new.keys, width)])
+            old.values = torch.cat([_left_pad(old.values, width), _left_pad(new.values, width)])
+        pad = torch.nn.functional.pad
+        self.mask = torch.cat(
+            [
+                pad(self.mask, (width - self.mask.shape[1], 0)),
+                pad(new_mask, (width - new_mask.shape[1], 0)),
+            ]
+        )
+        self.last = torch.cat([self.last, new_last])
+
+    def step(self, finished: list) -> None:
+        """One decoding step for every live row; rows that finish leave the batch."""
+        import torch
+
+        mask = torch.cat([self.mask, self.mask.new_ones(len(self.keys), 1)], dim=1)
+        out = self.model(
+            input_ids=self.last[:, None],
+            attention_mask=mask,
+            position_ids=mask.sum(-1, keepdim=True) - 1,
+            **{self.cache_kw: self.cache},
+            use_cache=True,
+        )
+        self.mask, self.last = mask, out.logits[:, -1].argmax(-1)
+        keep = self._consume(self.keys, self.answers, self.last, finished)
+        if not keep:
+            self.keys, self.answers, self.cache, self.mask, self.last = [], [], None, None, None
+        elif len(keep) < len(self.keys):
+            self.mask, self.last = self._select(self.cache, self.mask, self.last, keep)
+            self.keys = [self.keys[r] for r in keep]
+            self.answers = [self.answers[r] for r in keep]
+
+
 def greedy_answers(
     model,
     prompts: Iterable[tuple[Any, list[int]]],
@@ -66,119 +200,19 @@ def greedy_answers(
     The answer stops before the first EOS token or at max_new_tokens. Needs a model whose cache
     is plain full attention (the bundled llama); `supports_refill` tells.
     """
-    import torch
-    from transformers import DynamicCache
-
-    device = model.device
-    # transformers 5.x renamed the forward's cache argument; older models take the old name.
-    cache_kw = (
-        "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-    )
+    rows = _LiveRows(model, eos_ids, pad_id, max_new_tokens)
     pending = iter(prompts)
     exhausted = False
-    # Live rows: every row's last token is in its answer but not yet fed to the cache.
-    keys: list[Any] = []
-    answers: list[list[int]] = []
-    cache = mask = last = None
     refill_at = max(1, batch_size // 4)
-
-    def consume(row_keys, row_answers, tokens, finished):
-        """Append each row's new token; return the rows still going, collect the finished."""
-        keep = []
-        for row, token in enumerate(tokens.tolist()):
-            if token not in eos_ids:
-                row_answers[row].append(token)
-            if token in eos_ids or len(row_answers[row]) >= max_new_tokens:
-                finished.append((row_keys[row], row_answers[row]))
-            else:
-                keep.append(row)
-        return keep
-
-    def select(cache, mask, tokens, keep):
-        index = torch.tensor(keep, device=device)
-        cache.batch_select_indices(index)
-        mask, tokens = mask[index], tokens[index]
-        # Cut columns no live row uses any more, so the width follows the longest live row.
-        first_used = int(mask.any(0).nonzero()[0])
-        if first_used:
-            mask = mask[:, first_used:]
-            for layer in cache.layers:
-                layer.keys = layer.keys[..., first_used:, :]
-                layer.values = layer.values[..., first_used:, :]
-        return mask, tokens
-
     while True:
         finished: list[tuple[Any, list[int]]] = []
-        free = batch_size - len(keys)
-        if not exhausted and (free >= refill_at or not keys):
-            group = []
-            while len(group) < free:
-                item = next(pending, None)
-                if item is None:
-                    exhausted = True
-                    break
-                group.append(item)
+        free = batch_size - len(rows)
+        if not exhausted and (free >= refill_at or not rows):
+            group, exhausted = _take(pending, free)
             if group:
-                ids, new_mask = left_padded([x for _, x in group], pad_id, device)
-                new_cache = DynamicCache(config=model.config)
-                out = model(
-                    input_ids=ids,
-                    attention_mask=new_mask,
-                    position_ids=(new_mask.cumsum(-1) - 1).clamp(min=0),
-                    **{cache_kw: new_cache},
-                    use_cache=True,
-                    logits_to_keep=1,
-                )
-                if not _plain_layers(new_cache):
-                    raise ValueError(
-                        "batched refill needs a full-attention cache (no sliding window)"
-                    )
-                new_keys = [key for key, _ in group]
-                new_answers: list[list[int]] = [[] for _ in group]
-                new_last = out.logits[:, -1].argmax(-1)
-                keep = consume(new_keys, new_answers, new_last, finished)
-                if keep:
-                    if len(keep) < len(group):
-                        new_mask, new_last = select(new_cache, new_mask, new_last, keep)
-                    new_keys = [new_keys[r] for r in keep]
-                    new_answers = [new_answers[r] for r in keep]
-                    if cache is None:
-                        cache, mask, last = new_cache, new_mask, new_last
-                    else:
-                        width = max(mask.shape[1], new_mask.shape[1])
-                        for old, new in zip(cache.layers, new_cache.layers, strict=True):
-                            old.keys = torch.cat(
-                                [_left_pad(old.keys, width), _left_pad(new.keys, width)]
-                            )
-                            old.values = torch.cat(
-                                [_left_pad(old.values, width), _left_pad(new.values, width)]
-                            )
-                        mask = torch.cat(
-                            [
-                                torch.nn.functional.pad(mask, (width - mask.shape[1], 0)),
-                                torch.nn.functional.pad(new_mask, (width - new_mask.shape[1], 0)),
-                            ]
-                        )
-                        last = torch.cat([last, new_last])
-                    keys += new_keys
-                    answers += new_answers
-        if keys:
-            mask = torch.cat([mask, mask.new_ones(len(keys), 1)], dim=1)
-            out = model(
-                input_ids=last[:, None],
-                attention_mask=mask,
-                position_ids=mask.sum(-1, keepdim=True) - 1,
-                **{cache_kw: cache},
-                use_cache=True,
-            )
-            last = out.logits[:, -1].argmax(-1)
-            keep = consume(keys, answers, last, finished)
-            if not keep:
-                keys, answers, cache, mask, last = [], [], None, None, None
-            elif len(keep) < len(keys):
-                mask, last = select(cache, mask, last, keep)
-                keys = [keys[r] for r in keep]
-                answers = [answers[r] for r in keep]
+                rows.admit(group, finished)
+        if rows:
+            rows.step(finished)
         yield from finished
-        if not keys and exhausted:
+        if not rows and exhausted:
             return

@@ -20,11 +20,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .baselines import hf_generate, pld_settings
+from .config import POLICIES
+from .methods import METHODS
+from .methods import method as method_row
 from .questions import Question
 
-PLD_TOKENS = 10  # prompt_lookup_num_tokens: transformers' documented example value
-PLD_NGRAM = 2  # max_matching_ngram_size (transformers' default)
-BASELINES = ("ar", "hf-generate", "pld")
+# transformers' generate, by bench name: whether it runs prompt lookup decoding.
+HF_BASELINES = {"hf-generate": False, "pld": True}
+BASELINES = ("ar", *HF_BASELINES)
+# Plain decoding, two implementations: the faster one is the reference for speedup.
+PLAIN = ("ar", "hf-generate")
 
 
 @dataclass
@@ -40,6 +46,22 @@ class Run:
 def parse_method(spec: str) -> tuple[str, str | None]:
     name, _, policy = spec.partition(":")
     return name, (policy or None)
+
+
+def check_method(spec: str) -> None:
+    """ValueError naming the choices unless `spec` is a baseline or METHOD[:POLICY]."""
+    name, policy = parse_method(spec)
+    if name in HF_BASELINES and policy is None:
+        return
+    try:
+        drafts = method_row(name).drafts
+    except ValueError:
+        drafts = None
+    if drafts is None or policy not in (None, *POLICIES) or (policy and not drafts):
+        raise ValueError(
+            f"unknown method {spec!r}; choose from {', '.join((*METHODS, *HF_BASELINES))}, "
+            f"with :{' or :'.join(POLICIES)} after a drafting method"
+        )
 
 
 def machine_info() -> dict[str, Any]:
@@ -100,8 +122,11 @@ class Runner:
 
     def _one(self, method: str, ids: list[int]) -> tuple[list[int], float, int]:
         name, policy = parse_method(method)
-        if name in ("hf-generate", "pld"):
-            return self._hf(name, ids)
+        if name in HF_BASELINES:
+            tokens, seconds = hf_generate(
+                self.engine.model, ids, self.max_new_tokens, prompt_lookup=HF_BASELINES[name]
+            )
+            return tokens, seconds, 0
         from .config import DecodeConfig
 
         config = DecodeConfig(method=name, max_new_tokens=self.max_new_tokens)
@@ -110,22 +135,6 @@ class Runner:
         trace = self.engine.generate(ids, config)
         s = trace.summary
         return trace.token_ids, (s.prefill_ms + s.decode_ms) / 1000.0, s.steps
-
-    def _hf(self, name: str, ids: list[int]) -> tuple[list[int], float, int]:
-        import torch
-
-        model = self.engine.model
-        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": False}
-        if name == "pld":
-            kwargs.update(prompt_lookup_num_tokens=PLD_TOKENS, max_matching_ngram_size=PLD_NGRAM)
-        input_ids = torch.tensor([ids], device=model.device)
-        start = time.perf_counter()
-        with torch.no_grad():
-            out = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)
-        if model.device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-        return out[0, len(ids) :].tolist(), seconds, 0
 
 
 def aggregate(runs: dict[str, list[Run]], categories: list[str]) -> dict[str, Any]:
@@ -137,8 +146,7 @@ def aggregate(runs: dict[str, list[Run]], categories: list[str]) -> dict[str, An
 
     def baseline(cat: str | None) -> float:
         cands = [
-            tps([r for r in runs.get(b, []) if cat is None or r.category == cat])
-            for b in ("ar", "hf-generate")
+            tps([r for r in runs.get(b, []) if cat is None or r.category == cat]) for b in PLAIN
         ]
         return max(cands) if cands else 0.0
 
@@ -203,7 +211,7 @@ def chart_html(results: dict[str, Any]) -> str:
     cats = sorted({c for m in methods.values() for c in m["per_category"]})
     fig = go.Figure()
     for name, m in methods.items():
-        if name in ("ar", "hf-generate"):
+        if name in PLAIN:
             continue
         fig.add_bar(
             name=name,
@@ -259,6 +267,63 @@ def load_finished(out: Path, config: dict[str, Any]):
     return runs, finished, sittings
 
 
+def new_results(
+    engine,
+    questions: list[Question],
+    methods: list[str],
+    max_new_tokens: int,
+    turns: str,
+    config: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The results of a sitting before any question ran: machine, settings, one sitting."""
+    results: dict[str, Any] = {
+        "machine": machine_info(),
+        "config": {
+            "max_new_tokens": max_new_tokens,
+            "methods": methods,
+            "questions": len(questions),
+            "question_ids": [q.question_id for q in questions],
+            "turns": turns,
+            "pld": pld_settings(),
+            "cost_model": engine.cost.to_dict(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            **(config or {}),
+        },
+        "methods": {},
+        "complete": False,
+    }
+    # One entry per sitting; a resumed run says so, with each sitting's machine and cost curve.
+    results["sittings"] = [
+        {
+            "date": results["config"]["date"],
+            "machine": results["machine"],
+            "cost_model": results["config"]["cost_model"],
+        }
+    ]
+    return results
+
+
+def _record(results: dict[str, Any], runs: dict[str, list[Run]], categories: list[str]) -> None:
+    results["methods"] = aggregate(runs, categories)
+    results["runs"] = {m: [asdict(r) for r in rs] for m, rs in runs.items()}
+
+
+def _speedups(results: dict[str, Any]) -> dict[str, str]:
+    """The progress bar's postfix: each drafting method's speedup so far."""
+    return {
+        m: f"{v['speedup']:.2f}x"
+        for m, v in results["methods"].items()
+        if v.get("speedup") and m not in PLAIN
+    }
+
+
+def _write_all(out: Path, results: dict[str, Any]) -> None:
+    """results.json, its Markdown table and its chart."""
+    write_results(out, results)
+    out.with_suffix(".md").write_text(markdown_table(results) + "\n")
+    out.with_suffix(".html").write_text(chart_html(results))
+
+
 def run_bench(
     engine,
     questions: list[Question],
@@ -281,30 +346,7 @@ def run_bench(
     runner = Runner(engine, max_new_tokens, turns)
     categories = sorted({q.category for q in questions})
     runs: dict[str, list[Run]] = {m: [] for m in methods}
-    results: dict[str, Any] = {
-        "machine": machine_info(),
-        "config": {
-            "max_new_tokens": max_new_tokens,
-            "methods": methods,
-            "questions": len(questions),
-            "question_ids": [q.question_id for q in questions],
-            "turns": turns,
-            "pld": {"prompt_lookup_num_tokens": PLD_TOKENS, "max_matching_ngram_size": PLD_NGRAM},
-            "cost_model": engine.cost.to_dict(),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-            **(config or {}),
-        },
-        "methods": {},
-        "complete": False,
-    }
-    # One entry per sitting; a resumed run says so, with each sitting's machine and cost curve.
-    results["sittings"] = [
-        {
-            "date": results["config"]["date"],
-            "machine": results["machine"],
-            "cost_model": results["config"]["cost_model"],
-        }
-    ]
+    results = new_results(engine, questions, methods, max_new_tokens, turns, config)
     done: set[int] = set()
     if resume and out.is_file():
         runs, done, sittings = load_finished(out, results["config"])
@@ -329,15 +371,8 @@ def run_bench(
             for m in order:
                 runs[m].append(runner(m, q))
                 bar.update(1)
-            results["methods"] = aggregate(runs, categories)
-            results["runs"] = {m: [asdict(r) for r in rs] for m, rs in runs.items()}
-            bar.set_postfix(
-                {
-                    m: f"{v['speedup']:.2f}x"
-                    for m, v in results["methods"].items()
-                    if v.get("speedup") and m not in ("ar", "hf-generate")
-                }
-            )
+            _record(results, runs, categories)
+            bar.set_postfix(_speedups(results))
             write_results(out, results)
             if on_result:
                 on_result(results)
@@ -346,9 +381,6 @@ def run_bench(
         results["interrupted"] = True
     finally:
         bar.close()
-        results["methods"] = aggregate(runs, categories)
-        results["runs"] = {m: [asdict(r) for r in rs] for m, rs in runs.items()}
-        write_results(out, results)
-        out.with_suffix(".md").write_text(markdown_table(results) + "\n")
-        out.with_suffix(".html").write_text(chart_html(results))
+        _record(results, runs, categories)
+        _write_all(out, results)
     return results

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from .batched import greedy_answers, left_padded, supports_refill
+from .data import data_path, require
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEFAULT_CORPUS = ASSETS / "corpus" / "smollm2_distilled.jsonl"
+# Shipped with its README (provenance, size) and licences beside it, in samdec/data/corpus/.
+DEFAULT_CORPUS = data_path("corpus", "smollm2_distilled.jsonl")
 
 
 def open_text(path: Path, mode: str = "rt"):
@@ -186,17 +187,30 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha1(f"{len(tokenizer)}|{ids}".encode()).hexdigest()[:12]
 
 
+def content_key(corpus_path: Path, endpos: str) -> str:
+    """A cache key from the corpus's bytes (not its path or mtime) and the build settings.
+
+    So a source checkout, an installed wheel and a moved file share one cached automaton, and
+    an edited corpus gets a new one. Hashing reads the file once (~10 ms for the shipped 4.6 MB).
+    """
+    digest = hashlib.sha1()
+    with open(corpus_path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    digest.update(f"|{endpos}".encode())
+    return digest.hexdigest()[:12]
+
+
 def cached_static(tokenizer, corpus_path: Path = DEFAULT_CORPUS, endpos: str = "first"):
     """The automaton of a corpus for this tokenizer, built once and kept in the cache folder."""
     from .models import cache_root
 
     corpus_path = Path(corpus_path)
-    if not corpus_path.is_file():
+    if corpus_path == DEFAULT_CORPUS:
+        require(corpus_path, "the default static corpus")
+    elif not corpus_path.is_file():
         raise FileNotFoundError(f"static corpus not found: {corpus_path}")
-    stat = corpus_path.stat()
-    key = hashlib.sha1(
-        f"{corpus_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{endpos}".encode()
-    ).hexdigest()[:12]
+    key = content_key(corpus_path, endpos)
     out = (
         cache_root() / "static" / f"{corpus_path.stem}-{tokenizer_fingerprint(tokenizer)}-{key}.sam"
     )
@@ -211,9 +225,8 @@ def cached_static(tokenizer, corpus_path: Path = DEFAULT_CORPUS, endpos: str = "
 
 
 def load_default_static(tokenizer=None):
-    """The shipped corpus's automaton (None if no corpus ships in this checkout)."""
-    if not DEFAULT_CORPUS.is_file():
-        return None
+    """The shipped corpus's automaton; FileNotFoundError naming the file if it is missing."""
+    require(DEFAULT_CORPUS, "the default static corpus")
     if tokenizer is None:
         from .models import load_model
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data import data_path, require
 from .drafters.base import Draft
 
 # Verify cost measured here (CPU, bundled model, ~300 tokens of context), ms by tokens verified.
@@ -111,7 +112,7 @@ class FixedLength:
 
 # Match-length buckets: acceptance depends strongly on how long the retrieved match is.
 _BUCKET_EDGES = np.array([1, 2, 3, 4, 5, 7, 10, 15, 25, 40])
-PRIORS_PATH = Path(__file__).resolve().parent.parent / "assets" / "policy_priors.json"
+PRIORS_PATH = data_path("policy_priors.json")
 PRIOR_SIZE = 64  # positions fitted by scripts/fit_priors.py
 _fitted: dict | None = None
 
@@ -125,25 +126,31 @@ def num_buckets() -> int:
 
 
 def fitted_priors() -> dict:
-    """Acceptance rates fitted on the distilled corpus (scripts/fit_priors.py), if shipped."""
+    """Acceptance rates fitted on the distilled corpus (scripts/fit_priors.py); they ship.
+
+    A missing or damaged file raises (naming it): without it every draft length would quietly
+    change, which is the one thing a packaging mistake must not do.
+    """
     global _fitted
     if _fitted is None:
+        path = require(PRIORS_PATH, "the draft length policy's fitted priors")
         try:
-            data = json.loads(PRIORS_PATH.read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
             _fitted = {
                 source: {b: (rates, data["positions"][source][b]) for b, rates in table.items()}
                 for source, table in data["rates"].items()
             }
-        except (OSError, ValueError, KeyError):
-            _fitted = {}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: not a policy priors file ({exc!r})") from None
     return _fitted
 
 
 def prior_rates(source: str, bucket: int, size: int) -> np.ndarray:
     """Prior chance that node i is accepted before any evidence (then learned per request).
 
-    Retrieval drafts use rates fitted on the model's own answers to training prompts when
-    they ship (assets/policy_priors.json); otherwise a geometric guess from the match length.
+    Retrieval drafts use rates fitted on the model's own answers to training prompts
+    (samdec/data/policy_priors.json), blended with a geometric guess from the match length
+    where a bucket was seen too rarely; Token Recycling uses its rank priors.
     """
     guess = _geometric_prior(source, bucket, size)
     fitted = fitted_priors().get(source, {}).get(str(bucket))

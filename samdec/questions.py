@@ -6,7 +6,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-SPEC_BENCH = Path(__file__).resolve().parent.parent / "assets" / "spec_bench" / "question.jsonl"
+from .data import data_path, require
+
+# Shipped with its licence beside it (samdec/data/spec_bench/LICENSE).
+SPEC_BENCH = data_path("spec_bench", "question.jsonl")
 CATEGORIES = ("mt_bench", "translation", "summarization", "qa", "math_reasoning", "rag")
 
 
@@ -20,7 +23,9 @@ class Question:
 def load_questions(path: Path | str = SPEC_BENCH) -> list[Question]:
     """Questions in Spec-Bench's JSONL format; ids 81-160 (MT-Bench) count as `mt_bench`."""
     path = Path(path)
-    if not path.is_file():
+    if path == SPEC_BENCH:
+        require(path, "the shipped Spec-Bench question file")
+    elif not path.is_file():
         raise FileNotFoundError(f"question file not found: {path}")
     out = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):

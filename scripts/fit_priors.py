@@ -1,6 +1,6 @@
 """Fit the cost-aware policy's prior acceptance rates from the distilled corpus.
 
-    python scripts/fit_priors.py            # writes assets/policy_priors.json
+    python scripts/fit_priors.py            # writes samdec/data/policy_priors.json
 
 For each answer of the bundled model in the default corpus (its own greedy outputs to GSM8K and
 Code Alpaca prompts: training prompts, never Spec-Bench), walk the automata over prompt + answer

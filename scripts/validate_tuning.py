@@ -22,7 +22,7 @@ from samdec.corpus import load_default_static
 from samdec.engine import Engine
 from samdec.models import load_model
 from samdec.questions import load_questions, pick
-from samdec.tuning import record, replay, sweep
+from samdec.tuning import Recording, record, replay, sweep
 
 SETTINGS = [
     ("sam", 5, 5, "cost"),
@@ -34,70 +34,63 @@ SETTINGS = [
 ]
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-category", type=int, default=2)
     ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--out", default="results/validate_tuning.json")
     ap.add_argument("--ids", default="", help="only these question ids (comma-separated)")
-    args = ap.parse_args()
-    loaded = load_model()
-    static = load_default_static(loaded.tokenizer)
-    engine = Engine(loaded, static=static)
-    questions = pick(load_questions(), args.per_category)
+    return ap.parse_args()
+
+
+def chosen_questions(args: argparse.Namespace) -> list:
     if args.ids:
         wanted = {int(x) for x in args.ids.split(",")}
-        questions = [q for q in load_questions() if q.question_id in wanted]
+        return [q for q in load_questions() if q.question_id in wanted]
+    return pick(load_questions(), args.per_category)
+
+
+def validate_question(engine, static, q, max_new_tokens: int) -> tuple[Recording, list[dict]]:
+    """One recorded run of a question, and each setting's measured vs predicted MAT and speedup."""
+    ids = engine.encode(q.turns[0])
+    engine.generate(ids, method="ar", max_new_tokens=4)  # warm-up for this prompt length
+    rec = record(engine, ids, max_new_tokens)
+    ar = engine.generate(ids, method="ar", max_new_tokens=max_new_tokens)
+    ar_ms = ar.summary.prefill_ms + ar.summary.decode_ms
     rows = []
-    recordings = []
-    for q in questions:
-        ids = engine.encode(q.turns[0])
-        engine.generate(ids, method="ar", max_new_tokens=4)  # warm-up for this prompt length
-        rec = record(engine, ids, args.max_new_tokens)
-        recordings.append(rec)
-        ar = engine.generate(ids, method="ar", max_new_tokens=args.max_new_tokens)
-        ar_ms = ar.summary.prefill_ms + ar.summary.decode_ms
-        for method, bias, threshold, policy in SETTINGS:
-            config = DecodeConfig(
-                method=method,
-                l_bias=bias,
-                l_threshold=threshold,
-                draft_policy=policy,
-                max_new_tokens=args.max_new_tokens,
-            )
-            trace = engine.generate(ids, config)
-            pred = replay(rec, config, engine.cost, static, engine.vocab_size)
-            measured_ms = trace.summary.prefill_ms + trace.summary.decode_ms
-            rows.append(
-                {
-                    "question": q.question_id,
-                    "category": q.category,
-                    "setting": f"{method} l_bias={bias} l_threshold={threshold} {policy}",
-                    "mat_measured": trace.summary.mat,
-                    "mat_predicted": pred.mat,
-                    "speedup_measured": ar_ms / measured_ms,
-                    "speedup_predicted": pred.speedup,
-                    "identical": trace.token_ids == rec.token_ids,
-                }
-            )
-            r = rows[-1]
-            print(
-                f"{q.question_id:4d} {r['setting']:40s} MAT {r['mat_measured']:.2f}/"
-                f"{r['mat_predicted']:.2f} speedup {r['speedup_measured']:.2f}/"
-                f"{r['speedup_predicted']:.2f}",
-                flush=True,
-            )
-    start = time.perf_counter()
-    grid = sweep(
-        recordings,
-        DecodeConfig(method="sam", max_new_tokens=args.max_new_tokens),
-        list(range(10)),
-        list(range(1, 11)),
-        engine.cost,
-        static,
-        engine.vocab_size,
-    )
-    grid_s = time.perf_counter() - start
+    for method, bias, threshold, policy in SETTINGS:
+        config = DecodeConfig(
+            method=method,
+            l_bias=bias,
+            l_threshold=threshold,
+            draft_policy=policy,
+            max_new_tokens=max_new_tokens,
+        )
+        trace = engine.generate(ids, config)
+        pred = replay(rec, config, engine.cost, static, engine.vocab_size)
+        measured_ms = trace.summary.prefill_ms + trace.summary.decode_ms
+        r = {
+            "question": q.question_id,
+            "category": q.category,
+            "setting": f"{method} l_bias={bias} l_threshold={threshold} {policy}",
+            "mat_measured": trace.summary.mat,
+            "mat_predicted": pred.mat,
+            "speedup_measured": ar_ms / measured_ms,
+            "speedup_predicted": pred.speedup,
+            "identical": trace.token_ids == rec.token_ids,
+        }
+        rows.append(r)
+        print(
+            f"{q.question_id:4d} {r['setting']:40s} MAT {r['mat_measured']:.2f}/"
+            f"{r['mat_predicted']:.2f} speedup {r['speedup_measured']:.2f}/"
+            f"{r['speedup_predicted']:.2f}",
+            flush=True,
+        )
+    return rec, rows
+
+
+def summarize(rows: list[dict]) -> dict[str, dict]:
+    """Per setting: how many questions, how many exact MATs, mean measured/predicted speedup."""
     summary = {}
     for setting in dict.fromkeys(r["setting"] for r in rows):
         rs = [r for r in rows if r["setting"] == setting]
@@ -110,13 +103,10 @@ def main() -> None:
             "speedup_predicted": pred,
             "relative_error": abs(pred - meas) / meas,
         }
-    out = {
-        "rows": rows,
-        "summary": summary,
-        "grid": {"settings": len(grid), "recordings": len(recordings), "seconds": grid_s},
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
+    return summary
+
+
+def print_table(summary: dict[str, dict]) -> None:
     print("| setting | questions | MAT exact | measured speedup | predicted | error |")
     print("|---|---|---|---|---|---|")
     for setting, s in summary.items():
@@ -125,6 +115,39 @@ def main() -> None:
             f"{s['speedup_measured']:.2f}x | {s['speedup_predicted']:.2f}x | "
             f"{s['relative_error']:.0%} |"
         )
+
+
+def main() -> None:
+    args = parse_args()
+    loaded = load_model()
+    static = load_default_static(loaded.tokenizer)
+    engine = Engine(loaded, static=static)
+    rows = []
+    recordings = []
+    for q in chosen_questions(args):
+        rec, q_rows = validate_question(engine, static, q, args.max_new_tokens)
+        recordings.append(rec)
+        rows += q_rows
+    start = time.perf_counter()
+    grid = sweep(
+        recordings,
+        DecodeConfig(method="sam", max_new_tokens=args.max_new_tokens),
+        list(range(10)),
+        list(range(1, 11)),
+        engine.cost,
+        static,
+        engine.vocab_size,
+    )
+    grid_s = time.perf_counter() - start
+    summary = summarize(rows)
+    out = {
+        "rows": rows,
+        "summary": summary,
+        "grid": {"settings": len(grid), "recordings": len(recordings), "seconds": grid_s},
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print_table(summary)
     print(f"grid: {len(grid)} settings x {len(recordings)} recordings in {grid_s:.1f} s")
 
 

@@ -1,8 +1,46 @@
-"""Shared fixtures. The real bundled model is loaded once per test session."""
+"""Shared fixtures and helpers. The real bundled model is loaded once per test session.
+
+Test files import helpers from here (`from tests.conftest import run_cli`), never from each other.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(
+    *args: str,
+    timeout: int = 300,
+    python: str | Path = sys.executable,
+    cwd: str | Path = ROOT,
+    pythonpath: str | Path | None = ROOT,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """`python -m samdec ARGS` in a subprocess, offline; by default this checkout's samdec.
+
+    `pythonpath=None` drops PYTHONPATH, so the interpreter finds whatever samdec it has
+    installed; `env` adds or overrides variables.
+    """
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    full_env.pop("PYTHONPATH", None)
+    if pythonpath is not None:
+        full_env["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run(
+        [str(python), "-m", "samdec", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=full_env,
+    )
 
 
 class TinyTokenizer:

@@ -8,7 +8,7 @@ from typing import ClassVar
 import pytest
 
 from samdec.bench import Run, aggregate, markdown_table
-from tests.test_cli import samdec
+from tests.conftest import run_cli as samdec
 
 
 def runs_for(seconds: list[float], tokens=100, steps=50, ids=None):

@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def samdec(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "samdec", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=env,
-    )
+from tests.conftest import run_cli as samdec
 
 
 def test_generate_json_is_one_consistent_object(bundled):
@@ -59,21 +43,36 @@ def test_ar_and_sam_write_the_same_text():
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "message"),
     [
-        ["generate", "hi", "--method", "magic"],
-        ["generate", "hi", "--max-new-tokens", "0"],
-        ["generate", "hi", "--max-new-tokens", "many"],
-        ["generate", "hi", "--temperature", "-1"],
-        ["generate"],
-        ["frobnicate"],
+        (["generate", "hi", "--method", "magic"], "Unknown method 'magic'; choose one of ar,"),
+        (
+            ["generate", "hi", "--max-new-tokens", "0"],
+            "Max new tokens must be a whole number of at least 1, got 0.",
+        ),
+        (
+            ["generate", "hi", "--max-new-tokens", "many"],
+            "Max new tokens must be a whole number of at least 1, got 'many'.",
+        ),
+        (["generate", "hi", "--temperature", "-1"], "Temperature must be between 0 and 5"),
+        (["generate", "hi", "--top-p", "0"], "Top-p must be above 0 and at most 1, got 0.0."),
+        (["generate", "hi", "--draft-policy", "long"], "Draft policy must be 'cost' or 'fixed'"),
+        (["generate", "hi", "--l-bias", "2.5"], "l_bias must be a whole number from 0 to 1000"),
+        (["generate", "hi", "--endpos", "middle"], "endpos must be 'first' or 'last'"),
+        (["bench", "--max-new-tokens", "-3"], "Max new tokens must be a whole number"),
+        (["bench", "--methods", "ar,sam:slow"], "unknown method 'sam:slow'"),
+        (["tune", "--method", "ar"], "'ar' never drafts"),
+        (["generate"], "the following arguments are required: prompt"),
+        (["frobnicate"], "invalid choice"),
     ],
 )
-def test_bad_arguments_exit_nonzero_with_one_line(args):
+def test_bad_arguments_exit_nonzero_with_one_line(args, message):
+    """Settings are checked by DecodeConfig (the app's and the API's path), before any model."""
     out = samdec(*args, timeout=60)
     assert out.returncode != 0
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and "error" in lines[0]
+    assert len(lines) == 1 and "error" in lines[0], out.stderr
+    assert message in lines[0]
     assert "Traceback" not in out.stderr
 
 

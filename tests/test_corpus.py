@@ -11,6 +11,7 @@ import pytest
 from samdec import corpus
 from samdec.automaton import StaticSuffixAutomaton
 from samdec.models import ModelLoadError, load_model
+from samdec.questions import SPEC_BENCH
 
 
 def test_prompt_sources_read_gsm8k_and_code_alpaca(tmp_path):
@@ -29,7 +30,7 @@ def test_prompt_sources_read_gsm8k_and_code_alpaca(tmp_path):
 
 def test_spec_bench_is_refused_as_a_corpus_source():
     with pytest.raises(ValueError, match="evaluation"):
-        corpus.read_prompts(Path(corpus.ASSETS / "spec_bench" / "question.jsonl"))
+        corpus.read_prompts(SPEC_BENCH)
 
 
 def test_resume_skips_done_prompts_and_survives_a_cut_line(tmp_path):
@@ -77,12 +78,39 @@ def test_default_corpus_size_is_what_its_readme_says(bundled):
     """The README's size line must follow the file as it grows (the issue aims at >= 1M)."""
     readme = (corpus.DEFAULT_CORPUS.parent / "README.md").read_text()
     found = re.search(r"Size now: ([\d,]+) answers, ([\d,]+) tokens", readme)
-    assert found, "assets/corpus/README.md has no 'Size now: N answers, M tokens' line"
+    assert found, "samdec/data/corpus/README.md has no 'Size now: N answers, M tokens' line"
     answers, tokens = (int(x.replace(",", "")) for x in found.groups())
     texts = list(corpus.read_documents(corpus.DEFAULT_CORPUS))
     counted = sum(map(len, corpus.tokenize_documents(bundled.tokenizer, texts)))
     assert (len(texts), counted) == (answers, tokens)
     assert tokens >= 1_000_000  # the corpus issue's aim: a corpus large enough to matter
+
+
+def test_shipped_data_lives_inside_the_package():
+    from samdec import policy, questions
+
+    package = Path(corpus.__file__).resolve().parent / "data"
+    for path in (corpus.DEFAULT_CORPUS, policy.PRIORS_PATH, questions.SPEC_BENCH):
+        assert path.is_file() and path.resolve().is_relative_to(package)
+    assert (questions.SPEC_BENCH.parent / "LICENSE").is_file()
+    assert (corpus.DEFAULT_CORPUS.parent / "licenses" / "GSM8K-LICENSE").is_file()
+
+
+def test_missing_shipped_data_is_a_loud_error_naming_the_file(tmp_path, monkeypatch):
+    """Never a quiet change of behaviour (the priors used to fall back to a guess)."""
+    from samdec import policy, questions
+
+    gone = tmp_path / "policy_priors.json"
+    monkeypatch.setattr(policy, "PRIORS_PATH", gone)
+    monkeypatch.setattr(policy, "_fitted", None)
+    with pytest.raises(FileNotFoundError, match=r"policy_priors\.json"):
+        policy.prior_rates("static", 3, 8)
+    monkeypatch.setattr(corpus, "DEFAULT_CORPUS", tmp_path / "smollm2_distilled.jsonl")
+    with pytest.raises(FileNotFoundError, match=r"smollm2_distilled\.jsonl"):
+        corpus.load_default_static(tokenizer=object())
+    monkeypatch.setattr(questions, "SPEC_BENCH", tmp_path / "question.jsonl")
+    with pytest.raises(FileNotFoundError, match=r"question\.jsonl"):
+        questions.load_questions(questions.SPEC_BENCH)
 
 
 @pytest.mark.parametrize(

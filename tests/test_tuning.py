@@ -57,7 +57,7 @@ def test_replay_matches_engine_on_real_prompts(bundled, static_default):
 def test_tune_command_writes_a_grid_with_best_and_paper_points(tmp_path):
     import json
 
-    from tests.test_cli import samdec
+    from tests.conftest import run_cli as samdec
 
     out = tmp_path / "tune.json"
     recs = tmp_path / "recs.json"
