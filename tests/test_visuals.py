@@ -1,14 +1,23 @@
-"""visuals: pure rendering of recorded traces (no model, no browser, no torch).
+r"""visuals: pure rendering of recorded traces (no model, no browser, no torch).
 
-The traces in tests/data were recorded with the bundled model:
-    python -m samdec generate "<prompt>" --method sam+recycling --draft-policy fixed \
+The traces in tests/data were recorded (bash) with the bundled model and the shipped static
+corpus; the first prompt is a buggy function, the second the first GSM8K training question:
+    P="$(printf 'Fix the bug in this function and show the corrected code:\n\n%s\n%s\n%s\n%s\n%s' \
+        'def average(numbers):' '    total = 0' '    for n in numbers:' '        total += n' \
+        '    return total / len(number)')"
+    python -m samdec generate "$P" --method sam+recycling --draft-policy fixed \
         --draft-len 16 --max-new-tokens 56 --json > tests/data/trace_sam_recycling.json
-    python -m samdec generate "<GSM8K question>" --method sam --max-new-tokens 48 --json \
-        > tests/data/trace_sam.json
+    python -m samdec generate "Natalia sold clips to 48 of her friends in April, and then she \
+sold half as many clips in May. How many clips did Natalia sell altogether in April and May?" \
+        --method sam --max-new-tokens 48 --json > tests/data/trace_sam.json
+Between them they hold every reason a step can verify no draft except plain decoding
+(`no_draft`: nothing_to_draft with and without a rule pick, not_worth_it, no_room) and drafts
+the length policy cut partly; the tests below check that they still do.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -20,7 +29,7 @@ import pytest
 
 import visuals as V
 from samdec.automaton import StaticSuffixAutomaton
-from samdec.trace import Trace
+from samdec.trace import NO_DRAFT, StepEvent, Trace
 from visuals.palette import COLOURS, SELECTED
 
 DATA = Path(__file__).parent / "data"
@@ -32,10 +41,42 @@ def trace(request) -> Trace:
     return Trace.from_dict(json.loads((DATA / request.param).read_text(encoding="utf-8")))
 
 
+def load(name: str) -> Trace:
+    return Trace.from_dict(json.loads((DATA / name).read_text(encoding="utf-8")))
+
+
 def by_name(fig, name: str):
     found = [t for t in fig.data if t.name == name]
     assert found, f"no trace named {name!r} in {[t.name for t in fig.data]}"
     return found[0]
+
+
+def event(**fields) -> StepEvent:
+    """A hand-made step: an empty one by default (one token appended, the model's own)."""
+    base = dict(
+        step=0,
+        context_length=3,
+        start_token=3,
+        match_static=0,
+        match_dynamic=0,
+        state_static=-1,
+        state_dynamic=0,
+        drafter="none",
+        reason="",
+        draft_tokens=[],
+        draft_parents=[],
+        accepted_indices=[],
+        bonus_token=9,
+        new_tokens=[9],
+        draft_us=1.0,
+        verify_ms=1.0,
+    )
+    return StepEvent(**{**base, **fields})
+
+
+def verdict(html: str) -> str:
+    """The inspector's head line after "Step k of n · "."""
+    return re.search(r'<div class="sd-inspect-head"><b>Step \d+</b> of \d+ · (.*?)</div>', html)[1]
 
 
 # ------------------------------------------------------------------------------------ imports
@@ -52,6 +93,9 @@ def test_visuals_never_import_torch_or_gradio():
         "V.match_strip_html(a, v, v.piece_fn())\n"
         "assert 'torch' not in sys.modules, 'visuals imported torch'\n"
         "assert 'gradio' not in sys.modules, 'visuals imported gradio'\n"
+        "ours = {m for m in sys.modules if m.startswith('samdec.')}\n"
+        "allowed = {'samdec.trace', 'samdec.methods', 'samdec.automaton'}\n"
+        "assert ours <= allowed, f'visuals imported {ours - allowed}'\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -93,13 +137,46 @@ def test_partial_view_matches_the_finished_one(trace):
     assert not partial.done and view.done
 
 
-def test_rule_choice_agrees_with_the_engines_reason(trace):
-    view = V.as_view(trace)
+def test_fixtures_record_the_decisions_as_data(trace):
     for ev in trace.steps:
+        assert ev.no_draft in NO_DRAFT
+        assert (ev.drafter == "none") == (ev.no_draft != "")
         if ev.drafter != "none":
-            assert view.rule_choice(ev) == ev.drafter
-        elif "->" in ev.reason:  # fell back to the auxiliary drafter (or none)
-            assert view.rule_choice(ev) == re.search(r"->\s*(\w+)", ev.reason).group(1)
+            assert ev.rule_source == ev.drafter
+        assert ev.policy_cut >= 0
+        assert len(ev.draft_tokens) + ev.policy_cut == min(ev.proposed, ev.draft_limit)
+    view = V.as_view(trace)
+    assert view.totals()["by_source"] == trace.summary.tokens_by_source
+
+
+def test_fixtures_cover_every_decision():
+    steps = [ev for name in TRACES for ev in load(name).steps]
+    assert {ev.no_draft for ev in steps} == set(NO_DRAFT) - {"plain"}
+    empty = [ev for ev in steps if ev.no_draft == "nothing_to_draft"]
+    assert {ev.rule_source for ev in empty} == {"none", "recycling"}
+    assert any(ev.policy_cut and ev.drafter != "none" for ev in steps), "a partly cut draft"
+    assert any(ev.drafter == "none" and ev.proposed for ev in steps), "a wholly cut draft"
+
+
+def test_the_method_table_says_what_a_run_used():
+    def view(**config):
+        return V.TraceView([1], [], config=config)
+
+    assert view(method="sam").has_static  # a config from before static_corpus: as before
+    assert view(method="sam", static_corpus=53929).has_static
+    assert not view(method="sam", static_corpus=0).has_static
+    assert not view(method="sam", use_static=False, static_corpus=53929).has_static
+    assert not view(method="sam-dynamic", static_corpus=53929).has_static
+    assert view(method="sam-dynamic").uses_automata and not view(method="sam").has_auxiliary
+    assert view(method="sam+recycling").has_auxiliary
+    recycling = view(method="recycling")
+    assert not recycling.uses_automata and not recycling.has_auxiliary
+    assert not view().uses_automata and not view(method="?").has_static  # nothing run yet
+    sam = view(method="sam")
+    assert not sam.has_match_info(event(no_draft="plain"))
+    for key in ("", "no_room", "nothing_to_draft", "not_worth_it"):
+        assert sam.has_match_info(event(no_draft=key))
+    assert not recycling.has_match_info(event(no_draft="nothing_to_draft"))
 
 
 # ------------------------------------------------------------------------------------ stream
@@ -256,16 +333,127 @@ def test_inspector_marks_accepted_and_rejected(trace):
 
 
 def test_inspector_explains_a_policy_cut_draft(trace):
+    for ev in trace.steps:
+        head = verdict(V.inspector_html(trace, ev.step))
+        if ev.no_draft == "not_worth_it":
+            assert f"sd-badge sd-{ev.rule_source}" in head
+            assert f"offered <b>{ev.proposed}</b> token(s), but the length policy verified" in head
+        elif ev.drafter != "none" and ev.policy_cut:
+            assert f"of {ev.proposed} offered (the length policy cut {ev.policy_cut})" in head
+        elif ev.drafter != "none":
+            assert "offered" not in head
+        elif ev.rule_source != "none":
+            assert f"sd-badge sd-{ev.rule_source}" in head and "chosen by the rule" in head
+
+
+def test_inspector_explains_each_reason_for_no_draft():
+    sam = {"method": "sam", "l_bias": 5, "l_threshold": 5}
+    cases = {
+        "plain": ({"method": "ar"}, event(no_draft="plain", rule_source="none")),
+        "no_room": (sam, event(no_draft="no_room", rule_source="dynamic")),
+        "nothing_to_draft": (sam, event(no_draft="nothing_to_draft", rule_source="static")),
+        "nothing_to_draft, rule none": (
+            sam,
+            event(no_draft="nothing_to_draft", rule_source="none", match_dynamic=2),
+        ),
+        "not_worth_it": (
+            sam,
+            event(no_draft="not_worth_it", rule_source="dynamic", proposed=7, policy_cut=7),
+        ),
+    }
+    assert {key.split(",")[0] for key in cases} == set(NO_DRAFT) - {""}, "a new no_draft key"
+    heads = {
+        key: verdict(V.inspector_html(V.TraceView([1, 2, 3], [ev], config=config), 0))
+        for key, (config, ev) in cases.items()
+    }
+    assert len(set(heads.values())) == len(heads), heads  # each reason in its own words
+    assert heads["plain"].endswith("plain decoding: no drafter")
+    assert "sd-badge sd-dynamic" in heads["no_room"]
+    assert "one token was left to generate: no room for a draft" in heads["no_room"]
+    assert "sd-badge sd-static" in heads["nothing_to_draft"]
+    assert "chosen by the rule, but it had nothing to draft" in heads["nothing_to_draft"]
+    assert "sd-badge sd-none" in heads["nothing_to_draft, rule none"]
+    assert "shorter than l_threshold (5)" in heads["nothing_to_draft, rule none"]
+    assert "sd-badge sd-dynamic" in heads["not_worth_it"]
+    assert (
+        "offered <b>7</b> token(s), but the length policy verified <b>0</b>"
+        in (heads["not_worth_it"])
+    )
+    # a draft the policy cut partly, and one it did not cut
+    cut = event(
+        drafter="dynamic",
+        rule_source="dynamic",
+        draft_tokens=[4, 5, 6],
+        draft_parents=[-1, 0, 1],
+        accepted_indices=[0],
+        new_tokens=[4, 9],
+        proposed=10,
+        policy_cut=7,
+    )
+    head = verdict(V.inspector_html(V.TraceView([1, 2, 3], [cut], config=sam), 0))
+    assert head.endswith("drafted <b>3</b> token(s) of 10 offered (the length policy cut 7)")
+    whole = dataclasses.replace(cut, proposed=3, policy_cut=0)
+    head = verdict(V.inspector_html(V.TraceView([1, 2, 3], [whole], config=sam), 0))
+    assert head.endswith("drafted <b>3</b> token(s)")
+
+
+def test_the_rule_source_is_read_from_the_trace():
+    # Matches for which the rule would pick the dynamic automaton (12 >= 0 - l_bias, and
+    # 12 >= l_threshold); the trace says the rule picked static: the panels say static.
+    from samdec.drafters.sam import choose_source
+
+    assert choose_source(0, 12, 5, 5, has_static=True, has_auxiliary=False)[0] == "dynamic"
+    ev = event(
+        match_static=0,
+        match_dynamic=12,
+        rule_source="static",
+        no_draft="not_worth_it",
+        proposed=7,
+        policy_cut=7,
+        reason="dynamic 12 >= static 0 - l_bias 5",
+    )
+    view = V.TraceView([1, 2, 3], [ev], config={"method": "sam", "l_bias": 5, "l_threshold": 5})
+    head = verdict(V.inspector_html(view, 0))
+    assert "sd-badge sd-static" in head and "sd-dynamic" not in head
+    fig = V.steps_figure(view)
+    assert list(by_name(fig, "chosen, no draft: static").x) == [0]
+    assert not [t for t in fig.data if t.name == "chosen, no draft: dynamic"]
+
+
+# Reasons that mean nothing, and the engine's old words the panels used to look for.
+NONSENSE = (
+    "purple monkey dishwasher",
+    "",
+    "plain decoding",
+    "no room left for a draft",
+    "budget",
+    "dynamic 9 >= static 0 - l_bias 5; match 9 < l_threshold 5 -> static (nothing to draft)",
+)
+
+
+def rendered(trace) -> dict:
+    """Everything the panels decide for a trace, without the places that show `reason`."""
     view = V.as_view(trace)
-    quiet = [ev for ev in trace.steps if ev.drafter == "none" and view.rule_choice(ev) != "none"]
-    if view.has_auxiliary:
-        assert quiet, "the sam+recycling trace has steps that verified no draft"
-    for ev in quiet:
-        html = V.inspector_html(trace, ev.step)
-        if "(nothing to draft)" in ev.reason:
-            assert "nothing to draft" in html
-        else:
-            assert "the length policy verified <b>0</b>" in html
+    no_reason = r'<div class="sd-reason">.*?</div>'
+    return {
+        "inspector": [
+            re.sub(no_reason, "", V.inspector_html(trace, ev.step)) for ev in trace.steps
+        ],
+        "match_info": [view.has_match_info(ev) for ev in trace.steps],
+        "steps": [(t.name, t.x, t.y) for t in V.steps_figure(trace).data],
+        "match": [(t.name, t.x, t.y) for t in V.match_figure(trace).data],
+        "stream": re.sub(r' title="[^"]*"', "", V.stream_html(trace)),
+    }
+
+
+def test_the_panels_never_read_the_engines_wording(trace):
+    before = rendered(trace)
+    assert len({verdict(html) for html in before["inspector"]}) > 1
+    for text in NONSENSE:
+        data = trace.to_dict()
+        for step in data["steps"]:
+            step["reason"] = text
+        assert rendered(Trace.from_dict(data)) == before, text
 
 
 # ------------------------------------------------------------------------------------ automata
@@ -317,14 +505,19 @@ def test_automaton_figure_draws_every_state_and_highlights(trace):
 
 
 def test_automaton_strip_marks_the_match_and_the_draft():
-    trace = Trace.from_dict(json.loads((DATA / "trace_sam.json").read_text(encoding="utf-8")))
+    trace = load("trace_sam.json")
     view = V.as_view(trace)
     ev = next(e for e in trace.steps if e.drafter == "dynamic")
     a = V.dynamic_view(trace, ev.step)
-    html = V.match_strip_html(a, trace, view.piece_fn())
-    assert html.count("sd-s-match sd-s-dynamic") == 2 * ev.match_dynamic  # here and earlier
-    assert html.count("sd-s-acc sd-s-dynamic") == ev.accepted
-    assert html.count('class="sd-s-rej"') == min(len(ev.draft_tokens), 24) - ev.accepted
+    assert len(ev.draft_tokens) > 3
+    # as recorded, and as if the model had accepted the first three draft tokens
+    for accepted in (ev.accepted_indices, [0, 1, 2]):
+        steps = [*trace.steps[: ev.step], dataclasses.replace(ev, accepted_indices=accepted)]
+        partial = V.TraceView.from_events(trace.prompt_ids, steps, view.config, view.pieces)
+        html = V.match_strip_html(a, partial, view.piece_fn())
+        assert html.count("sd-s-match sd-s-dynamic") == 2 * ev.match_dynamic  # here and earlier
+        assert html.count("sd-s-acc sd-s-dynamic") == len(accepted)
+        assert html.count('class="sd-s-rej"') == min(len(ev.draft_tokens), 24) - len(accepted)
 
 
 def test_static_view_on_a_small_corpus():
@@ -335,8 +528,6 @@ def test_static_view_on_a_small_corpus():
         steps=[],
         config={"method": "sam", "l_bias": 5, "l_threshold": 1},
     )
-    from samdec.trace import StepEvent
-
     view.steps = [
         StepEvent(
             step=0,

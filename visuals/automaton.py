@@ -128,6 +128,59 @@ def _spine(trans: dict, match_text: list[int], draft: list[int], path_budget: in
 # ---------------------------------------------------------------------------------- snapshots
 
 
+def _replay(context: list[int], previous: list[int], endpos: str):
+    """The dynamic automaton of `context`, built as the engine did: everything before the
+    previous step's tokens, then those. (automaton, its snapshot, states before that step)"""
+    automaton = DynamicSuffixAutomaton(endpos=endpos, capacity=len(context) + 16)
+    automaton.advance(context[: len(context) - len(previous)])
+    states_before = automaton.num_states
+    automaton.advance(previous)
+    return automaton, automaton.snapshot(), states_before  # the whole snapshot is cheap
+
+
+def _first_positions(full: dict, context: list[int], endpos: str) -> dict[int, int]:
+    """The first end position of every state (the snapshot has the last one if endpos="last")."""
+    if endpos == "first":
+        return {s["id"]: s["endpos"] for s in full["states"]}
+    # A twin tracking first positions: the same construction, so the same state numbers.
+    twin = DynamicSuffixAutomaton(endpos="first", capacity=len(context) + 16)
+    twin.advance(context)
+    return {s["id"]: s["endpos"] for s in twin.snapshot()["states"]}
+
+
+def _prefixes_and_clones(full: dict, firstpos: dict[int, int]) -> tuple[dict[int, int], set[int]]:
+    """({prefix length: its state}, clones). A state created for a new position spells a whole
+    prefix (length = first end + 1); a clone was split off an older state and spells less."""
+    prefix_state: dict[int, int] = {}
+    clones: set[int] = set()
+    for s in full["states"]:
+        if s["id"] == 0:
+            continue
+        if s["length"] == firstpos[s["id"]] + 1:
+            prefix_state[s["length"]] = s["id"]
+        else:
+            clones.add(s["id"])
+    return prefix_state, clones
+
+
+def _text_end(prefix_state: dict[int, int], n: int, along: int, budget: dict, spine: list[int]):
+    """The states of the text's last tokens: those above the visible match path (`along` of
+    them), and a few before them, left to right, leaving out states already on the spine."""
+    wanted = max(min(budget["top"], along + 3), 4)
+    top = [prefix_state[i] for i in range(max(1, n - wanted + 1), n + 1)]
+    return [s for s in top if s not in spine]
+
+
+def _others(full: dict, new_clones: set[int], placed: set[int], limit: int) -> list[int]:
+    """States worth a third row: clones the last step made, then the suffix-link chains of the
+    current and the matched state."""
+    link = {s["id"]: s["link"] for s in full["states"]}
+    others = [s for s in sorted(new_clones, reverse=True) if s not in placed]
+    others += [s for s in _chain(link, full["last"])[1:] if s not in placed]
+    others += [s for s in _chain(link, full["match_state"])[1:] if s not in placed]
+    return list(dict.fromkeys(others))[:limit]
+
+
 def dynamic_view(
     trace, step: int | None = None, max_states: int = DEFAULT_MAX_STATES
 ) -> AutomatonView | None:
@@ -139,51 +192,23 @@ def dynamic_view(
     endpos = str(view.config.get("endpos", "first"))
     context = view.context_before(k)
     previous = view.steps[k - 1].new_tokens if k > 0 else []
-    automaton = DynamicSuffixAutomaton(endpos=endpos, capacity=len(context) + 16)
-    automaton.advance(context[: len(context) - len(previous)])
-    states_before = automaton.num_states
-    automaton.advance(previous)
-    full = automaton.snapshot()  # the whole automaton: cheap (linear size, plain lists)
-    if endpos == "first":
-        firstpos = {s["id"]: s["endpos"] for s in full["states"]}
-    else:  # a twin tracking first positions: same construction, so the same state numbers
-        twin = DynamicSuffixAutomaton(endpos="first", capacity=len(context) + 16)
-        twin.advance(context)
-        firstpos = {s["id"]: s["endpos"] for s in twin.snapshot()["states"]}
-    # A state created for a new position spells a whole prefix (length = first end + 1);
-    # a clone was split off an older state and spells something shorter.
-    prefix_state = {}
-    clones = set()
-    for s in full["states"]:
-        if s["id"] == 0:
-            continue
-        if s["length"] == firstpos[s["id"]] + 1:
-            prefix_state[s["length"]] = s["id"]
-        else:
-            clones.add(s["id"])
+    automaton, full, states_before = _replay(context, previous, endpos)
+    prefix_state, clones = _prefixes_and_clones(full, _first_positions(full, context, endpos))
     text = np.asarray(context, dtype=np.int64)
     length = full["match_length"]
     match_text = [int(t) for t in text[len(text) - length :]] if length else []
     continuation = [int(t) for t in automaton.draft(16)] if length else []
-    trans = {(s, t): d for s, t, d in full["transitions"]}
-    link = {s["id"]: s["link"] for s in full["states"]}
     budget = budgets(max_states)
+    # Draw as much of the continuation as the step drafted (a few tokens if it did not).
     ev = view.steps[k]
     drafted = len(ev.draft_tokens) if ev.drafter == "dynamic" else 6
     cont_n = max(2, min(drafted, budget["continuation"]))
+    trans = {(s, t): d for s, t, d in full["transitions"]}
     spine, elided = _spine(trans, match_text, continuation[:cont_n], budget["path"])
-    n = len(context)
-    # the text's last tokens: those above the visible match path, and a few before them
     along = min(len(match_text), budget["path"])
-    wanted = max(min(budget["top"], along + 3), 4)
-    top = [prefix_state[i] for i in range(max(1, n - wanted + 1), n + 1)]
-    top = [s for s in top if s not in spine]
+    top = _text_end(prefix_state, len(context), along, budget, spine)
     new = {s["id"] for s in full["states"] if s["id"] >= states_before} if k > 0 else set()
-    placed = set(spine) | set(top)
-    others = [s for s in sorted(new & clones, reverse=True) if s not in placed]
-    others += [s for s in _chain(link, full["last"])[1:] if s not in placed]
-    others += [s for s in _chain(link, full["match_state"])[1:] if s not in placed]
-    others = list(dict.fromkeys(others))[: budget["other"]]
+    others = _others(full, new & clones, set(spine) | set(top), budget["other"])
     chosen = list(dict.fromkeys([*spine, *top, *others]))
     return AutomatonView(
         kind="dynamic",
@@ -327,75 +352,107 @@ def empty_figure(message: str, height: int = 360) -> go.Figure:
     return fig
 
 
-def automaton_figure(
-    view: AutomatonView | None,
-    piece: Callable[[int], str],
-    match_source: str | None = None,
-    height: int = 380,
-    title: str | None = None,
-) -> go.Figure:
-    """The states and transitions of a snapshot (see the module docstring for the encoding)."""
-    if view is None or not view.snapshot["states"]:
-        return empty_figure("No automaton to show yet.", height)
-    snap = view.snapshot
-    pos = layout(view)
-    states = {s["id"]: s for s in snap["states"]}
-    current = snap["last"] if view.kind == "dynamic" and snap["last"] in states else -1
-    match = view.match_state
-    source = match_source or view.kind
-    spine = set(view.spine)
-    fig = go.Figure()
+# Line colours of the drawing (the sources' colours come from the palette).
+EDGE = "#475569"  # a transition along the text
+SHORTCUT = "#B8C2D1"  # a transition that skips ahead along a row
+LINK = "#A3AFC2"  # a suffix link
+KEY_LINK = "#B45309"  # the current state's suffix link, to the matched state
+BORDER = "#334155"  # a state's outline
+NEW_FILL = "#FEF3C7"  # a state the last step created
+PLAIN_FILL = "#F8FAFC"  # a state off the spine
 
-    # Transitions: solid lines, arrowheads (annotations), token labels (one text trace).
-    # Arcs that skip ahead along a row (shortcuts, e.g. from the root) are drawn faint and
-    # unlabelled (their token shows on hover), so the path that spells the text stays legible.
+
+@dataclass
+class _Scene:
+    """What every part of the automaton drawing needs: where each state is, and its role."""
+
+    view: AutomatonView
+    piece: Callable[[int], str]
+    pos: dict[int, tuple[float, float]]
+    states: dict[int, dict]  # snapshot states by id
+    current: int  # the state of the whole text (dynamic only; -1 when not drawn)
+    match: int  # the matched state (-1 without a match)
+    source: str  # whose colour the matched state takes
+
+    @classmethod
+    def of(cls, view: AutomatonView, piece: Callable[[int], str], match_source: str | None):
+        snap = view.snapshot
+        pos = layout(view)
+        states = {s["id"]: s for s in snap["states"]}
+        current = snap["last"] if view.kind == "dynamic" and snap["last"] in states else -1
+        return cls(view, piece, pos, states, current, view.match_state, match_source or view.kind)
+
+
+def _arrowhead(fig: go.Figure, xs, ys, back: int, head: int, size, width: float, colour: str):
+    """An arrowhead at the end of a drawn line, pointing along its last `back` points."""
+    fig.add_annotation(
+        x=xs[-1],
+        y=ys[-1],
+        ax=xs[-back],
+        ay=ys[-back],
+        xref="x",
+        yref="y",
+        axref="x",
+        ayref="y",
+        showarrow=True,
+        arrowhead=head,
+        arrowsize=size,
+        arrowwidth=width,
+        arrowcolor=colour,
+        standoff=13,
+        text="",
+    )
+
+
+def _transition_path(pos: dict, src: int, dst: int) -> tuple[list[float], list[float], bool]:
+    """The points of one transition's line, and whether it is a shortcut (an arc that skips
+    ahead along a row)."""
+    (x0, y0), (x1, y1) = pos[src], pos[dst]
+    if src == dst:  # a self-loop: a small circle above the state
+        t = np.linspace(0, 2 * np.pi, 20)
+        return (x0 + 0.16 * np.sin(t)).tolist(), (y0 + 0.2 - 0.2 * np.cos(t)).tolist(), False
+    if abs(y1 - y0) < 1e-9 and abs(x1 - x0) > 1.01:  # same row, not neighbours: an arc
+        up = 1 if y0 >= 0 else -1
+        bend = min(0.18 + 0.05 * abs(x1 - x0), 0.5) * up * (1 if x1 > x0 else -1)
+        xs, ys = _curve(pos[src], pos[dst], bend)
+        return xs, ys, True
+    return [x0, x1], [y0, y1], False
+
+
+def _label_point(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Where a transition's token goes: above a horizontal segment, clear of the circles; at
+    the middle of any other line."""
+    if len(xs) == 2:
+        flat = abs(ys[1] - ys[0]) < 1e-9
+        return (xs[0] + xs[1]) / 2, (ys[0] + 0.16) if flat else (ys[0] + ys[1]) / 2
+    mid = len(xs) // 2
+    return xs[mid], ys[mid]
+
+
+def _add_transitions(fig: go.Figure, scene: _Scene) -> go.Scatter:
+    """Transitions: solid lines with arrowheads. Returns their token labels (one text trace,
+    for the caller to draw over the suffix links).
+
+    Arcs that skip ahead along a row (shortcuts, e.g. from the root) are drawn faint and
+    unlabelled (their token shows on hover), so the path that spells the text stays legible."""
     lines = {False: ([], []), True: ([], [])}  # shortcut? -> (xs, ys)
     lx, ly, labels, hovers = [], [], [], []
-    for src, tok, dst in snap["transitions"]:
-        (x0, y0), (x1, y1) = pos[src], pos[dst]
-        shortcut = False
-        if src == dst:  # a self-loop: a small circle above the state
-            t = np.linspace(0, 2 * np.pi, 20)
-            xs = (x0 + 0.16 * np.sin(t)).tolist()
-            ys = (y0 + 0.2 - 0.2 * np.cos(t)).tolist()
-        elif abs(y1 - y0) < 1e-9 and abs(x1 - x0) > 1.01:  # same row, not neighbours: arc
-            shortcut = True
-            up = 1 if y0 >= 0 else -1
-            bend = min(0.18 + 0.05 * abs(x1 - x0), 0.5) * up * (1 if x1 > x0 else -1)
-            xs, ys = _curve(pos[src], pos[dst], bend)
-        else:
-            xs, ys = [x0, x1], [y0, y1]
+    for src, tok, dst in scene.view.snapshot["transitions"]:
+        xs, ys, shortcut = _transition_path(scene.pos, src, dst)
         lines[shortcut][0].extend([*xs, None])
         lines[shortcut][1].extend([*ys, None])
-        mid = len(xs) // 2
-        lx.append((xs[0] + xs[-1]) / 2 if len(xs) == 2 else xs[mid])
-        # above a horizontal edge, clear of the circles; at the middle of any other edge
-        flat = len(xs) == 2 and abs(y1 - y0) < 1e-9
-        ly.append((y0 + 0.16) if flat else (ys[mid] if len(ys) > 2 else (y0 + y1) / 2))
-        labels.append("" if shortcut else html.escape(compact(piece(tok), 7)))
-        hovers.append(f"state {src} → {dst} reads token {tok} {html.escape(repr(piece(tok)))}")
+        x, y = _label_point(xs, ys)
+        lx.append(x)
+        ly.append(y)
+        text = scene.piece(tok)
+        labels.append("" if shortcut else html.escape(compact(text, 7)))
+        hovers.append(f"state {src} → {dst} reads token {tok} {html.escape(repr(text))}")
         if src != dst:
-            colour = "#B8C2D1" if shortcut else "#475569"
-            fig.add_annotation(
-                x=xs[-1],
-                y=ys[-1],
-                ax=xs[-2],
-                ay=ys[-2],
-                xref="x",
-                yref="y",
-                axref="x",
-                ayref="y",
-                showarrow=True,
-                arrowhead=2,
-                arrowsize=1.0 if shortcut else 1.1,
-                arrowwidth=1.0 if shortcut else 1.3,
-                arrowcolor=colour,
-                standoff=13,
-                text="",
-            )
+            colour, size, width = (SHORTCUT, 1.0, 1.0) if shortcut else (EDGE, 1.1, 1.3)
+            _arrowhead(fig, xs, ys, back=2, head=2, size=size, width=width, colour=colour)
     edge_styles = (
-        (False, "transition (reads a token)", "#475569", 1.4),
-        (True, "shortcut (hover for its token)", "#B8C2D1", 1.0),
+        (False, "transition (reads a token)", EDGE, 1.4),
+        (True, "shortcut (hover for its token)", SHORTCUT, 1.0),
     )
     for shortcut, name, colour, width in edge_styles:
         xs, ys = lines[shortcut]
@@ -411,43 +468,46 @@ def automaton_figure(
                 line=dict(color=colour, width=width),
             )
         )
+    return go.Scatter(
+        x=lx,
+        y=ly,
+        mode="text",
+        text=labels,
+        hovertext=hovers,
+        hoverinfo="text",
+        textposition="top center",
+        textfont=dict(family=MONO, size=10, color=INK),
+        name="token",
+        showlegend=False,
+    )
 
-    # Suffix links: dashed. The current state's link (to the matched state) is the key one.
+
+def _link_path(p0, p1) -> tuple[list[float], list[float]]:
+    """A suffix link's curve: a wide bow along a row or across columns, a slight one down a
+    column (so it never hides under a transition)."""
+    (x0, y0), (x1, y1) = p0, p1
+    if abs(y1 - y0) < 1e-9 or abs(x1 - x0) > 0.5:
+        bend = min(0.2 + 0.05 * abs(x1 - x0), 0.6)
+        return _curve(p0, p1, bend if x1 < x0 else -bend)
+    return _curve(p0, p1, 0.12)
+
+
+def _add_suffix_links(fig: go.Figure, scene: _Scene) -> None:
+    """Suffix links: dashed. The current state's link (to the matched state) is the key one;
+    without a current state, the matched state's own link (a shorter match) is."""
     key_links: tuple[list, list] = ([], [])
     other_links: tuple[list, list] = ([], [])
-    for sid, s in states.items():
+    for sid, s in scene.states.items():
         target = s["link"]
-        if target < 0 or target not in states:
+        if target < 0 or target not in scene.states:
             continue
-        (x0, y0), (x1, y1) = pos[sid], pos[target]
-        if abs(y1 - y0) < 1e-9 or abs(x1 - x0) > 0.5:
-            bend = min(0.2 + 0.05 * abs(x1 - x0), 0.6)
-            xs, ys = _curve(pos[sid], pos[target], bend if x1 < x0 else -bend)
-        else:
-            xs, ys = [x0, x1], [y0, y1]
-            xs, ys = _curve(pos[sid], pos[target], 0.12)
-        key = sid == current or (current < 0 and sid == match)
+        xs, ys = _link_path(scene.pos[sid], scene.pos[target])
+        key = sid == scene.current or (scene.current < 0 and sid == scene.match)
         bucket = key_links if key else other_links
         bucket[0].extend([*xs, None])
         bucket[1].extend([*ys, None])
-        colour = SELECTED if key else "#A3AFC2"
-        fig.add_annotation(
-            x=xs[-1],
-            y=ys[-1],
-            ax=xs[-3],
-            ay=ys[-3],
-            xref="x",
-            yref="y",
-            axref="x",
-            ayref="y",
-            showarrow=True,
-            arrowhead=3,
-            arrowsize=1,
-            arrowwidth=1.8 if key else 0.9,
-            arrowcolor="#B45309" if key else colour,
-            standoff=13,
-            text="",
-        )
+        colour, width = (KEY_LINK, 1.8) if key else (LINK, 0.9)
+        _arrowhead(fig, xs, ys, back=3, head=3, size=1, width=width, colour=colour)
     fig.add_trace(
         go.Scatter(
             x=other_links[0],
@@ -455,7 +515,7 @@ def automaton_figure(
             mode="lines",
             hoverinfo="skip",
             name="suffix link",
-            line=dict(color="#A3AFC2", width=1.0, dash="dash"),
+            line=dict(color=LINK, width=1.0, dash="dash"),
         )
     )
     if key_links[0]:
@@ -467,144 +527,146 @@ def automaton_figure(
                 hoverinfo="skip",
                 name=(
                     "current → matched (suffix link)"
-                    if current >= 0
+                    if scene.current >= 0
                     else "matched state's suffix link (a shorter match)"
                 ),
-                line=dict(color="#B45309", width=2.0, dash="dash"),
+                line=dict(color=KEY_LINK, width=2.0, dash="dash"),
             )
         )
+
+
+def _add_elided_path(fig: go.Figure, scene: _Scene) -> None:
+    """A dotted line from the root to the visible end of a long match path, and how many
+    states it stands for."""
+    view, pos = scene.view, scene.pos
+    if not (view.elided and view.spine):
+        return
+    first = next((s for s in view.spine[1:] if s in pos), None)
+    if first is None:
+        return
+    (x0, y0), (x1, y1) = pos[0], pos[first]
     fig.add_trace(
         go.Scatter(
-            x=lx,
-            y=ly,
-            mode="text",
-            text=labels,
-            hovertext=hovers,
-            hoverinfo="text",
-            textposition="top center",
-            textfont=dict(family=MONO, size=10, color=INK),
-            name="token",
+            x=[x0, x1],
+            y=[y0, y1],
+            mode="lines",
             showlegend=False,
+            hoverinfo="skip",
+            line=dict(color=EDGE, width=1.4, dash="dot"),
+            name="elided path",
         )
     )
-    if view.elided and view.spine:  # the root ... the visible end of the match path
-        first = next((s for s in view.spine[1:] if s in pos), None)
-        if first is not None:
-            (x0, y0), (x1, y1) = pos[0], pos[first]
-            fig.add_trace(
-                go.Scatter(
-                    x=[x0, x1],
-                    y=[y0, y1],
-                    mode="lines",
-                    showlegend=False,
-                    hoverinfo="skip",
-                    line=dict(color="#475569", width=1.4, dash="dot"),
-                    name="elided path",
-                )
-            )
-            fig.add_annotation(
-                x=(x0 + x1) / 2,
-                y=y0 - 0.22,
-                text=f"… {view.elided} more",
-                showarrow=False,
-                font=dict(size=10, color=MUTED, family=FONT),
-            )
+    fig.add_annotation(
+        x=(x0 + x1) / 2,
+        y=y0 - 0.22,
+        text=f"… {view.elided} more",
+        showarrow=False,
+        font=dict(size=10, color=MUTED, family=FONT),
+    )
 
-    # States.
-    ids = view.node_ids
-    fill, line_colour, line_width, symbol, size, hover = [], [], [], [], [], []
-    for sid in ids:
-        s = states[sid]
-        words = compact("".join(piece(t) for t in view.longest(s, 12)), 40)
-        if s["length"] > 12:
-            words = "…" + words
-        role = []
-        if sid == 0:
-            role.append("root (the empty string)")
-        if sid == current:
-            role.append("current: the whole text so far")
-        if sid == match:
-            role.append(f"matched: the longest ending seen before ({snap['match_length']} tokens)")
-        if sid in view.new_states:
-            role.append("new this step" + (" (a clone)" if sid in view.clones else ""))
-        elif sid in view.clones:
-            role.append("a clone")
-        hover.append(
-            f"<b>state {sid}</b>{' · ' + ', '.join(role) if role else ''}<br>"
-            f"longest string: {s['length']} tokens <i>{html.escape(words)}</i><br>"
-            f"suffix link → {s['link']} · end position {s['endpos']}"
-        )
-        if sid == match:
-            fill.append(COLOURS.get(source, COLOURS["dynamic"]))
-        elif sid == 0:
-            fill.append(ROOT)
-        elif sid in view.new_states:
-            fill.append("#FEF3C7")
-        elif sid in spine:
-            fill.append(TINTS.get(source, "#F1F5F9"))
-        else:
-            fill.append("#F8FAFC")
-        if sid == current:
-            line_colour.append(SELECTED)
-            line_width.append(5)
-        elif sid in view.new_states:
-            line_colour.append(NEW_STATE)
-            line_width.append(2.5)
-        else:
-            line_colour.append("#334155")
-            line_width.append(1.2)
-        symbol.append("diamond" if sid in view.clones else "circle")
-        size.append(31 if sid in (current, match, 0) else 26)
+
+def _state_hover(scene: _Scene, sid: int) -> str:
+    """A state's tooltip: its roles, the end of its longest string, its suffix link."""
+    view, s = scene.view, scene.states[sid]
+    words = compact("".join(scene.piece(t) for t in view.longest(s, 12)), 40)
+    if s["length"] > 12:
+        words = "…" + words
+    role = []
+    if sid == 0:
+        role.append("root (the empty string)")
+    if sid == scene.current:
+        role.append("current: the whole text so far")
+    if sid == scene.match:
+        length = view.snapshot["match_length"]
+        role.append(f"matched: the longest ending seen before ({length} tokens)")
+    if sid in view.new_states:
+        role.append("new this step" + (" (a clone)" if sid in view.clones else ""))
+    elif sid in view.clones:
+        role.append("a clone")
+    return (
+        f"<b>state {sid}</b>{' · ' + ', '.join(role) if role else ''}<br>"
+        f"longest string: {s['length']} tokens <i>{html.escape(words)}</i><br>"
+        f"suffix link → {s['link']} · end position {s['endpos']}"
+    )
+
+
+def _state_fill(scene: _Scene, sid: int) -> str:
+    view = scene.view
+    if sid == scene.match:
+        return COLOURS.get(scene.source, COLOURS["dynamic"])
+    if sid == 0:
+        return ROOT
+    if sid in view.new_states:
+        return NEW_FILL
+    if sid in view.spine:
+        return TINTS.get(scene.source, "#F1F5F9")
+    return PLAIN_FILL
+
+
+def _state_outline(scene: _Scene, sid: int) -> tuple[str, float]:
+    """(colour, width): the current state ringed, new states amber."""
+    if sid == scene.current:
+        return SELECTED, 5
+    if sid in scene.view.new_states:
+        return NEW_STATE, 2.5
+    return BORDER, 1.2
+
+
+def _add_states(fig: go.Figure, scene: _Scene) -> None:
+    """The states: one marker each, numbered, with its roles on hover."""
+    ids = scene.view.node_ids
+    outlines = [_state_outline(scene, sid) for sid in ids]
     fig.add_trace(
         go.Scatter(
-            x=[pos[i][0] for i in ids],
-            y=[pos[i][1] for i in ids],
+            x=[scene.pos[i][0] for i in ids],
+            y=[scene.pos[i][1] for i in ids],
             mode="markers+text",
             text=[str(i) for i in ids],
             textposition="middle center",
             textfont=dict(
-                family=FONT, size=10, color=["white" if i == match else INK for i in ids]
+                family=FONT, size=10, color=["white" if i == scene.match else INK for i in ids]
             ),
             marker=dict(
-                color=fill,
-                size=size,
-                symbol=symbol,
+                color=[_state_fill(scene, sid) for sid in ids],
+                size=[31 if sid in (scene.current, scene.match, 0) else 26 for sid in ids],
+                symbol=["diamond" if sid in scene.view.clones else "circle" for sid in ids],
                 opacity=1,
-                line=dict(color=line_colour, width=line_width),
+                line=dict(color=[c for c, _ in outlines], width=[w for _, w in outlines]),
             ),
-            hovertext=hover,
+            hovertext=[_state_hover(scene, sid) for sid in ids],
             hoverinfo="text",
             name="state",
             customdata=ids,
             showlegend=False,
         )
     )
-    # Legend-only markers explaining the highlights.
-    keys = [
-        ("matched state", dict(color=COLOURS.get(source, COLOURS["dynamic"]), size=12)),
-        ("current state", dict(color="white", size=12, line=dict(color=SELECTED, width=4))),
-        ("new this step", dict(color="#FEF3C7", size=12, line=dict(color=NEW_STATE, width=3))),
-        (
-            "clone",
-            dict(color="#F8FAFC", size=12, symbol="diamond", line=dict(color="#334155", width=1.2)),
-        ),
-    ]
-    for name, marker in keys:
-        if (name == "current state" and current < 0) or (name == "matched state" and match < 0):
-            continue
-        if (name == "new this step" and not view.new_states) or (
-            name == "clone" and not view.clones
-        ):
-            continue
-        fig.add_trace(
-            go.Scatter(
-                x=[None], y=[None], mode="markers", marker=marker, name=name, hoverinfo="skip"
+
+
+def _add_legend_keys(fig: go.Figure, scene: _Scene) -> None:
+    """Legend-only markers explaining the highlights that are in the picture."""
+    view = scene.view
+    keys = (
+        ("matched state", scene.match >= 0,
+         dict(color=COLOURS.get(scene.source, COLOURS["dynamic"]), size=12)),
+        ("current state", scene.current >= 0,
+         dict(color="white", size=12, line=dict(color=SELECTED, width=4))),
+        ("new this step", bool(view.new_states),
+         dict(color=NEW_FILL, size=12, line=dict(color=NEW_STATE, width=3))),
+        ("clone", bool(view.clones),
+         dict(color=PLAIN_FILL, size=12, symbol="diamond", line=dict(color=BORDER, width=1.2))),
+    )  # fmt: skip
+    for name, shown, marker in keys:
+        if shown:
+            fig.add_trace(
+                go.Scatter(
+                    x=[None], y=[None], mode="markers", marker=marker, name=name, hoverinfo="skip"
+                )
             )
-        )
-    # Row captions.
-    xs = [p[0] for p in pos.values()]
-    ys = [p[1] for p in pos.values()]
-    left = min(xs) - 0.5
+
+
+def _add_row_captions(fig: go.Figure, scene: _Scene) -> None:
+    view = scene.view
+    left = min(p[0] for p in scene.pos.values()) - 0.5
     captions = []
     if view.top:
         captions.append((1.15, "end of the text →"))
@@ -619,11 +681,18 @@ def automaton_figure(
             xanchor="left",
             font=dict(size=10, color=MUTED, family=FONT),
         )
-    shown = len(ids)
-    total = view.total_states
+
+
+def _automaton_layout(fig: go.Figure, scene: _Scene, height: int, title: str | None) -> None:
+    """Title (with how much of the automaton is shown), legend below, axes fitted to the rows
+    and at least 9 columns wide (so a small automaton is not blown up)."""
+    view = scene.view
+    xs = [p[0] for p in scene.pos.values()]
+    ys = [p[1] for p in scene.pos.values()]
+    shown, total = len(view.node_ids), view.total_states
     subtitle = (
         f"{shown} of {total} states" if total > shown else f"all {total} states"
-    ) + f" · match {snap['match_length']} tokens"
+    ) + f" · match {view.snapshot['match_length']} tokens"
     span = max(xs) - min(xs) + 1.2
     fig.update_layout(
         title=dict(
@@ -655,6 +724,30 @@ def automaton_figure(
         font=dict(family=FONT, color=INK),
         dragmode="pan",
     )
+
+
+def automaton_figure(
+    view: AutomatonView | None,
+    piece: Callable[[int], str],
+    match_source: str | None = None,
+    height: int = 380,
+    title: str | None = None,
+) -> go.Figure:
+    """The states and transitions of a snapshot (see the module docstring for the encoding).
+
+    `match_source` colours the matched state (default: the automaton's kind)."""
+    if view is None or not view.snapshot["states"]:
+        return empty_figure("No automaton to show yet.", height)
+    scene = _Scene.of(view, piece, match_source)
+    fig = go.Figure()
+    labels = _add_transitions(fig, scene)
+    _add_suffix_links(fig, scene)
+    fig.add_trace(labels)  # the tokens go over every line
+    _add_elided_path(fig, scene)
+    _add_states(fig, scene)
+    _add_legend_keys(fig, scene)
+    _add_row_captions(fig, scene)
+    _automaton_layout(fig, scene, height, title)
     return fig
 
 

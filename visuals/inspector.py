@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import html
 
-from .palette import LABELS
+from samdec.trace import NO_DRAFT, StepEvent
+
+from .palette import DRAFTERS, LABELS
 from .stream import compact
-from .view import as_view
+from .view import TraceView, as_view
 
 MAX_ROWS = 24
-NO_ROOM = ("budget", "no room left for a draft")  # the engine's words, old and new
 
 
 def _badge(source: str, text: str | None = None) -> str:
@@ -17,50 +18,81 @@ def _badge(source: str, text: str | None = None) -> str:
     return f'<span class="sd-badge sd-{source}">{label}</span>'
 
 
-def inspector_html(trace, step: int | None = None) -> str:
-    view = as_view(trace)
-    k = view.clamp(step)
-    if k < 0:
-        return '<div class="sd-inspect sd-empty">No steps yet.</div>'
-    ev = view.steps[k]
-    rule = view.rule_choice(ev)
-    drafter = ev.drafter if ev.drafter != "none" else "none"
-    offered = int(getattr(ev, "proposed", 0) or 0)
-    if ev.drafter == "none" and rule != "none" and "(nothing to draft)" in ev.reason:
-        who = f"{_badge(rule)} chosen by the rule, but it had nothing to draft yet"
-    elif ev.drafter == "none" and rule != "none":
-        what = f"offered <b>{offered}</b> token(s), but " if offered else "chosen by the rule, but "
-        who = (
-            f"{_badge(rule)} {what}the length policy verified <b>0</b> (checking them would "
-            "cost more time than they are expected to save)"
+# Why a step verified no draft although the rule picked a drafter, for the keys of
+# samdec.trace.NO_DRAFT (StepEvent.no_draft): the end of "<drafter> chosen by the rule, but ...".
+BUT = {
+    "no_room": "one token was left to generate: no room for a draft",
+    "nothing_to_draft": "it had nothing to draft",
+    "not_worth_it": "the length policy verified <b>0</b> (checking them would cost more time "
+    "than they are expected to save)",
+}
+
+
+def _what(key: str) -> str:
+    """The trace's own words for a no_draft key (a key from a newer engine still reads)."""
+    return html.escape(NO_DRAFT.get(key, key)) if key else "no draft was verified"
+
+
+def _drafted(ev: StepEvent) -> str:
+    """Who drafted how many tokens, and how many more the length policy cut."""
+    who = f"{_badge(ev.drafter)} drafted <b>{len(ev.draft_tokens)}</b> token(s)"
+    if not all(p == i - 1 for i, p in enumerate(ev.draft_parents)):
+        who += " as a tree"
+    if ev.policy_cut > 0:
+        who += f" of {ev.proposed} offered (the length policy cut {ev.policy_cut})"
+    return who
+
+
+def _not_drafted(view: TraceView, ev: StepEvent) -> str:
+    """Why no draft was verified: the drafter the rule picked (`rule_source`), then the reason
+    the trace records as data (`no_draft`)."""
+    rule = ev.rule_source if ev.rule_source in DRAFTERS else ""
+    key = ev.no_draft
+    if key == "not_worth_it":
+        return f"{_badge(rule or 'none')} offered <b>{ev.proposed}</b> token(s), but {BUT[key]}"
+    if rule:
+        return f"{_badge(rule)} chosen by the rule, but {BUT.get(key) or _what(key)}"
+    if key == "nothing_to_draft" and view.decoding.rule and not view.has_auxiliary:
+        # The rule picks no drafter only when the match it prefers is too short to trust
+        # and there is no auxiliary drafter to take over.
+        return (
+            f"{_badge('none')} chosen by the rule: its match is shorter than l_threshold "
+            f"({view.l_threshold}), and there is no Token Recycling to fall back on"
         )
-    elif ev.drafter == "none" and ev.reason in NO_ROOM:
-        who = f"{_badge('none')} one token left to generate: nothing to draft"
-    elif ev.drafter == "none":
-        who = _badge("none")
-    else:
-        who = f"{_badge(drafter)} drafted <b>{len(ev.draft_tokens)}</b> token(s)"
-        if not all(p == i - 1 for i, p in enumerate(ev.draft_parents)):
-            who += " as a tree"
-        if offered > len(ev.draft_tokens):
-            who += f" of {offered} offered (the length policy cut the rest)"
+    return f"{_badge('none')} {_what(key)}"
+
+
+def _verdict(view: TraceView, ev: StepEvent) -> str:
+    """The head line: who drafted how much, or why no draft was verified. Said from the
+    trace's fields, never from the engine's prose in `ev.reason` (shown on its own line)."""
+    return _drafted(ev) if ev.drafter != "none" else _not_drafted(view, ev)
+
+
+def _facts_html(view: TraceView, ev: StepEvent) -> str:
+    """The step's numbers as cards (match lengths only where the automata were consulted)."""
+    matched = view.has_match_info(ev)
     facts = [
         ("context", f"{ev.context_length} tokens"),
-        ("static match", str(ev.match_static) if view.has_match_info(ev) else "–"),
-        ("dynamic match", str(ev.match_dynamic) if view.has_match_info(ev) else "–"),
+        ("static match", str(ev.match_static) if matched else "–"),
+        ("dynamic match", str(ev.match_dynamic) if matched else "–"),
         ("draft limit", str(ev.draft_limit)),
         ("accepted", f"{ev.accepted} / {len(ev.draft_tokens)}"),
         ("appended", f"{len(ev.new_tokens)} token(s)"),
         ("drafting", f"{ev.draft_us:.0f} µs"),
         ("verifying", f"{ev.verify_ms:.1f} ms"),
     ]
-    facts_html = "".join(
-        f'<div class="sd-fact"><span>{k_}</span><b>{html.escape(v)}</b></div>' for k_, v in facts
+    return "".join(
+        f'<div class="sd-fact"><span>{name}</span><b>{html.escape(value)}</b></div>'
+        for name, value in facts
     )
+
+
+def _draft_rows(view: TraceView, ev: StepEvent) -> list[str]:
+    """A table row per draft node (the first MAX_ROWS): index, depth, token, verdict."""
     rows = []
     accepted = set(ev.accepted_indices)
     pieces = ev.draft_pieces or [view.piece(t) for t in ev.draft_tokens]
-    depth = []
+    depth = []  # parents come first, so a node's parent already has its depth
     for p in ev.draft_parents:
         depth.append(depth[p] + 1 if p >= 0 else 1)
     for i, (tok, text) in enumerate(zip(ev.draft_tokens, pieces, strict=False)):
@@ -82,23 +114,40 @@ def inspector_html(trace, step: int | None = None) -> str:
             f"{html.escape(compact(text, 24))}</code> <small>#{tok}</small></td>"
             f"<td>{mark}</td></tr>"
         )
-    if ev.bonus_token >= 0:
-        bonus_text = ev.new_pieces[-1] if ev.new_pieces else view.piece(ev.bonus_token)
-        rows.append(
-            f'<tr class="sd-row-bonus"><td>★</td><td>{len(ev.accepted_indices) + 1}</td>'
-            f'<td><code class="sd-tokcode sd-model">{html.escape(compact(bonus_text, 24))}</code>'
-            f" <small>#{ev.bonus_token}</small></td><td>the model’s own token</td></tr>"
-        )
+    return rows
+
+
+def _bonus_row(view: TraceView, ev: StepEvent) -> str:
+    if ev.bonus_token < 0:  # cut off by EOS or a stop string
+        return ""
+    text = ev.new_pieces[-1] if ev.new_pieces else view.piece(ev.bonus_token)
+    return (
+        f'<tr class="sd-row-bonus"><td>★</td><td>{len(ev.accepted_indices) + 1}</td>'
+        f'<td><code class="sd-tokcode sd-model">{html.escape(compact(text, 24))}</code>'
+        f" <small>#{ev.bonus_token}</small></td><td>the model’s own token</td></tr>"
+    )
+
+
+def inspector_html(trace, step: int | None = None) -> str:
+    """Everything recorded about step `step` (the last by default): who drafted and why, the
+    numbers, and each draft node with the model's verdict."""
+    view = as_view(trace)
+    k = view.clamp(step)
+    if k < 0:
+        return '<div class="sd-inspect sd-empty">No steps yet.</div>'
+    ev = view.steps[k]
+    rows = "".join([*_draft_rows(view, ev), _bonus_row(view, ev)])
     table = (
         '<div class="sd-table-wrap"><table class="sd-table"><thead><tr><th>node</th>'
         "<th>depth</th><th>token</th><th>verdict</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        f"<tbody>{rows}</tbody></table></div>"
     )
     return (
         f'<div class="sd-inspect">'
-        f'<div class="sd-inspect-head"><b>Step {k}</b> of {view.num_steps} · {who}</div>'
+        f'<div class="sd-inspect-head"><b>Step {k}</b> of {view.num_steps} · '
+        f"{_verdict(view, ev)}</div>"
         f'<div class="sd-reason">rule: {html.escape(ev.reason) or "–"}</div>'
-        f'<div class="sd-facts">{facts_html}</div>{table}</div>'
+        f'<div class="sd-facts">{_facts_html(view, ev)}</div>{table}</div>'
     )
 
 

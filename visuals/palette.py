@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # Where an output token came from. "model" is the model's own (bonus) token of a step.
 SOURCES = ("static", "dynamic", "recycling", "model")
+DRAFTERS = SOURCES[:3]  # the sources a draft can come from
 
 COLOURS = {
     "static": "#0072B2",  # blue: the static automaton (the corpus)

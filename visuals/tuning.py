@@ -5,22 +5,21 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 
-def tuning_heatmap(
-    rows: list[dict], policy: str | None = None, metric: str = "speedup"
-) -> go.Figure:
-    """Heatmap of `metric` ("speedup" or "mat") with the paper's (5, 5) and the best point marked.
+def _slice(rows: list[dict], policy: str | None) -> tuple[list[dict], str | None]:
+    """One slice of the grid: the draft-length setting (policy, max length) of the best point,
+    or of `policy` when given. (its rows, the policy)"""
+    if not rows:
+        return rows, policy
+    best = max(rows, key=lambda r: r["speedup"])
+    policy = policy or best["draft_policy"]
+    draft_len = best.get("draft_len")
+    return [
+        r for r in rows if r["draft_policy"] == policy and r.get("draft_len") == draft_len
+    ], policy
 
-    `rows` are sweep rows: dicts with draft_policy, l_bias, l_threshold, speedup, mat, steps.
-    """
-    # One slice of the grid: the draft-length setting (policy, max length) of the best point.
-    if rows:
-        best_row = max(rows, key=lambda r: r["speedup"])
-        policy = policy or best_row["draft_policy"]
-        draft_len = best_row.get("draft_len")
-        rows = [r for r in rows if r["draft_policy"] == policy and r.get("draft_len") == draft_len]
-    biases = sorted({r["l_bias"] for r in rows})
-    thresholds = sorted({r["l_threshold"] for r in rows})
-    cell = {(r["l_bias"], r["l_threshold"]): r for r in rows}
+
+def _heatmap(cell: dict, biases: list, thresholds: list, metric: str) -> go.Heatmap:
+    """Columns are l_bias, rows l_threshold; every cell says its speedup and MAT."""
     z = [[cell.get((b, t), {}).get(metric) for b in biases] for t in thresholds]
     text = [
         [
@@ -31,18 +30,20 @@ def tuning_heatmap(
         ]
         for t in thresholds
     ]
-    fig = go.Figure(
-        go.Heatmap(
-            x=biases,
-            y=thresholds,
-            z=z,
-            text=text,
-            texttemplate="%{text}",
-            colorscale="Viridis",
-            colorbar={"title": "predicted speedup" if metric == "speedup" else "MAT"},
-            hovertemplate="l_bias %{x}, l_threshold %{y}<br>%{text}<extra></extra>",
-        )
+    return go.Heatmap(
+        x=biases,
+        y=thresholds,
+        z=z,
+        text=text,
+        texttemplate="%{text}",
+        colorscale="Viridis",
+        colorbar={"title": "predicted speedup" if metric == "speedup" else "MAT"},
+        hovertemplate="l_bias %{x}, l_threshold %{y}<br>%{text}<extra></extra>",
     )
+
+
+def _add_marks(fig: go.Figure, rows: list[dict], cell: dict, metric: str) -> None:
+    """Rings around the paper's setting (5, 5) and the best cell."""
     marks = []
     if (5, 5) in cell:
         marks.append((5, 5, "paper (5, 5)", "#111827", "circle-open"))
@@ -62,6 +63,21 @@ def tuning_heatmap(
                 "line": {"width": 3, "color": colour},
             },
         )
+
+
+def tuning_heatmap(
+    rows: list[dict], policy: str | None = None, metric: str = "speedup"
+) -> go.Figure:
+    """Heatmap of `metric` ("speedup" or "mat") with the paper's (5, 5) and the best point marked.
+
+    `rows` are sweep rows: dicts with draft_policy, l_bias, l_threshold, speedup, mat, steps.
+    """
+    rows, policy = _slice(rows, policy)
+    biases = sorted({r["l_bias"] for r in rows})
+    thresholds = sorted({r["l_threshold"] for r in rows})
+    cell = {(r["l_bias"], r["l_threshold"]): r for r in rows}
+    fig = go.Figure(_heatmap(cell, biases, thresholds, metric))
+    _add_marks(fig, rows, cell, metric)
     fig.update_layout(
         title=f"Predicted {metric} by l_bias and l_threshold ({policy} draft lengths)",
         xaxis_title="l_bias (favour the dynamic match by this many tokens)",

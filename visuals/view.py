@@ -2,8 +2,10 @@
 
 Everything downstream takes a `TraceView`. It holds only plain data (the engine's `StepEvent`s,
 token ids, token texts, the decoding settings) and derives what several panels need: which
-source each output token came from, the context a step started from, which drafter the
-decision rule picked even when the length policy then drafted nothing.
+source each output token came from, the context a step started from, the counts for the stat
+cards. Decisions come from the trace's fields (`drafter`, `rule_source`, `no_draft`,
+`policy_cut`) and the method table (`samdec.methods`), never from the engine's wording in
+`reason`, which is only ever shown.
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from samdec.trace import RunSummary, StepEvent, Trace
-
-# Reasons the engine gives for a step that did not consult the automata at all.
-_NO_MATCH_INFO = ("budget", "plain decoding", "no room left for a draft")
+from samdec.methods import Method, method
+from samdec.trace import RunSummary, StepEvent, Trace, tokens_by_source
 
 
 @dataclass
@@ -99,18 +99,31 @@ class TraceView:
         return int(self.config.get("l_threshold", 5))
 
     @property
+    def decoding(self) -> Method:
+        """The method's row of the method table. A view without a known method (nothing run
+        yet) draws as plain decoding: a panel explains nothing rather than fail."""
+        try:
+            return method(self.method)
+        except ValueError:
+            return method("ar")
+
+    @property
     def uses_automata(self) -> bool:
-        return self.method in ("sam", "sam-dynamic", "sam+recycling")
+        return self.decoding.automata
 
     @property
     def has_static(self) -> bool:
-        if self.method not in ("sam", "sam+recycling") or not self.config.get("use_static", True):
+        """Did the run read a static automaton? The method must, and the recorded config says
+        whether one was there (`static_corpus`: its tokens, 0 without; a config from before
+        that key counts as having one)."""
+        if not self.decoding.static or not self.config.get("use_static", True):
             return False
-        return bool(self.config.get("static_corpus", 1))
+        return int(self.config.get("static_corpus", 1) or 0) > 0
 
     @property
     def has_auxiliary(self) -> bool:
-        return self.method == "sam+recycling"
+        """Does the SAM rule fall back to Token Recycling (rather than to no draft)?"""
+        return self.decoding.rule and self.decoding.recycling
 
     def piece(self, token: int) -> str:
         if int(token) < 0:  # the static corpus's document separator
@@ -166,39 +179,15 @@ class TraceView:
         return offsets
 
     def has_match_info(self, step: StepEvent) -> bool:
-        """Did this step consult the automata (so its match lengths mean something)?"""
-        return self.uses_automata and step.reason not in _NO_MATCH_INFO
-
-    def rule_choice(self, step: StepEvent) -> str:
-        """The source the SAM decision rule picked at this step, even if nothing was drafted."""
-        if step.drafter != "none":
-            return step.drafter
-        if self.method == "recycling":
-            return "recycling" if step.reason not in _NO_MATCH_INFO else "none"
-        if not self.has_match_info(step):
-            return "none"
-        from samdec.drafters.sam import choose_source
-
-        source, _, _ = choose_source(
-            step.match_static,
-            step.match_dynamic,
-            self.l_bias,
-            self.l_threshold,
-            self.has_static,
-            self.has_auxiliary,
-        )
-        return source
+        """Did this step consult the automata (so its match lengths mean something)? Every
+        step of a method that uses them does, even one with no room for a draft: the drafter
+        is asked for a draft of 0 tokens and still reports its matches."""
+        return self.uses_automata and step.no_draft != "plain"
 
     def totals(self) -> dict[str, Any]:
         """Counts and rates for the stat cards."""
-        by_source = {s: 0 for s in ("static", "dynamic", "recycling", "model")}
-        drafted = accepted = 0
-        for ev in self.steps:
-            drafted += len(ev.draft_tokens)
-            accepted += ev.accepted
-            if ev.drafter in by_source:
-                by_source[ev.drafter] += ev.accepted
-            by_source["model"] += ev.bonus_token >= 0
+        drafted = sum(len(ev.draft_tokens) for ev in self.steps)
+        accepted = sum(ev.accepted for ev in self.steps)
         tokens = sum(len(ev.new_tokens) for ev in self.steps)
         if self.summary is not None:
             tps = self.summary.tokens_per_s
@@ -215,7 +204,7 @@ class TraceView:
             "accepted": accepted,
             "rejected": drafted - accepted,
             "acceptance": accepted / drafted if drafted else 0.0,
-            "by_source": by_source,
+            "by_source": tokens_by_source(self.steps),
             "stop_reason": self.summary.stop_reason if self.summary else "",
         }
 
