@@ -14,7 +14,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import logging
-import threading
 from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -25,34 +24,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--corpus", default=None, help="static corpus (JSONL or text) to index")
+    parser.add_argument(
+        "--models",
+        default=None,
+        help="the models visitors may choose, comma-separated: 'bundled', hub ids, folders "
+        "(default: $SAMDEC_MODELS, else bundled)",
+    )
+    parser.add_argument("--running", type=int, default=2, help="requests decoding at once")
+    parser.add_argument("--waiting", type=int, default=6, help="more requests that may wait")
     parser.add_argument("--share", action="store_true", help="a public gradio.live link")
     return parser.parse_args(argv)
-
-
-def warm_up(runtime, zerogpu: bool) -> None:
-    """Load the bundled model, its static automaton and (off ZeroGPU) its cost curve."""
-    if zerogpu:  # ZeroGPU expects the model loaded at start-up, outside the GPU context
-        runtime.loaded("bundled")
-        return
-
-    def work() -> None:
-        try:
-            runtime.engine("bundled")
-        except Exception:
-            logging.exception("warm-up failed (the first request will report the problem)")
-
-    threading.Thread(target=work, name="samdec-warm-up", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from samdec.ui import RUNTIME, build_demo, launch_kwargs
+    from samdec.ui import build_demo, configure, launch_kwargs
     from samdec.ui.device import spaces
 
-    if args.corpus:
-        RUNTIME.corpus = Path(args.corpus)
-    warm_up(RUNTIME, zerogpu=spaces is not None)
+    try:
+        runtime = configure(args.corpus, args.models, args.running, args.waiting)
+    except ValueError as exc:  # a model that is neither a folder nor a hub id, bad bounds
+        raise SystemExit(f"app.py: error: {exc}") from None
+    runtime.warm_up(zerogpu=spaces is not None)
     demo = build_demo(ASSETS)
     demo.launch(
         server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs(ASSETS)

@@ -117,6 +117,18 @@ class Trace:
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), **kwargs)
 
+    def validate(self) -> None:
+        """ValueError naming the first field that is not what the engine writes (for traces
+        from outside, e.g. an uploaded file: the panels may then trust every field)."""
+        _ints("token_ids", self.token_ids)
+        _ints("prompt_ids", self.prompt_ids)
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.pieces.items()):
+            raise ValueError("pieces must map token ids (text) to text")
+        for ev in self.steps:
+            _check_step(ev)
+        if [t for ev in self.steps for t in ev.new_tokens] != self.token_ids:
+            raise ValueError("the steps' new tokens do not add up to token_ids")
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Trace:
         summary_fields = RunSummary.__dataclass_fields__
@@ -128,6 +140,45 @@ class Trace:
             prompt_ids=list(data.get("prompt_ids", [])),
             pieces=dict(data.get("pieces", {})),
         )
+
+
+_STEP_INTS = ("step", "context_length", "start_token", "match_static", "match_dynamic",
+              "state_static", "state_dynamic", "bonus_token", "draft_limit", "proposed",
+              "policy_cut")  # fmt: skip
+_STEP_INT_LISTS = ("draft_tokens", "draft_parents", "accepted_indices", "new_tokens")
+
+
+def _ints(name: str, value: Any) -> None:
+    if not isinstance(value, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) for x in value
+    ):
+        raise ValueError(f"{name} must be a list of whole numbers")
+
+
+def _check_step(ev: StepEvent) -> None:
+    where = f"step {ev.step!r}"
+    for name in _STEP_INTS:
+        value = getattr(ev, name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{where}: {name} must be a whole number")
+    for name in _STEP_INT_LISTS:
+        _ints(f"{where}: {name}", getattr(ev, name))
+    for name in ("draft_us", "verify_ms"):
+        if not isinstance(getattr(ev, name), int | float):
+            raise ValueError(f"{where}: {name} must be a number")
+    if ev.drafter not in SOURCES or ev.no_draft not in NO_DRAFT:
+        raise ValueError(f"{where}: unknown drafter or no_draft value")
+    n = len(ev.draft_tokens)
+    if len(ev.draft_parents) != n or any(not -1 <= p < i for i, p in enumerate(ev.draft_parents)):
+        raise ValueError(f"{where}: draft_parents must give each draft node an earlier parent")
+    if any(not 0 <= i < n for i in ev.accepted_indices):
+        raise ValueError(f"{where}: accepted_indices must point into the draft")
+    for name in ("reason", "rule_source"):
+        if not isinstance(getattr(ev, name), str):
+            raise ValueError(f"{where}: {name} must be text")
+    for name in ("draft_pieces", "new_pieces"):
+        if not all(isinstance(x, str) for x in getattr(ev, name)):
+            raise ValueError(f"{where}: {name} must be a list of text")
 
 
 def tokens_by_source(steps: list[StepEvent]) -> dict[str, int]:

@@ -113,8 +113,6 @@ def test_output_equals_plain_decoding(client):
         ((PROMPT, "sam", 8, 5, 5, "cost", 40, -1.0), "Temperature must be between 0 and 5"),
         ((PROMPT, "sam", 8, 5, 5, "sometimes"), "Draft policy must be 'cost' or 'fixed'"),
         ((PROMPT, "sam", 8, -1), "l_bias must be a whole number from 0 to 1000"),
-        ((PROMPT, "sam", 8, 5, 5, "cost", 40, 0.0, None, True, "not a model id!"), "neither"),
-        ((PROMPT, "sam", 8, 5, 5, "cost", 40, 0.0, None, True, "./no/such/model"), "not found"),
         (("word " * 9000, "sam", 8), "reads at most"),
     ],
 )
@@ -125,6 +123,45 @@ def test_bad_input_gets_a_clear_message(client, args, message):
         client.predict(*args, api_name="/generate")
     assert message in str(info.value)
     assert "Traceback" not in str(info.value)
+
+
+OFFERED_ONLY = "This server offers only these models: bundled."
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "./no/such/model",
+        "/etc",
+        "/definitely/not/here",
+        "~/.cache",
+        "someone/unlisted-model",
+        "HuggingFaceTB/SmolLM2-360M-Instruct",
+        "not a model id!",
+        "x.gguf",
+    ],
+)
+def test_api_refuses_any_model_the_operator_did_not_list(client, ui, model):
+    """One fixed sentence whatever was sent: nothing is loaded, downloaded or probed."""
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as info:
+        client.predict(PROMPT, "sam", 4, model=model, api_name="/generate")
+    assert str(info.value).strip() == OFFERED_ONLY
+    with pytest.raises(AppError) as info:
+        client.predict(PROMPT, "sam", 4, model, api_name="/compare")
+    assert str(info.value).strip() == OFFERED_ONLY
+    assert not ui.runtime.RUNTIME.is_loaded(model)
+
+
+def test_operator_models_come_from_the_flag_or_the_environment(ui, monkeypatch):
+    monkeypatch.delenv(ui.runtime.MODELS_ENV, raising=False)
+    assert ui.runtime.operator_models(None) == ("bundled",)
+    monkeypatch.setenv(ui.runtime.MODELS_ENV, "bundled, someone/model ,bundled")
+    assert ui.runtime.operator_models(None) == ("bundled", "someone/model")
+    assert ui.runtime.operator_models("a/b") == ("a/b",)
+    with pytest.raises(ui.runtime.UserError, match="neither"):
+        ui.runtime.Runtime(models=("not a model id!",))
 
 
 def test_unreachable_hub_model_fails_fast(ui, monkeypatch):
@@ -296,7 +333,7 @@ def test_ui_generation_streams_then_enables_replay(ui):
     [
         ("  ", 12, "bundled", "empty"),
         (PROMPT, 0, "bundled", "from 1 to 1024"),
-        (PROMPT, 12, "/definitely/not/here", "not found"),
+        (PROMPT, 12, "/definitely/not/here", OFFERED_ONLY),
     ],
 )
 def test_ui_shows_errors_in_the_page_not_tracebacks(ui, prompt, max_new_tokens, model, message):
@@ -342,19 +379,19 @@ def test_app_runs_under_a_zerogpu_style_spaces_module(tmp_path):
         encoding="utf-8",
     )
     code = (
-        "import json, app, spaces\n"
+        "import json, spaces\n"
         "from samdec.ui import api, device, live, runtime\n"
         "from samdec.ui.panels import Session\n"
         "assert device.spaces is spaces\n"
-        "app.warm_up(runtime.RUNTIME, zerogpu=True)\n"
+        "runtime.RUNTIME.warm_up(zerogpu=True)\n"
         "assert runtime.RUNTIME.is_loaded('bundled')\n"
-        "text, trace, notes = api.generate('Name a colour.', 'sam+recycling', 6)\n"
+        "text, trace, notes = list(api.generate('Name a colour.', 'sam+recycling', 6))[-1]\n"
         "assert json.loads(trace)['token_ids'], trace\n"
         "s = Session()\n"
         "values = dict(prompt='Name a fruit.', method='sam', max_new_tokens=6, model='bundled')\n"
         "ups = list(live.generate_updates(values, s))\n"
         "assert s.view.done and s.view.token_ids\n"
-        "assert spaces.CALLS.count('gpu_generate') == 1 and 'gpu_stream' in spaces.CALLS\n"
+        "assert spaces.CALLS.count('gpu_stream') == 2, spaces.CALLS\n"
         "print('ok')\n"
     )
     root = Path(__file__).resolve().parent.parent
@@ -393,3 +430,130 @@ PROMPT_VALUES = {
     "draft_len": 40,
     "use_static": True,
 }
+
+
+# ----------------------------------------------------------------------------- bounded work
+
+
+@pytest.fixture
+def one_slot(ui, monkeypatch):
+    """The process's runtime with room for one running request and none waiting."""
+    from samdec.ui.admission import Admission
+
+    monkeypatch.setattr(ui.runtime.RUNTIME, "admission", Admission(running=1, waiting=0))
+    return ui.runtime.RUNTIME.admission
+
+
+def decode_threads() -> list:
+    return [t for t in threading.enumerate() if t.name == "samdec-decode" and t.is_alive()]
+
+
+def wait_until(condition, seconds: float = 20.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_a_full_server_answers_busy(client, ui, one_slot):
+    from gradio_client.exceptions import AppError
+
+    with one_slot.turn():  # somebody else is decoding
+        with pytest.raises(AppError, match="The server is busy"):
+            client.predict(PROMPT, "sam", 4, api_name="/generate")
+        _, updates = run_ui(ui, PROMPT, max_new_tokens=4)
+        assert "The server is busy" in updates[-1]["notice"]
+        with pytest.raises(ui.runtime.UserError, match="busy"):
+            ui.compare.run_compare({"prompt": PROMPT, "method": "sam", "max_new_tokens": 4})
+    assert one_slot.inside == 0
+    text, _, _ = generate(client, max_new_tokens=4)  # the slot is free again
+    assert text
+
+
+def test_a_cancelled_api_call_stops_decoding_and_frees_its_slot(client, ui, one_slot):
+    job = client.submit(PROMPT, "sam", 400, api_name="/generate")
+    assert wait_until(lambda: one_slot.inside == 1 and decode_threads(), 60)
+    assert wait_until(lambda: len(job.outputs()) >= 2, 60)  # it is streaming
+    job.cancel()
+    assert wait_until(lambda: one_slot.inside == 0 and not decode_threads(), 10)
+    text, _, _ = generate(client, max_new_tokens=4)
+    assert text
+
+
+def test_a_closed_tab_stops_its_decoding_within_a_step(ui, one_slot):
+    from samdec.ui.panels import Session
+
+    session = Session()
+    values = {"prompt": PROMPT, "method": "sam", "max_new_tokens": 400, "max_states": 24}
+    updates = ui.live.generate_updates(values, session, owner="tab-1")
+    next(u for u in updates if "stream" in u and session.view and session.view.steps)
+    assert one_slot.cancel_owner("tab-1") == 1  # what closing the tab does (demo.unload)
+    final = list(updates)[-1]
+    assert session.view.summary.stop_reason == "cancelled"
+    assert len(session.view.token_ids) < 400 and "Stopped after" in final["notice"]
+    assert one_slot.inside == 0 and wait_until(lambda: not decode_threads(), 5)
+
+
+def test_an_abandoned_stream_is_stopped_and_frees_its_slot(ui, one_slot):
+    """A generator nobody advances any more (a client gone without a word) is closed by
+    gradio, or else stopped by the decoding thread's watchdog; here: closed."""
+    from samdec.ui.panels import Session
+
+    values = {"prompt": PROMPT, "method": "sam", "max_new_tokens": 400, "max_states": 24}
+    updates = ui.live.generate_updates(values, Session())
+    next(u for u in updates if "stream" in u)
+    assert one_slot.inside == 1
+    updates.close()
+    assert one_slot.inside == 0 and wait_until(lambda: not decode_threads(), 5)
+
+
+def test_an_oversized_trace_upload_is_refused(ui, tmp_path, monkeypatch):
+    trace = tmp_path / "big.json"
+    trace.write_text((Path(__file__).parent / "data" / "trace_sam.json").read_text())
+    monkeypatch.setattr(ui.replay, "MAX_TRACE_BYTES", 1000)
+    update = ui.replay.open_trace(str(trace), None, 24)
+    assert "larger than" in update["notice"] and "sd-error" in update["notice"]
+    monkeypatch.undo()
+    assert "Replaying" in ui.replay.open_trace(str(trace), None, 24)["notice"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["steps"][4].update(draft_parents=[3] * len(d["steps"][4]["draft_tokens"])),
+         "draft_parents"),
+        (lambda d: d["steps"][1].update(accepted_indices=[99]), "accepted_indices"),
+        (lambda d: d["steps"][0].update(new_tokens=["x"]), "new_tokens"),
+        (lambda d: d.update(token_ids=d["token_ids"][:-1]), "add up"),
+        (lambda d: d["steps"][0].update(drafter="oracle"), "drafter"),
+    ],
+)  # fmt: skip
+def test_a_malformed_trace_upload_is_refused(ui, tmp_path, change, message):
+    data = json.loads((Path(__file__).parent / "data" / "trace_sam.json").read_text())
+    change(data)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    update = ui.replay.open_trace(str(bad), None, 24)
+    assert "sd-error" in update["notice"] and message in update["notice"]
+
+
+def test_the_decoding_thread_stops_when_nobody_reads_it(ui, monkeypatch):
+    """The watchdog: a stream left suspended (a client gone without a word, its generator
+    never closed) stops decoding once nobody has read it for ABANDONED_S."""
+    import threading as th
+
+    from samdec.ui import device
+
+    monkeypatch.setattr(device, "ABANDONED_S", 0.5)
+    prepared = ui.request.prepare(
+        ui.request.read_request({"prompt": PROMPT, "max_new_tokens": 400})
+    )
+    cancel = th.Event()
+    stream = device.decode_in_background(prepared.spec, prepared.ids, prepared.config, cancel)
+    next(stream)  # then nobody reads on
+    assert wait_until(lambda: cancel.is_set() and not decode_threads(), 20)
+    stream.close()

@@ -4,11 +4,13 @@ One module per section, each building its part of the page and holding its handl
 `live` (Generate, the streamed output), `replay` (step slider, play, inspector, charts, trace
 files), `automaton_view`, `compare`, `tune`, `api` (named endpoints). `page.build_demo`
 assembles them. Below the sections, without gradio: `request` (one checked request, settings
-by name), `runtime` (models loaded once per process), `device` (everything that runs the model,
+by name), `runtime` (the operator's models, loaded once per process), `admission` (how much
+model work runs and waits), `device` (everything that runs the model,
 ZeroGPU-ready), `panels` (sessions, and every step panel rendered by name).
 """
 
+from .errors import UserError
 from .page import build_demo, launch_kwargs
-from .runtime import RUNTIME, Runtime, UserError
+from .runtime import Runtime, configure
 
-__all__ = ["RUNTIME", "Runtime", "UserError", "build_demo", "launch_kwargs"]
+__all__ = ["Runtime", "UserError", "build_demo", "configure", "launch_kwargs"]

@@ -7,19 +7,24 @@ through the same `read_request` as the page's.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 
 import gradio as gr
 
+from . import runtime as rt
 from .common import api_error
 from .compare import run_compare
-from .device import gpu_generate
-from .request import prepare, read_request
+from .device import decode_in_background
+from .errors import UserError
+from .request import Prepared, prepare, read_request
 
 
 def register() -> None:
     """Call inside the Blocks."""
-    gr.api(generate, api_name="generate", concurrency_limit=4, concurrency_id="decode")
-    gr.api(compare, api_name="compare", concurrency_limit=1, concurrency_id="compare")
+    # No gradio limit: the runtime's Admission bounds the model work and answers "busy".
+    gr.api(generate, api_name="generate", concurrency_limit=None, concurrency_id="model")
+    gr.api(compare, api_name="compare", concurrency_limit=None, concurrency_id="model")
 
 
 def generate(
@@ -34,22 +39,38 @@ def generate(
     seed: int | None = None,
     use_static: bool = True,
     model: str = "bundled",
-) -> tuple[str, str, str]:
+) -> Iterator[tuple[str, str, str]]:
     """Generate with SAM-Decoding.
 
-    Returns (text, trace, notes): the generated text, the full step trace as JSON (see
-    samdec.trace.Trace.to_dict) and notes about the run (e.g. a missing static corpus).
+    Streams (text so far, "", notes) while decoding and ends with (text, trace, notes): the
+    generated text, the full step trace as JSON (see samdec.trace.Trace.to_dict) and notes
+    about the run (e.g. a missing static corpus). A cancelled call stops the decoding.
     """
     values = dict(locals())  # the parameters, by name
     try:
         prepared = prepare(read_request(values))
-        trace = gpu_generate(prepared.spec, prepared.ids, prepared.config)
+        with rt.RUNTIME.admission.turn() as cancel:
+            yield from _stream(prepared, cancel)
     except Exception as exc:
         raise api_error(exc, "Generation") from None
+
+
+def _stream(prepared: Prepared, cancel: threading.Event) -> Iterator[tuple[str, str, str]]:
     notes = list(prepared.notes)
-    if trace.summary.config.get("note"):
-        notes.append(str(trace.summary.config["note"]))
-    return trace.text, trace.to_json(ensure_ascii=False), "\n".join(notes)
+    pieces: list[str] = []
+    p = prepared
+    for batch in decode_in_background(p.spec, p.ids, p.config, cancel):
+        kind, item = batch[-1]
+        if kind == "error":
+            raise item
+        pieces.extend(piece for k, ev in batch if k == "step" for piece in ev.new_pieces)
+        if kind == "done":
+            if item.summary.config.get("note"):
+                notes.append(str(item.summary.config["note"]))
+            yield item.text, item.to_json(ensure_ascii=False), "\n".join(notes)
+            return
+        yield "".join(pieces), "", "\n".join(notes)
+    raise UserError("The generation was stopped.")
 
 
 def compare(

@@ -9,8 +9,8 @@ from typing import Any
 
 import gradio as gr
 
+from .errors import UserError
 from .panels import notice_html
-from .runtime import UserError
 
 log = logging.getLogger("samdec.app")
 
@@ -25,9 +25,9 @@ def error_notice(exc: Exception, what: str) -> str:
     (never a traceback in the page). Also shown as a toast."""
     if isinstance(exc, UserError):
         message = str(exc)
-    else:
+    else:  # its text may name the server's files: the log keeps it, the page does not
         log.error("%s failed", what, exc_info=exc)
-        message = f"{what} failed: {exc}"
+        message = f"{what} failed (the server's log has the details)."
     gr.Warning(message)
     return notice_html([message], "error")
 
@@ -37,7 +37,7 @@ def api_error(exc: Exception, what: str) -> gr.Error:
     if isinstance(exc, UserError):
         return gr.Error(str(exc), print_exception=False)
     log.error("%s failed", what, exc_info=exc)
-    return gr.Error(f"{what} failed: {exc}", print_exception=False)
+    return gr.Error(f"{what} failed (the server's log has the details).", print_exception=False)
 
 
 @contextmanager

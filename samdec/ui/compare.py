@@ -10,6 +10,7 @@ import gradio as gr
 
 import visuals as V
 
+from . import runtime as rt
 from .common import accordion_row, error_notice
 from .controls import Controls
 from .device import gpu_compare
@@ -42,8 +43,8 @@ def wire(controls: Controls, button: gr.Button, table: gr.HTML, plot: gr.Plot) -
         inputs=controls.inputs(COMPARE_INPUTS),
         outputs=[table, plot],
         api_visibility="private",
-        concurrency_limit=1,
-        concurrency_id="compare",
+        concurrency_limit=None,  # the runtime's Admission bounds the model work
+        concurrency_id="model",
     )
 
 
@@ -63,7 +64,8 @@ def run_compare(values: Mapping[str, Any]) -> tuple[list[dict], str]:
     request = read_request(values)
     n = min(request.config.max_new_tokens, COMPARE_MAX_TOKENS)
     prepared = prepare(request, max_new_tokens=n)
-    runs = gpu_compare(prepared.spec, prepared.ids, prepared.config)
+    with rt.RUNTIME.admission.turn():
+        runs = gpu_compare(prepared.spec, prepared.ids, prepared.config)
     note = (
         f"Greedy, {n} new tokens at most, on {prepared.loaded.name} ({prepared.loaded.device}); "
         "speedup relative to plain decoding. Runs share the machine with other users, so "

@@ -25,7 +25,6 @@ log = logging.getLogger("samdec.app")
 
 # The order the page offers the methods in (the richest first).
 METHOD_ORDER = ("sam+recycling", "sam", "sam-dynamic", "recycling", "ar")
-MODEL_CHOICES = ["bundled", "HuggingFaceTB/SmolLM2-360M-Instruct", "Qwen/Qwen2.5-0.5B-Instruct"]
 
 
 @dataclass
@@ -55,8 +54,9 @@ def load_examples(path) -> list[dict]:
         return []
 
 
-def build_controls(examples: list[dict]) -> Controls:
-    """The left column: prompt, buttons, method, length, examples and the settings."""
+def build_controls(examples: list[dict], models: tuple[str, ...] = ("bundled",)) -> Controls:
+    """The left column: prompt, buttons, method, length, examples and the settings.
+    `models`: the operator's list, the only ones offered."""
     c: dict[str, Any] = {}
     c["prompt"] = gr.Textbox(
         label="Prompt",
@@ -87,11 +87,10 @@ def build_controls(examples: list[dict]) -> Controls:
             value=True, label=label("use_static"), info="off: the dynamic automaton only"
         )
         c["model"] = gr.Dropdown(
-            MODEL_CHOICES,
-            value="bundled",
-            allow_custom_value=True,
+            list(models),
+            value=models[0],
             label="Model",
-            info="bundled SmolLM2-135M-Instruct, a hub id or a local folder",
+            info="the models this server offers (bundled: SmolLM2-135M-Instruct)",
         )
         max_states = gr.Slider(
             8,

@@ -45,12 +45,6 @@ def gpu_stream(spec: str, ids: list[int], config, cancel: threading.Event | None
     yield ("done", run.trace)
 
 
-@gpu()
-def gpu_generate(spec: str, ids: list[int], config):
-    """Decode in one go: the Trace."""
-    return rt.RUNTIME.engine(spec).generate(ids, config)
-
-
 @gpu(duration=180)
 def gpu_compare(spec: str, ids: list[int], config) -> dict:
     """Plain decoding, transformers' prompt lookup and `config.method` on one prompt, one after
@@ -93,11 +87,16 @@ def decode_in_background(
 ) -> Iterator[list[tuple]]:
     """Run the decoding in a worker thread. Yields lists of ("step", event) items as they
     arrive, and finally [("done", trace)], [("error", exception)] or [("stopped", None)].
-    Rendering in the caller never holds up the decoding loop; closing this generator stops
-    the decoding."""
+    Rendering in the caller never holds up the decoding loop. Closing this generator stops
+    the decoding; so does a caller that stops asking for ABANDONED_S (a client gone away
+    without a word: the server would otherwise decode for nobody)."""
     inbox: queue.Queue = queue.Queue()
+    pulled = [time.monotonic()]  # when the caller last took messages
     worker = threading.Thread(
-        target=_decode, args=(spec, ids, config, cancel, inbox), name="samdec-decode", daemon=True
+        target=_decode,
+        args=(spec, ids, config, cancel, inbox, pulled),
+        name="samdec-decode",
+        daemon=True,
     )
     worker.start()
     try:
@@ -105,12 +104,14 @@ def decode_in_background(
             try:
                 batch = [inbox.get(timeout=0.25)]
             except queue.Empty:
+                pulled[0] = time.monotonic()
                 continue
             while True:
                 try:
                     batch.append(inbox.get_nowait())
                 except queue.Empty:
                     break
+            pulled[0] = time.monotonic()
             yield batch
             if batch[-1][0] != "step":
                 return
@@ -118,12 +119,18 @@ def decode_in_background(
         cancel.set()  # a no-op after the end; stops the worker if the caller went away
 
 
-def _decode(spec, ids, config, cancel: threading.Event, inbox: queue.Queue) -> None:
+ABANDONED_S = 30.0  # no consumer for this long: stop decoding (rendering a step takes < 2 s)
+
+
+def _decode(spec, ids, config, cancel: threading.Event, inbox: queue.Queue, pulled) -> None:
     # ZeroGPU's worker process cannot see this Event: there, Stop closes the stream.
     steps = gpu_stream(spec, ids, config, None if spaces is not None else cancel)
     try:
         for item in steps:
             inbox.put(item)
+            if time.monotonic() - pulled[0] > ABANDONED_S:
+                log.warning("nobody is reading this generation any more: stopping it")
+                cancel.set()
             if cancel.is_set() and spaces is not None:
                 steps.close()
                 inbox.put(("stopped", None))

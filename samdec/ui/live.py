@@ -20,9 +20,11 @@ import visuals as V
 from samdec.trace import Trace
 
 from . import runtime as rt
+from .admission import Cancelled
 from .common import by_component, error_notice
 from .controls import Controls
 from .device import decode_in_background
+from .errors import UserError
 from .panels import STEP_PANELS, Session, notice_html, render, showcase_step
 from .request import Prepared, prepare, read_request
 
@@ -69,9 +71,9 @@ def wire(controls: Controls, outputs: Mapping[str, Any], session: gr.State) -> N
     """Generate and Stop. `outputs`: every component the run updates, by panel name."""
     names = ("notice", "stats", "slider", "download", "session", *STEP_PANELS)
 
-    def on_generate(data: dict) -> Iterator[dict]:
+    def on_generate(data: dict, request: gr.Request) -> Iterator[dict]:
         values = {**controls.values(data), "max_states": data[controls.max_states]}
-        for update in generate_updates(values, data[session]):
+        for update in generate_updates(values, data[session], request.session_hash):
             yield by_component(outputs, update)
 
     controls.generate.click(
@@ -79,8 +81,8 @@ def wire(controls: Controls, outputs: Mapping[str, Any], session: gr.State) -> N
         inputs={*controls.inputs(), controls.max_states, session},
         outputs=[outputs[n] for n in names],
         api_visibility="private",
-        concurrency_limit=4,
-        concurrency_id="decode",
+        concurrency_limit=None,  # the runtime's Admission bounds the model work
+        concurrency_id="model",
         show_progress="hidden",
     )
     controls.stop.click(stop, inputs=[session], api_visibility="private", queue=False)
@@ -91,13 +93,17 @@ def stop(session: Any) -> None:
         session.cancel.set()
 
 
-def generate_updates(values: Mapping[str, Any], session: Any) -> Iterator[dict[str, Any]]:
+def generate_updates(
+    values: Mapping[str, Any], session: Any, owner: str | None = None
+) -> Iterator[dict[str, Any]]:
     """The Generate button: stream every panel while decoding, then enable the replay.
-    `values`: the request by name (see request.read_request) and `max_states`."""
+    `values`: the request by name (see request.read_request) and `max_states`; `owner`: the
+    browser session, whose closing stops the decoding."""
     session = session if isinstance(session, Session) else Session()
+    runtime = rt.RUNTIME
     try:
-        model = rt.check_model_spec(values.get("model"))
-        if not rt.RUNTIME.is_loaded(model):
+        model = runtime.offered(values.get("model"))
+        if not runtime.is_loaded(model):
             message = f"Loading model {model}… (once per process)"
             yield {"notice": notice_html([message]), "session": session}
         prepared = prepare(read_request(values))
@@ -106,10 +112,23 @@ def generate_updates(values: Mapping[str, Any], session: Any) -> Iterator[dict[s
         return
     session.cancel = threading.Event()
     session.model = prepared.spec
-    yield from _decode_live(prepared, session, values.get("max_states"))
+    try:
+        with runtime.admission.turn(session.cancel, owner) as cancel:
+            yield from _decode_live(prepared, session, values.get("max_states"), cancel)
+    except Cancelled:
+        yield {"notice": notice_html(["Stopped before decoding started."]), "session": session}
+    except UserError as exc:  # the server is busy
+        yield {"notice": error_notice(exc, ""), "session": session}
 
 
-def _decode_live(prepared: Prepared, session: Session, max_states: Any) -> Iterator[dict]:
+def on_unload(request: gr.Request) -> None:
+    """A closed or reloaded tab: stop its decoding at the next step."""
+    rt.RUNTIME.admission.cancel_owner(request.session_hash)
+
+
+def _decode_live(
+    prepared: Prepared, session: Session, max_states: Any, cancel: threading.Event
+) -> Iterator[dict]:
     live = _LiveView(prepared)
     session.view = live.view([])
     yield {
@@ -122,7 +141,7 @@ def _decode_live(prepared: Prepared, session: Session, max_states: Any) -> Itera
     last_stream = last_figures = 0.0
     p = prepared
     try:
-        for batch in decode_in_background(p.spec, p.ids, p.config, session.cancel):
+        for batch in decode_in_background(p.spec, p.ids, p.config, cancel):
             if outcome.take(batch):
                 break
             now = time.perf_counter()
@@ -192,14 +211,14 @@ def _unfinished(session: Session, error: Exception | None, max_states: Any) -> d
     if error is None:
         notice = notice_html([f"Stopped after {len(session.view.token_ids)} tokens."])
     else:
-        notice = error_notice(rt.UserError(f"Decoding stopped with an error: {error}"), "")
+        # the error's text may name the server's files: it is in the log, not on the page
+        notice = error_notice(UserError("Decoding stopped with an error (logged)."), "")
     return {"notice": notice, "session": session, **render(session, None, max_states)}
 
 
 def _finished(prepared: Prepared, session: Session, trace: Trace, max_states: Any) -> dict:
     """The update for a finished run: every panel at the showcase step, replay enabled."""
     session.view = V.TraceView.from_trace(trace, prompt=prepared.request.prompt)
-    session.trace = trace.to_dict()
     session.file = write_trace_file(trace)
     notes = list(prepared.notes)
     if trace.summary.stop_reason == "cancelled":
@@ -224,8 +243,19 @@ def _finished(prepared: Prepared, session: Session, trace: Trace, max_states: An
     }
 
 
+TRACE_FILES_KEPT = 200  # trace downloads kept on disk; older ones are deleted
+_TRACE_DIR: list[Path] = []  # this process's folder for them, made on first use
+
+
 def write_trace_file(trace: Trace) -> str:
-    folder = Path(tempfile.mkdtemp(prefix="samdec-trace-"))
-    path = folder / f"samdec-trace-{trace.summary.method}-{int(time.time())}.json"
+    """The trace as a JSON file for the download button (the oldest files go first)."""
+    if not _TRACE_DIR:
+        _TRACE_DIR.append(Path(tempfile.mkdtemp(prefix="samdec-traces-")))
+    folder = _TRACE_DIR[0]
+    name = f"samdec-trace-{trace.summary.method}-{time.time_ns()}.json"
+    path = folder / name
     path.write_text(trace.to_json(ensure_ascii=False, indent=1), encoding="utf-8")
+    files = sorted(folder.glob("samdec-trace-*.json"), key=lambda f: f.stat().st_mtime)
+    for old in files[:-TRACE_FILES_KEPT]:
+        old.unlink(missing_ok=True)
     return str(path)

@@ -10,8 +10,13 @@ import gradio as gr
 import visuals as V
 
 from . import api, automaton_view, compare, live, replay, tune
+from . import runtime as rt
 from .controls import build_controls, load_examples
 from .panels import Session
+from .replay import MAX_TRACE_BYTES
+
+SESSION_TTL_S = 6 * 3600
+MAX_SESSIONS = 500  # each holds at most one trace (<= MAX_NEW_TOKENS steps): ~1 MB at most
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -26,14 +31,17 @@ HEADER = """
 
 
 def build_demo(assets: Path = ASSETS) -> gr.Blocks:
+    """The page, for the models of the process's runtime (`runtime.configure`)."""
     with gr.Blocks(title="samdec: SAM-Decoding, visualised") as demo:
-        session = gr.State(Session())
+        # A closed tab's session is dropped after an hour; a live one after SESSION_TTL_S.
+        session = gr.State(Session(), time_to_live=SESSION_TTL_S)
         gr.HTML(HEADER + V.legend_html())
         with gr.Accordion("How it works (2-minute read)", open=True, elem_id="sd-explainer"):
             gr.HTML(V.HOW_IT_WORKS)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
-                controls = build_controls(load_examples(assets / "examples.json"))
+                examples = load_examples(assets / "examples.json")
+                controls = build_controls(examples, rt.RUNTIME.models)
             with gr.Column(scale=9, min_width=600):
                 output = live.build_output()
                 replay_controls = replay.build_controls()
@@ -62,6 +70,9 @@ def build_demo(assets: Path = ASSETS) -> gr.Blocks:
         compare.wire(controls, *compare_parts)
         tune.wire(controls, *tune_parts)
         api.register()
+        demo.unload(live.on_unload)
+    # Model work is bounded by the runtime's Admission (it answers "busy" at once); this queue
+    # only orders the light events (replay, rendering).
     demo.queue(default_concurrency_limit=8, max_size=64)
     return demo
 
@@ -76,6 +87,12 @@ def theme() -> gr.themes.Base:
 
 
 def launch_kwargs(assets: Path = ASSETS) -> dict:
-    """What `demo.launch` needs besides the address: the stylesheet and the theme."""
+    """What `demo.launch` needs besides the address: the stylesheet, the theme, and the
+    bounds on what visitors can leave on the server (sessions kept, upload size)."""
     css = assets / "style.css"
-    return {"css": css.read_text(encoding="utf-8") if css.is_file() else "", "theme": theme()}
+    return {
+        "css": css.read_text(encoding="utf-8") if css.is_file() else "",
+        "theme": theme(),
+        "state_session_capacity": MAX_SESSIONS,
+        "max_file_size": MAX_TRACE_BYTES,
+    }

@@ -35,8 +35,7 @@ class Session:
 
     def __init__(self) -> None:
         self.cancel = threading.Event()
-        self.view: V.TraceView | None = None
-        self.trace: dict[str, Any] | None = None
+        self.view: V.TraceView | None = None  # the one trace a session keeps
         self.model = "bundled"
         self.file: str | None = None
 

@@ -153,13 +153,12 @@ def open_trace(path: Any, session: Any, max_states: Any) -> dict:
     """Replay a downloaded trace JSON."""
     session = session if isinstance(session, Session) else Session()
     try:
-        data, trace = read_trace(path)
+        trace = read_trace(path)
     except ValueError as exc:
         message = f"Could not open that file as a samdec trace: {exc}"
         gr.Warning(message)
         return {"notice": notice_html([message], "error"), "session": session}
     session.view = V.TraceView.from_trace(trace)
-    session.trace = data
     model = str(trace.summary.config.get("model", ""))
     session.model = "bundled" if model.startswith("bundled") else model
     n = len(trace.steps)
@@ -172,18 +171,19 @@ def open_trace(path: Any, session: Any, max_states: Any) -> dict:
     }
 
 
-def read_trace(path: Any) -> tuple[dict, Trace]:
-    """(the JSON, the Trace) of an uploaded file; ValueError saying what is wrong."""
+def read_trace(path: Any) -> Trace:
+    """The Trace of an uploaded file; ValueError saying what is wrong."""
     try:
         file = Path(str(path))
         if file.stat().st_size > MAX_TRACE_BYTES:
             raise ValueError(f"it is larger than {MAX_TRACE_BYTES // 1_000_000} MB")
         data = json.loads(file.read_text(encoding="utf-8"))
         trace = Trace.from_dict(data)
+        trace.validate()
     except ValueError:
         raise
     except Exception as exc:  # a missing key, a wrong type, an unreadable file
         raise ValueError(f"it is not a trace ({type(exc).__name__})") from None
     if not trace.steps:
         raise ValueError("the trace has no steps")
-    return data, trace
+    return trace

@@ -58,7 +58,7 @@ def read_request(values: Mapping[str, Any]) -> Request:
         config = DecodeConfig.from_values(settings, limits={"max_new_tokens": MAX_NEW_TOKENS})
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    model = rt.check_model_spec(values.get("model"))
+    model = rt.RUNTIME.offered(values.get("model"))
     return Request(prompt, model, config)
 
 

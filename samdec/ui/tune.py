@@ -11,6 +11,7 @@ import gradio as gr
 import visuals as V
 from samdec.methods import method
 
+from . import runtime as rt
 from .common import accordion_row, error_notice
 from .compare import COMPARE_MAX_TOKENS
 from .controls import Controls
@@ -52,8 +53,8 @@ def wire(controls: Controls, button, summary, apply, best, plot) -> None:
         inputs=controls.inputs(TUNE_INPUTS),
         outputs=[summary, plot, best],
         api_visibility="private",
-        concurrency_limit=1,
-        concurrency_id="compare",
+        concurrency_limit=None,  # the runtime's Admission bounds the model work
+        concurrency_id="model",
     )
     apply.click(
         apply_best,
@@ -81,7 +82,8 @@ def run_tune(values: Mapping[str, Any]) -> tuple[list[dict], str]:
     request = read_request({**values, "temperature": 0.0, "seed": None})
     n = min(request.config.max_new_tokens, COMPARE_MAX_TOKENS)
     prepared = prepare(request, max_new_tokens=n)
-    rows, seconds = gpu_tune(prepared.spec, prepared.ids, prepared.config)
+    with rt.RUNTIME.admission.turn():
+        rows, seconds = gpu_tune(prepared.spec, prepared.ids, prepared.config)
     config = prepared.config
     note = (
         f"{config.method}, {config.draft_policy} draft lengths, {n} tokens of greedy output on "
