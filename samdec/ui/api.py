@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import gradio as gr
+
+from samdec.trace import Trace
 
 from . import runtime as rt
 from .common import api_error
@@ -50,26 +52,32 @@ def generate(
     try:
         prepared = prepare(read_request(values))
         with rt.RUNTIME.admission.turn() as cancel:
-            yield from _stream(prepared, cancel)
+            trace = yield from _stream(prepared, cancel)
     except Exception as exc:
         raise api_error(exc, "Generation") from None
+    # Out of the turn before the answer: the caller's next request may start at once.
+    notes = [
+        *prepared.notes,
+        *([trace.summary.config["note"]] if "note" in trace.summary.config else []),
+    ]
+    yield trace.text, trace.to_json(ensure_ascii=False), "\n".join(str(n) for n in notes)
 
 
-def _stream(prepared: Prepared, cancel: threading.Event) -> Iterator[tuple[str, str, str]]:
-    notes = list(prepared.notes)
+def _stream(prepared: Prepared, cancel: threading.Event) -> Generator[tuple, None, Trace]:
+    """(text so far, "", notes) while decoding; returns the trace."""
+    notes = "\n".join(prepared.notes)
     pieces: list[str] = []
     p = prepared
     for batch in decode_in_background(p.spec, p.ids, p.config, cancel):
         kind, item = batch[-1]
         if kind == "error":
             raise item
-        pieces.extend(piece for k, ev in batch if k == "step" for piece in ev.new_pieces)
         if kind == "done":
-            if item.summary.config.get("note"):
-                notes.append(str(item.summary.config["note"]))
-            yield item.text, item.to_json(ensure_ascii=False), "\n".join(notes)
-            return
-        yield "".join(pieces), "", "\n".join(notes)
+            return item
+        if kind == "stopped":
+            break
+        pieces.extend(piece for _, ev in batch for piece in ev.new_pieces)
+        yield "".join(pieces), "", notes
     raise UserError("The generation was stopped.")
 
 

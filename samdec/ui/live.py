@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,9 +112,12 @@ def generate_updates(
         return
     session.cancel = threading.Event()
     session.model = prepared.spec
+    max_states = values.get("max_states")
     try:
         with runtime.admission.turn(session.cancel, owner) as cancel:
-            yield from _decode_live(prepared, session, values.get("max_states"), cancel)
+            outcome = yield from _decode_live(prepared, session, max_states, cancel)
+        # Out of the turn before the last update: the next request may start at once.
+        yield _last_update(prepared, session, outcome, max_states)
     except Cancelled:
         yield {"notice": notice_html(["Stopped before decoding started."]), "session": session}
     except UserError as exc:  # the server is busy
@@ -128,7 +131,8 @@ def on_unload(request: gr.Request) -> None:
 
 def _decode_live(
     prepared: Prepared, session: Session, max_states: Any, cancel: threading.Event
-) -> Iterator[dict]:
+) -> Generator[dict, None, _Outcome]:
+    """Updates while decoding; returns what the decoding thread sent."""
     live = _LiveView(prepared)
     session.view = live.view([])
     yield {
@@ -160,11 +164,15 @@ def _decode_live(
     except Exception as exc:  # rendering failed: keep the server and the session alive
         rt.log.exception("live rendering failed")
         outcome.error = exc
+    outcome.view = live.view(outcome.events)
+    return outcome
+
+
+def _last_update(prepared: Prepared, session: Session, outcome: _Outcome, max_states) -> dict:
     if outcome.trace is None:
-        session.view = live.view(outcome.events)
-        yield _unfinished(session, outcome.error, max_states)
-    else:
-        yield _finished(prepared, session, outcome.trace, max_states)
+        session.view = outcome.view
+        return _unfinished(session, outcome.error, max_states)
+    return _finished(prepared, session, outcome.trace, max_states)
 
 
 @dataclass
@@ -175,6 +183,7 @@ class _Outcome:
     trace: Trace | None = None
     error: Exception | None = None
     stopped: bool = False  # without a trace (ZeroGPU)
+    view: V.TraceView | None = None  # the steps so far, for a run without a trace
 
     def take(self, batch: list[tuple]) -> bool:
         """Add a batch of messages; True once the run has ended."""
