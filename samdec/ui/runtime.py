@@ -203,8 +203,8 @@ class Runtime:
             return static, ""
         except Exception as exc:
             log.warning("static corpus %s failed to load: %s", path, exc)
-            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            return None, f"static corpus {path.name} could not be read ({reason})"
+            # The exception's text may hold server paths: the log has it, visitors get the kind.
+            return None, f"static corpus {path.name} could not be read ({type(exc).__name__})"
 
 
 def _load(spec: str):
