@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from samdec.ui import build_demo, configure, launch_kwargs
     from samdec.ui.device import spaces
+    from samdec.ui.runtime import cap_malloc_arenas
 
+    cap_malloc_arenas()  # before the serving threads start: RSS stays flat under load
     try:
         runtime = configure(args.corpus, args.models, args.running, args.waiting)
     except ValueError as exc:  # a model that is neither a folder nor a hub id, bad bounds
