@@ -167,15 +167,9 @@ def _check(value: Any, bound: Bound) -> None:
     too_high = bound.hi is not None and value > bound.hi
     if too_low or too_high or value != value:  # NaN fails too
         if bound.kind is int:
-            raise ValueError(
-                f"{bound.label} must be a whole number {_range_words(bound)}, got {value!r}."
-            )
-        low = "above" if bound.above_lo else "between"
-        if low == "above":
-            raise ValueError(
-                f"{bound.label} must be above {_num(bound.lo)} and at most {_num(bound.hi)}, "
-                f"got {value}."
-            )
-        raise ValueError(
-            f"{bound.label} must be between {_num(bound.lo)} and {_num(bound.hi)}, got {value}."
-        )
+            words = f"a whole number {_range_words(bound)}"
+        elif bound.above_lo:
+            words = f"above {_num(bound.lo)} and at most {_num(bound.hi)}"
+        else:
+            words = f"between {_num(bound.lo)} and {_num(bound.hi)}"
+        raise ValueError(f"{bound.label} must be {words}, got {value!r}.")
