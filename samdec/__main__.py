@@ -112,7 +112,8 @@ def add_bench(sub) -> None:
     bn.add_argument(
         "--methods",
         default="ar,hf-generate,pld,sam,sam-dynamic,recycling,sam+recycling,sam:fixed",
-        help="comma-separated; NAME:fixed / NAME:cost picks the draft policy",
+        help="comma-separated; NAME:fixed / NAME:cost picks the draft policy; pld:N is prompt "
+        "lookup with N draft tokens (plain pld: 10; scripts/tune_pld.py picks N)",
     )
     bn.add_argument("--categories", default=None, help="comma-separated subset of categories")
     bn.add_argument("--out", default="results/results.json")

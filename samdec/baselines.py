@@ -12,11 +12,12 @@ import time
 
 PLD_TOKENS = 10  # prompt_lookup_num_tokens: transformers' documented example value
 PLD_NGRAM = 2  # max_matching_ngram_size (transformers' default)
+PLD_MAX_TOKENS = 64  # the longest draft the bench's `pld:N` accepts
 
 
-def pld_settings() -> dict[str, int]:
+def pld_settings(tokens: int = PLD_TOKENS) -> dict[str, int]:
     """The prompt lookup settings, as `generate` takes them (and as results files record them)."""
-    return {"prompt_lookup_num_tokens": PLD_TOKENS, "max_matching_ngram_size": PLD_NGRAM}
+    return {"prompt_lookup_num_tokens": tokens, "max_matching_ngram_size": PLD_NGRAM}
 
 
 def pad_token_id(model) -> int | None:
@@ -32,9 +33,15 @@ def pad_token_id(model) -> int | None:
 
 
 def hf_generate(
-    model, prompt_ids: list[int], max_new_tokens: int, prompt_lookup: bool = False
+    model,
+    prompt_ids: list[int],
+    max_new_tokens: int,
+    prompt_lookup: bool = False,
+    pld_tokens: int = PLD_TOKENS,
 ) -> tuple[list[int], float]:
     """transformers' greedy `generate` (with prompt lookup decoding if asked): (new ids, seconds).
+
+    `pld_tokens` is prompt lookup's draft length (`prompt_lookup_num_tokens`).
 
     The time covers generation only, with the GPU synchronised before the clock stops.
     """
@@ -47,7 +54,7 @@ def hf_generate(
         "pad_token_id": pad_token_id(model),
     }
     if prompt_lookup:
-        kwargs.update(pld_settings())
+        kwargs.update(pld_settings(pld_tokens))
     start = time.perf_counter()
     with torch.no_grad():
         out = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)

@@ -3,16 +3,20 @@
 Speedup is a ratio of throughputs measured in the same run on the same questions. The plain
 decoding baseline `ar` is the faster of two implementations: this engine's loop with no drafts
 and transformers' `generate(do_sample=False)`; both are reported. `pld` is transformers' prompt
-lookup decoding (`generate(prompt_lookup_num_tokens=...)`), the baseline a user would reach for.
+lookup decoding (`generate(prompt_lookup_num_tokens=10)`, transformers' documented setting), the
+baseline a user would reach for; `pld:N` is the same with N draft tokens (for the N that suits
+the device, chosen on training prompts by `scripts/tune_pld.py`).
 
 Methods are written NAME or NAME:POLICY (e.g. `sam:fixed` is the paper's fixed 40-token drafts).
+
+MAT (mean accepted tokens) is Spec-Bench's: all new tokens of a method over all its
+verification steps, pooled over the questions; `mat_question_mean` is the mean of the
+per-question ratios, which weighs a short answer as much as a long one.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -20,11 +24,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .baselines import hf_generate, pld_settings
+from .baselines import PLD_MAX_TOKENS, PLD_TOKENS, hf_generate, pld_settings
 from .config import POLICIES
 from .methods import METHODS
 from .methods import method as method_row
 from .questions import Question
+from .receipts import receipt
 
 # transformers' generate, by bench name: whether it runs prompt lookup decoding.
 HF_BASELINES = {"hf-generate": False, "pld": True}
@@ -44,15 +49,31 @@ class Run:
 
 
 def parse_method(spec: str) -> tuple[str, str | None]:
+    """NAME[:SUFFIX] -> (NAME, SUFFIX or None); the suffix is a draft policy, or pld's N."""
     name, _, policy = spec.partition(":")
     return name, (policy or None)
 
 
+def pld_tokens(spec: str) -> int | None:
+    """The draft length of a prompt lookup spec (`pld`: 10, `pld:N`: N); None for other methods."""
+    name, suffix = parse_method(spec)
+    if name != "pld":
+        return None
+    return PLD_TOKENS if suffix is None else int(suffix)
+
+
 def check_method(spec: str) -> None:
-    """ValueError naming the choices unless `spec` is a baseline or METHOD[:POLICY]."""
+    """ValueError naming the choices unless `spec` is a baseline, pld:N or METHOD[:POLICY]."""
     name, policy = parse_method(spec)
     if name in HF_BASELINES and policy is None:
         return
+    if name == "pld":
+        if policy is not None and policy.isdecimal() and 1 <= int(policy) <= PLD_MAX_TOKENS:
+            return
+        raise ValueError(
+            f"bad method {spec!r}: pld:N takes N draft tokens, a whole number from 1 to "
+            f"{PLD_MAX_TOKENS} (plain `pld` drafts {PLD_TOKENS})"
+        )
     try:
         drafts = method_row(name).drafts
     except ValueError:
@@ -60,39 +81,15 @@ def check_method(spec: str) -> None:
     if drafts is None or policy not in (None, *POLICIES) or (policy and not drafts):
         raise ValueError(
             f"unknown method {spec!r}; choose from {', '.join((*METHODS, *HF_BASELINES))}, "
-            f"with :{' or :'.join(POLICIES)} after a drafting method"
+            f"with :{' or :'.join(POLICIES)} after a drafting method, or pld:N "
+            f"(N draft tokens, 1-{PLD_MAX_TOKENS})"
         )
 
 
-def machine_info() -> dict[str, Any]:
-    import torch
-
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        # Spinning OpenMP threads are fastest alone and ~10x slower beside other work.
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
-    }
-    try:
-        import transformers
-
-        info["transformers"] = transformers.__version__
-    except ImportError:  # pragma: no cover
-        pass
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        if names:
-            info["cpu"] = names[0]
-    except OSError:
-        pass
-    return info
+def rotated(items: list, i: int) -> list:
+    """`items` starting at position i mod len: run order rotates so drift hits every item alike."""
+    k = i % len(items) if items else 0
+    return items[k:] + items[:k]
 
 
 class Runner:
@@ -124,7 +121,11 @@ class Runner:
         name, policy = parse_method(method)
         if name in HF_BASELINES:
             tokens, seconds = hf_generate(
-                self.engine.model, ids, self.max_new_tokens, prompt_lookup=HF_BASELINES[name]
+                self.engine.model,
+                ids,
+                self.max_new_tokens,
+                prompt_lookup=HF_BASELINES[name],
+                pld_tokens=pld_tokens(method) or PLD_TOKENS,
             )
             return tokens, seconds, 0
         from .config import DecodeConfig
@@ -137,8 +138,24 @@ class Runner:
         return trace.token_ids, (s.prefill_ms + s.decode_ms) / 1000.0, s.steps
 
 
+def pooled_mat(rs: list[Run]) -> float | None:
+    """All tokens over all verification steps (Spec-Bench's MAT); None without steps."""
+    steps = sum(r.steps for r in rs)
+    return sum(r.tokens for r in rs if r.steps) / steps if steps else None
+
+
+def question_mean_mat(rs: list[Run]) -> float | None:
+    """The mean over questions of each question's tokens per step; None without steps."""
+    ratios = [r.tokens / r.steps for r in rs if r.steps]
+    return statistics.mean(ratios) if ratios else None
+
+
 def aggregate(runs: dict[str, list[Run]], categories: list[str]) -> dict[str, Any]:
-    """Per-method throughput, speedup against the faster plain baseline, MAT, identity."""
+    """Per-method throughput, speedup against the faster plain baseline, MAT, identity.
+
+    `mat` is pooled (tokens / steps over all questions); `mat_question_mean` the mean of the
+    questions' ratios. transformers' baselines count no steps: both are None for them.
+    """
 
     def tps(rs: list[Run]) -> float:
         secs = sum(r.seconds for r in rs)
@@ -156,7 +173,6 @@ def aggregate(runs: dict[str, list[Run]], categories: list[str]) -> dict[str, An
         if not rs:
             continue
         base = baseline(None)
-        mat = [r.tokens / r.steps for r in rs if r.steps]
         same = [r.token_ids == reference[r.question_id] for r in rs if r.question_id in reference]
         per_cat = {}
         for cat in categories:
@@ -164,17 +180,18 @@ def aggregate(runs: dict[str, list[Run]], categories: list[str]) -> dict[str, An
             if not crs:
                 continue
             cbase = baseline(cat)
-            cmat = [r.tokens / r.steps for r in crs if r.steps]
             per_cat[cat] = {
                 "tokens_per_s": tps(crs),
                 "speedup": tps(crs) / cbase if cbase else None,
-                "mat": statistics.mean(cmat) if cmat else None,
+                "mat": pooled_mat(crs),
+                "mat_question_mean": question_mean_mat(crs),
                 "questions": len(crs),
             }
         out[method] = {
             "tokens_per_s": tps(rs),
             "speedup": tps(rs) / base if base else None,
-            "mat": statistics.mean(mat) if mat else None,
+            "mat": pooled_mat(rs),
+            "mat_question_mean": question_mean_mat(rs),
             "identical": sum(same) / len(same) if same else None,
             "questions": len(rs),
             "new_tokens": sum(r.tokens for r in rs),
@@ -185,6 +202,7 @@ def aggregate(runs: dict[str, list[Run]], categories: list[str]) -> dict[str, An
 
 
 def markdown_table(results: dict[str, Any]) -> str:
+    """The results as a Markdown table; MAT is pooled (all tokens / all verification steps)."""
     methods = results["methods"]
     cats = sorted({c for m in methods.values() for c in m["per_category"]})
     head = "| method | tokens/s | speedup | MAT | identical | " + " | ".join(cats) + " |"
@@ -235,7 +253,8 @@ def write_results(out: Path, results: dict[str, Any]) -> None:
     tmp.replace(out)  # atomic: an interrupt never leaves a half-written results file
 
 
-# Settings that must match for a resumed run to continue the same experiment.
+# Settings that must match for a resumed run to continue the same experiment. ("pld_methods"
+# follows from "methods" and "pld", and files written before it existed resume as well.)
 RESUME_KEYS = (
     "max_new_tokens",
     "methods",
@@ -275,9 +294,14 @@ def new_results(
     turns: str,
     config: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The results of a sitting before any question ran: machine, settings, one sitting."""
+    """The results of a sitting before any question ran: receipt, machine, settings, a sitting.
+
+    config["pld"] is plain `pld`'s setting; config["pld_methods"] each pld spec's in `methods`.
+    """
+    this = receipt()
     results: dict[str, Any] = {
-        "machine": machine_info(),
+        "receipt": this,
+        "machine": this["machine"],  # receipts.machine_info(), where it always was
         "config": {
             "max_new_tokens": max_new_tokens,
             "methods": methods,
@@ -285,6 +309,9 @@ def new_results(
             "question_ids": [q.question_id for q in questions],
             "turns": turns,
             "pld": pld_settings(),
+            "pld_methods": {
+                m: pld_settings(n) for m in methods if (n := pld_tokens(m)) is not None
+            },
             "cost_model": engine.cost.to_dict(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             **(config or {}),
@@ -292,12 +319,15 @@ def new_results(
         "methods": {},
         "complete": False,
     }
-    # One entry per sitting; a resumed run says so, with each sitting's machine and cost curve.
+    # One entry per sitting; a resumed run says so, with each sitting's machine, cost curve,
+    # command and commit (the top-level receipt is the latest sitting's).
     results["sittings"] = [
         {
             "date": results["config"]["date"],
             "machine": results["machine"],
             "cost_model": results["config"]["cost_model"],
+            "command": this["command"],
+            "commit": this["commit"],
         }
     ]
     return results
@@ -367,8 +397,7 @@ def run_bench(
             if q.question_id in done:
                 continue
             # Rotate the order per question so drift and caching hit every method alike.
-            order = methods[qi % len(methods) :] + methods[: qi % len(methods)]
-            for m in order:
+            for m in rotated(methods, qi):
                 runs[m].append(runner(m, q))
                 bar.update(1)
             _record(results, runs, categories)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 from typing import ClassVar
 
 import pytest
 
-from samdec.bench import Run, aggregate, markdown_table
+from samdec.bench import Run, aggregate, check_method, markdown_table, pld_tokens
+from tests.conftest import ROOT
 from tests.conftest import run_cli as samdec
 
 
@@ -44,6 +49,71 @@ def test_identical_counts_questions_whose_ids_differ_from_ar():
     assert "50%" in markdown_table({"methods": out})
 
 
+def test_mat_is_all_tokens_over_all_steps_not_a_mean_of_questions():
+    # Unequal answers: q0 carried 5 tokens per step, q1 and q2 one each.
+    sam = [Run(0, "qa", 100, 1.0, 20), Run(1, "rag", 10, 1.0, 10), Run(2, "qa", 12, 1.0, 12)]
+    hf = [Run(r.question_id, r.category, r.tokens, 1.0, 0) for r in sam]
+    out = aggregate({"sam": sam, "hf-generate": hf}, ["qa", "rag"])
+    m = out["sam"]
+    assert m["mat"] == pytest.approx(122 / 42)  # 2.905, Spec-Bench's MAT
+    assert m["mat_question_mean"] == pytest.approx((5 + 1 + 1) / 3)  # 2.333
+    assert m["per_category"]["qa"]["mat"] == pytest.approx(112 / 32)
+    assert m["per_category"]["qa"]["mat_question_mean"] == pytest.approx(3.0)
+    assert m["per_category"]["rag"]["mat"] == pytest.approx(1.0)
+    # transformers' generate counts no steps: no MAT, shown as a dash.
+    assert out["hf-generate"]["mat"] is None
+    assert out["hf-generate"]["mat_question_mean"] is None
+    table = markdown_table({"methods": out}).splitlines()
+    assert table[0].split(" | ")[3] == "MAT"
+    assert table[2].split(" | ")[3] == "2.90"
+    assert table[3].split(" | ")[3] == "–"
+
+
+@pytest.mark.parametrize("spec, n", [("pld", 10), ("pld:1", 1), ("pld:4", 4), ("pld:64", 64)])
+def test_pld_specs_name_their_draft_length(spec, n):
+    check_method(spec)
+    assert pld_tokens(spec) == n
+
+
+def test_only_pld_takes_a_number():
+    assert pld_tokens("sam") is None and pld_tokens("hf-generate") is None
+
+
+@pytest.mark.parametrize(
+    "spec, says",
+    [
+        ("pld:0", "whole number from 1 to 64"),
+        ("pld:65", "whole number from 1 to 64"),
+        ("pld:x", "whole number from 1 to 64"),
+        ("pld:-3", "whole number from 1 to 64"),
+        ("pld:fixed", "whole number from 1 to 64"),
+        ("ar:5", "unknown method 'ar:5'"),
+        ("hf-generate:4", "unknown method 'hf-generate:4'"),
+        ("sam:7", "unknown method 'sam:7'"),
+    ],
+)
+def test_bad_method_specs_are_refused_with_a_reason(spec, says):
+    with pytest.raises(ValueError, match=says) as err:
+        check_method(spec)
+    assert repr(spec) in str(err.value)
+
+
+def test_runner_hands_pld_its_draft_length(monkeypatch):
+    from samdec import bench
+
+    calls = []
+
+    def fake_generate(model, ids, max_new_tokens, prompt_lookup=False, pld_tokens=10):
+        calls.append((prompt_lookup, pld_tokens if prompt_lookup else None))
+        return [7, 8], 0.5
+
+    monkeypatch.setattr(bench, "hf_generate", fake_generate)
+    runner = bench.Runner(type("E", (), {"model": None})(), 16)
+    for spec in ("pld:3", "pld", "hf-generate"):
+        assert runner._one(spec, [1, 2]) == ([7, 8], 0.5, 0)
+    assert calls == [(True, 3), (True, 10), (False, None)]
+
+
 def bench_one_question(out, category: str, max_new_tokens: int, methods: str, *extra: str):
     """Run `samdec bench` on one question of a category; return its results.json."""
     res = samdec(
@@ -67,9 +137,17 @@ def bench_one_question(out, category: str, max_new_tokens: int, methods: str, *e
 
 def test_bench_command_writes_results_json_markdown_and_chart(tmp_path):
     out = tmp_path / "r.json"
-    data = bench_one_question(out, "qa", 8, "ar,pld,sam,sam:fixed")
-    assert data["complete"] and set(data) >= {"machine", "config", "methods"}
-    assert set(data["methods"]) == {"ar", "pld", "sam", "sam:fixed"}
+    data = bench_one_question(out, "qa", 8, "ar,pld,pld:3,sam,sam:fixed")
+    assert data["complete"] and set(data) >= {"receipt", "machine", "config", "methods"}
+    assert set(data["methods"]) == {"ar", "pld", "pld:3", "sam", "sam:fixed"}
+    receipt = data["receipt"]
+    assert receipt["command"].startswith("python -m samdec bench ")
+    assert "pld:3" in receipt["command"] and receipt["commit"]
+    assert data["machine"] == receipt["machine"] and data["machine"]["cpu_count"] >= 1
+    assert data["config"]["pld_methods"] == {
+        "pld": {"prompt_lookup_num_tokens": 10, "max_matching_ngram_size": 2},
+        "pld:3": {"prompt_lookup_num_tokens": 3, "max_matching_ngram_size": 2},
+    }
     for m in data["methods"].values():
         assert m["identical"] == 1.0
         assert set(m["per_category"]["qa"]) >= {"tokens_per_s", "speedup", "mat"}
@@ -133,8 +211,47 @@ def test_an_interrupted_bench_resumes_where_it_stopped(tmp_path, monkeypatch):
     # q0 is kept; q1 (cut half-way) runs again with both methods; then q2.
     assert sorted(FakeRunner.calls) == [("ar", 1), ("ar", 2), ("sam", 1), ("sam", 2)]
     assert second["complete"] and len(second["sittings"]) == 2
+    assert all(s["commit"] and s["machine"] for s in second["sittings"])
+    assert second["receipt"]["machine"] == second["machine"]
     assert {m: v["questions"] for m, v in second["methods"].items()} == {"ar": 3, "sam": 3}
     assert second["methods"]["sam"]["speedup"] == pytest.approx(2.0)
 
     with pytest.raises(ValueError, match="methods differs"):
         run(resume=True, methods=("ar", "pld"))
+
+
+def load_tune_pld():
+    spec = importlib.util.spec_from_file_location("tune_pld", ROOT / "scripts" / "tune_pld.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tune_pld_takes_training_prompts_evenly_from_both_sources():
+    tune_pld = load_tune_pld()
+    rows = tune_pld.pick_prompts(6)
+    sources = [r["id"].split(":")[0] for r in rows]
+    assert sorted(sources) == ["code_alpaca_2k"] * 3 + ["train"] * 3
+    assert [r["id"] for r in tune_pld.pick_prompts(6)] == [r["id"] for r in rows]  # fixed seed
+    assert len({r["id"] for r in rows}) == 6
+
+
+def test_tune_pld_writes_its_choice_with_a_receipt(tmp_path):
+    out = tmp_path / "pld.json"
+    cmd = [sys.executable, str(ROOT / "scripts" / "tune_pld.py"), "--prompts", "1"]
+    cmd += ["--max-new-tokens", "4", "--candidates", "2", "--out", str(out)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert set(data) == {"receipt", "config", "results", "chosen"}
+    assert "tune_pld.py" in data["receipt"]["command"] and data["receipt"]["machine"]
+    config = data["config"]
+    assert config["max_new_tokens"] == 4 and config["candidates"] == [2]
+    assert len(config["prompts"]) == 1 and "smollm2_distilled" in config["source"]
+    assert [r["num_tokens"] for r in data["results"]] == [0, 2]
+    plain, pld = data["results"]
+    assert plain["speedup"] == 1.0 and plain["identical"] == 1.0
+    assert pld["identical"] == 1.0  # greedy: prompt lookup writes the plain text
+    assert pld["speedup"] == pytest.approx(pld["tokens_per_s"] / plain["tokens_per_s"])
+    assert data["chosen"] == 2 and "pld:2" in res.stdout
