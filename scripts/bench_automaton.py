@@ -7,11 +7,14 @@ Tokens are Zipf-distributed over a 49152 vocabulary, and ~30% of them are copies
 spans (repeated phrases), so matches and automaton shape resemble natural text. Documents are
 ~300 tokens. Prints: build throughput, bytes per corpus token, save/load time, and the median
 per-step time of advance(1-8 tokens) + draft(40) for the dynamic and the static automaton.
+`--out benchmarks/automaton.json` also writes every printed number as JSON, with the run's
+receipt (command, machine, date, versions); the README's automaton table is rendered from it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import sys
 import tempfile
@@ -22,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 from samdec.automaton import DynamicSuffixAutomaton, StaticSuffixAutomaton
+from samdec.receipts import receipt
 
 
 def synthetic_tokens(n: int, rng: np.random.Generator, vocab: int, source=None) -> np.ndarray:
@@ -75,6 +79,7 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=49152)
     parser.add_argument("--endpos", choices=["first", "last"], default="first")
     parser.add_argument("--requests", type=int, default=20, help="requests of 3000 tokens")
+    parser.add_argument("--out", default=None, help="also write the numbers as JSON, with receipt")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
 
@@ -117,19 +122,51 @@ def main() -> None:
         del loaded
 
     n = sam.num_tokens
+    numbers = {
+        "corpus_tokens": int(n),
+        "documents": len(documents),
+        "states_per_token": float(sam.num_states / n),
+        "edges_per_token": float(sam.num_edges / n),
+        "build_s": build_s,
+        "build_tokens_per_s": n / build_s,
+        "build_cpu_s": build_cpu_s,
+        "build_cpu_tokens_per_s": n / build_cpu_s,
+        "peak_rss_before_build_mib": rss_before,
+        "peak_rss_after_build_mib": rss_after,
+        "bytes_per_token": float(sam.nbytes / n),
+        "save_s": save_s,
+        "file_mib": file_mb,
+        "load_ms": load_s * 1e3,
+        "verify_s": verify_s,
+        "dynamic_step_us": _stats(dynamic_us),
+        "static_step_us": _stats(static_us),
+        "both_step_us_median": float(np.median(dynamic_us + static_us)),
+    }
+    print_rows(numbers, args)
+    if args.out:
+        write_json(args.out, vars(args), numbers)
+
+
+def print_rows(m: dict, args: argparse.Namespace) -> None:
     rows = [
-        ("corpus tokens (with separators)", f"{n:,}"),
-        ("states / edges per token", f"{sam.num_states / n:.2f} / {sam.num_edges / n:.2f}"),
-        ("build (wall)", f"{build_s:.2f} s = {n / build_s / 1e6:.2f} M tokens/s"),
-        ("build (CPU time)", f"{build_cpu_s:.2f} s = {n / build_cpu_s / 1e6:.2f} M tokens/s"),
-        ("peak RSS before / after build", f"{rss_before:.0f} / {rss_after:.0f} MiB"),
-        ("bytes per corpus token (nbytes / tokens)", f"{sam.nbytes / n:.1f}"),
-        ("save", f"{save_s:.2f} s ({file_mb:.0f} MiB file)"),
-        ("load (memory-map)", f"{load_s * 1e3:.2f} ms"),
-        ("verify (optional full scan after load)", f"{verify_s:.2f} s"),
-        ("dynamic advance(1-8)+draft(40), median / p99", _quantiles(dynamic_us)),
-        ("static advance(1-8)+draft(40), median / p99", _quantiles(static_us)),
-        ("both together, median", f"{np.median(dynamic_us + static_us):.1f} us"),
+        ("corpus tokens (with separators)", f"{m['corpus_tokens']:,}"),
+        ("states / edges per token", f"{m['states_per_token']:.2f} / {m['edges_per_token']:.2f}"),
+        ("build (wall)", f"{m['build_s']:.2f} s = {m['build_tokens_per_s'] / 1e6:.2f} M tokens/s"),
+        (
+            "build (CPU time)",
+            f"{m['build_cpu_s']:.2f} s = {m['build_cpu_tokens_per_s'] / 1e6:.2f} M tokens/s",
+        ),
+        (
+            "peak RSS before / after build",
+            f"{m['peak_rss_before_build_mib']:.0f} / {m['peak_rss_after_build_mib']:.0f} MiB",
+        ),
+        ("bytes per corpus token (nbytes / tokens)", f"{m['bytes_per_token']:.1f}"),
+        ("save", f"{m['save_s']:.2f} s ({m['file_mib']:.0f} MiB file)"),
+        ("load (memory-map)", f"{m['load_ms']:.2f} ms"),
+        ("verify (optional full scan after load)", f"{m['verify_s']:.2f} s"),
+        ("dynamic advance(1-8)+draft(40), median / p99", _quantiles(m["dynamic_step_us"])),
+        ("static advance(1-8)+draft(40), median / p99", _quantiles(m["static_step_us"])),
+        ("both together, median", f"{m['both_step_us_median']:.1f} us"),
     ]
     width = max(len(name) for name, _ in rows)
     print(f"\nendpos={args.endpos}, vocab={args.vocab}")
@@ -137,8 +174,21 @@ def main() -> None:
         print(f"{name:<{width}}  {value}")
 
 
-def _quantiles(us: np.ndarray) -> str:
-    return f"{np.median(us):.1f} / {np.quantile(us, 0.99):.1f} us ({len(us):,} steps)"
+def write_json(path: str, config: dict, numbers: dict) -> None:
+    """The run as JSON: its receipt (command, machine, date, versions), settings and numbers."""
+    config = {k: v for k, v in config.items() if k != "out"}
+    report = {"receipt": receipt(), "config": config, "results": numbers}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(report, indent=1) + "\n")
+    print(f"-> {path}")
+
+
+def _stats(us: np.ndarray) -> dict:
+    return {"median": float(np.median(us)), "p99": float(np.quantile(us, 0.99)), "steps": len(us)}
+
+
+def _quantiles(s: dict) -> str:
+    return f"{s['median']:.1f} / {s['p99']:.1f} us ({s['steps']:,} steps)"
 
 
 if __name__ == "__main__":

@@ -8,11 +8,14 @@ interpreter's standard library and installed packages (hundreds of MB of real, r
 text, the kind retrieval drafting feeds on). Files are read in sorted order until the token
 target is reached; each file is one document. Prints tokenize time, build time and throughput,
 bytes per token, the saved file size and the peak resident memory of the whole process.
+`--out benchmarks/build_text.json` also writes those numbers as JSON, with the run's receipt
+(command, machine, date, versions); the README's paragraph is rendered from it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import sys
 import sysconfig
@@ -24,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from samdec.automaton import StaticSuffixAutomaton
 from samdec.corpus import tokenize_documents
 from samdec.models import load_model
+from samdec.receipts import receipt
 
 
 def source_files(roots: list[Path], suffix: str):
@@ -51,6 +55,7 @@ def main() -> int:
     ap.add_argument("--tokens", type=float, default=20e6)
     ap.add_argument("--root", type=Path, nargs="+", default=default_roots)
     ap.add_argument("--suffix", default=".py")
+    ap.add_argument("--out", type=Path, default=None, help="also write the numbers as JSON")
     args = ap.parse_args()
     target = int(args.tokens)
 
@@ -74,14 +79,39 @@ def main() -> int:
         path = Path(tmp) / "text.sam"
         sam.save(path)
         nbytes = path.stat().st_size
-    print(f"text: *{args.suffix} under {', '.join(map(str, args.root))}")
-    print(f"documents {len(docs):,}, tokens {total:,} (tokenized in {tokenize_s:.1f} s)")
-    print(
-        f"build {build_s:.1f} s = {total / build_s / 1e6:.2f} M tokens/s, {sam.num_states:,} states"
-    )
-    print(f"saved file {nbytes / 1e9:.2f} GB = {nbytes / total:.0f} bytes/token")
-    print(f"peak RSS {peak_rss_gb():.2f} GB (after tokenizing: {rss_before:.2f} GB)")
+    numbers = {
+        "documents": len(docs),
+        "tokens": total,
+        "tokenize_s": tokenize_s,
+        "build_s": build_s,
+        "build_tokens_per_s": total / build_s,
+        "states": int(sam.num_states),
+        "file_bytes": nbytes,
+        "bytes_per_token": nbytes / total,
+        "peak_rss_gb": peak_rss_gb(),
+        "peak_rss_after_tokenize_gb": rss_before,
+    }
+    print_numbers(numbers, args)
+    if args.out:
+        config = {"tokens": target, "root": [str(r) for r in args.root], "suffix": args.suffix}
+        report = {"receipt": receipt(), "config": config, "results": numbers}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+        print(f"-> {args.out}")
     return 0
+
+
+def print_numbers(m: dict, args: argparse.Namespace) -> None:
+    print(f"text: *{args.suffix} under {', '.join(map(str, args.root))}")
+    print(f"documents {m['documents']:,}, tokens {m['tokens']:,} ", end="")
+    print(f"(tokenized in {m['tokenize_s']:.1f} s)")
+    print(
+        f"build {m['build_s']:.1f} s = {m['build_tokens_per_s'] / 1e6:.2f} M tokens/s, "
+        f"{m['states']:,} states"
+    )
+    print(f"saved file {m['file_bytes'] / 1e9:.2f} GB = {m['bytes_per_token']:.0f} bytes/token")
+    print(f"peak RSS {m['peak_rss_gb']:.2f} GB (after tokenizing: ", end="")
+    print(f"{m['peak_rss_after_tokenize_gb']:.2f} GB)")
 
 
 if __name__ == "__main__":

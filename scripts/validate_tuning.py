@@ -6,6 +6,9 @@ For each question: one recorded greedy run (samdec.tuning.record), then for each
 engine run. MAT must match exactly for the SAM drafters; speedup is compared with the measured
 speedup over plain decoding (the recorded run's own time). Then times a 10 x 10 grid over the
 recordings. Run it on a quiet machine: timings of concurrent processes mean nothing.
+The JSON (`--out`) holds the run's receipt (command, machine, date, versions), its settings,
+every question's row and the summary; the README's validation table is rendered from
+`--out benchmarks/tuning_validation.json`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from samdec.corpus import load_default_static
 from samdec.engine import Engine
 from samdec.models import load_model
 from samdec.questions import load_questions, pick
+from samdec.receipts import receipt
 from samdec.tuning import Recording, record, replay, sweep
 
 SETTINGS = [
@@ -119,12 +123,14 @@ def print_table(summary: dict[str, dict]) -> None:
 
 def main() -> None:
     args = parse_args()
+    stamp = receipt()
     loaded = load_model()
     static = load_default_static(loaded.tokenizer)
     engine = Engine(loaded, static=static)
     rows = []
     recordings = []
-    for q in chosen_questions(args):
+    questions = chosen_questions(args)
+    for q in questions:
         rec, q_rows = validate_question(engine, static, q, args.max_new_tokens)
         recordings.append(rec)
         rows += q_rows
@@ -141,6 +147,13 @@ def main() -> None:
     grid_s = time.perf_counter() - start
     summary = summarize(rows)
     out = {
+        "receipt": stamp,
+        "config": {
+            "per_category": args.per_category,
+            "max_new_tokens": args.max_new_tokens,
+            "question_ids": [q.question_id for q in questions],
+            "settings": [list(s) for s in SETTINGS],
+        },
         "rows": rows,
         "summary": summary,
         "grid": {"settings": len(grid), "recordings": len(recordings), "seconds": grid_s},

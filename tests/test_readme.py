@@ -1,0 +1,368 @@
+"""Every number in README.md comes from a committed artifact under benchmarks/.
+
+The README's measured numbers live in generated blocks that scripts/render_readme.py renders
+from the artifacts; these tests fail when the README and the artifacts disagree, when a
+measured-looking number stands outside a block, and when an artifact has no receipt.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("render_readme", ROOT / "scripts/render_readme.py")
+rr = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rr)
+
+README = (ROOT / "README.md").read_text()
+# Artifacts from before receipts: they carry their own command, date and machine instead.
+PRE_RECEIPT = {
+    "load_test.json",
+    "load_test_default_malloc_5_rounds.json",
+    "load_test_malloc_arena_max_2.json",
+}
+
+
+def block_body(text: str, name: str) -> str:
+    m = re.search(rf"<!-- receipt: {name} -->\n(.*?)<!-- /receipt -->", text, re.S)
+    assert m, f"README has no {name} block"
+    return m.group(1)
+
+
+# -----------------------------------------------------------------------------
+# the committed README against the committed artifacts
+
+
+def test_readme_is_what_the_artifacts_render():
+    rendered = rr.render(README)
+    diff = "".join(difflib.unified_diff(README.splitlines(True), rendered.splitlines(True)))
+    assert rendered == README, "run python scripts/render_readme.py\n" + diff
+
+
+def test_check_command_passes_on_the_readme_and_fails_on_a_stale_copy(tmp_path):
+    script = [sys.executable, str(ROOT / "scripts/render_readme.py"), "--check"]
+    ok = subprocess.run(script, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    stale = tmp_path / "README.md"
+    stale.write_text(README.replace("14.9 s", "13.9 s", 1))
+    bad = subprocess.run([*script, "--readme", str(stale)], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "-| 80 | 80 | 0 | 0 | 80 / 80 | 13.9 s" in bad.stdout
+    assert "+| 80 | 80 | 0 | 0 | 80 / 80 | 14.9 s" in bad.stdout
+
+
+def test_every_block_appears_once_and_every_block_is_known():
+    for name in rr.BLOCKS:
+        assert README.count(f"<!-- receipt: {name} -->") == 1, name
+    assert README.count("<!-- receipt: ") == README.count("<!-- /receipt -->") == len(rr.BLOCKS)
+    with pytest.raises(ValueError, match="not one of"):
+        rr.render("<!-- receipt: no-such-block -->\n<!-- /receipt -->")
+
+
+def test_no_measured_number_outside_the_generated_blocks():
+    assert rr.stray_numbers(README) == []
+
+
+def test_every_artifact_a_block_reads_has_a_receipt():
+    read = [f for files, _, _ in rr.BLOCKS.values() for f in files]
+    present = [f for f in read if (rr.BENCH / f).is_file()]
+    assert "load_test.json" in present
+    for name in present:
+        artifact = json.loads((rr.BENCH / name).read_text())
+        if name in PRE_RECEIPT:
+            assert artifact["command"] and artifact["date"] and artifact["machine"], name
+            continue
+        r = artifact.get("receipt")
+        assert r, f"benchmarks/{name} has no receipt (samdec.receipts.receipt)"
+        for key in ("command", "date", "machine", "packages"):
+            assert r.get(key), f"benchmarks/{name}: receipt without {key}"
+
+
+# -----------------------------------------------------------------------------
+# negative controls
+
+
+def test_a_changed_digit_in_a_rendered_number_fails():
+    body = block_body(README, "load-test")
+    number = re.search(r"\d+\.\d", body).group(0)  # the first measured decimal, e.g. p50
+    changed = number[:-1] + str((int(number[-1]) + 1) % 10)
+    stale = README.replace(body, body.replace(number, changed, 1))
+    assert stale != README
+    assert rr.render(stale) != stale
+    assert rr.render(stale) == README
+
+
+def test_a_changed_artifact_changes_the_readme(tmp_path):
+    bench = tmp_path / "benchmarks"
+    shutil.copytree(rr.BENCH, bench)
+    artifact = json.loads((bench / "load_test.json").read_text())
+    artifact["p95_s"] += 1.0
+    (bench / "load_test.json").write_text(json.dumps(artifact))
+    assert rr.render(README, bench) != README
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "It decodes 31.4 tokens/s here.",
+        "That is 1.47x faster.",
+        "A step takes 49 ms.",
+        "The build peaks at 2.9 GB.",
+        "Only 8% of drafts are accepted.",
+        "Loading took 12 s.",
+        "MAT was 1.82 on this run.",
+        "Uploads are refused above 30 MB now.",  # the allowed phrase is exact, not a pattern
+    ],
+)
+def test_a_number_pasted_into_prose_is_caught(pasted):
+    anchor = "## What is where\n"
+    text = README.replace(anchor, f"{pasted}\n\n{anchor}")
+    assert rr.stray_numbers(text), pasted
+    # The same sentence inside a generated block or a code fence is not prose.
+    fenced = README.replace(anchor, f"```\n{pasted}\n```\n\n{anchor}")
+    assert rr.stray_numbers(fenced) == []
+
+
+def test_missing_artifacts_render_one_sentence_without_numbers(tmp_path):
+    for name in rr.BLOCKS:
+        body = rr.render_block(name, tmp_path)
+        assert body.startswith("Not measured in a committed run yet")
+        assert body.count("\n") == 0
+        assert rr.stray_numbers(body) == [], name
+
+
+# -----------------------------------------------------------------------------
+# the renderers, on small made-up artifacts (the real ones come from long runs)
+
+RECEIPT = {
+    "command": "python x.py --out benchmarks/x.json",
+    "date": "2026-11-28 19:40 UTC",
+    "machine": {
+        "cpu": "AMD EPYC",
+        "cpu_count": 2,
+        "torch_threads": 2,
+        "omp_wait_policy": "default",
+    },
+    "packages": {"torch": "2.13.0+cpu"},
+    "commit": "0123456789abcdef",
+}
+
+
+def run(qid, cat, tokens, seconds, steps):
+    return {
+        "question_id": qid,
+        "category": cat,
+        "tokens": tokens,
+        "seconds": seconds,
+        "steps": steps,
+        "token_ids": [],
+    }
+
+
+def method(tps, speedup, mat, identical, cats):
+    return {
+        "tokens_per_s": tps,
+        "speedup": speedup,
+        "mat": mat,
+        "identical": identical,
+        "per_category": {c: {"speedup": s} for c, s in cats.items()},
+    }
+
+
+def specbench_artifact():
+    ar = [run(1, "qa", 10, 2.0, 10), run(2, "qa", 10, 2.0, 10), run(3, "rag", 10, 2.0, 10)]
+    sam = [run(1, "qa", 10, 1.0, 5), run(2, "qa", 10, 2.0, 5), run(3, "rag", 10, 0.5, 5)]
+    pld = [run(q, c, 10, 1.6, 0) for q, c in ((1, "qa"), (2, "qa"), (3, "rag"))]
+    hf = [run(q, c, 10, 1.9, 0) for q, c in ((1, "qa"), (2, "qa"), (3, "rag"))]
+    return {
+        "receipt": RECEIPT,
+        "config": {
+            "questions": 3,
+            "max_new_tokens": 10,
+            "turns": "first",
+            "pld": {"prompt_lookup_num_tokens": 10, "max_matching_ngram_size": 2},
+        },
+        "methods": {
+            "ar": method(5.0, 0.95, 1.0, 1.0, {"qa": 0.95, "rag": 0.95}),
+            "hf-generate": method(5.26, 1.0, None, 1.0, {"qa": 1.0, "rag": 1.0}),
+            "pld": method(6.25, 1.19, None, 1.0, {"qa": 1.19, "rag": 1.19}),
+            "sam": method(8.57, 1.63, 2.0, 1.0, {"qa": 1.26, "rag": 3.8}),
+        },
+        "runs": {"ar": ar, "hf-generate": hf, "pld": pld, "sam": sam},
+        "complete": True,
+    }
+
+
+def test_specbench_renders_table_per_question_and_per_step_numbers(tmp_path):
+    (tmp_path / "specbench.json").write_text(json.dumps(specbench_artifact()))
+    body = rr.render_block("specbench", tmp_path)
+    assert "`python x.py --out benchmarks/x.json` (`benchmarks/specbench.json`; " in body
+    assert "2026-11-28 19:40 UTC, AMD EPYC, 2 CPUs, torch 2.13.0+cpu" in body
+    assert "faster plain baseline was `hf-generate` at 5.3 tokens/s (`ar` 5.0 tokens/s)" in body
+    assert "| sam | 8.6 | 1.63x | 2.00 | 100% | 1.26x | 3.80x |" in body
+    # sam per question against ar: 2.0/1.0, 2.0/2.0, 2.0/0.5 -> median 2, range 1-4
+    assert "| sam | 2.00x | 1.00x - 4.00x |" in body
+    # pooled over steps: 30 tokens / 15 steps; 3.5 s / 15 steps
+    assert "| sam | 15 | 2.00 | 233.3 |" in body
+    assert "| ar | 30 | 1.00 | 200.0 |" in body
+    assert "| pld |" not in body.split("Per verification step")[1].split("| target")[0]
+    # targets: 30/3.5 over 30/6 tokens/s = 1.71x overall; qa 20/3 over 20/4 = 1.33x
+    assert "| `sam` >= 1.6x `ar` overall | 1.71x | met |" in body
+    assert "| `sam` >= 1.1x `ar` in every category | worst 1.33x (`qa`) | met |" in body
+    assert "| `sam` >= 1.6x `pld` overall | 1.37x | missed |" in body
+    assert "| `identical` = 100% for every method | all 4 methods | met |" in body
+
+
+def test_specbench_says_when_the_run_did_not_finish_or_an_output_differs(tmp_path):
+    artifact = specbench_artifact() | {"complete": False}
+    artifact["methods"]["sam"]["identical"] = 2 / 3
+    (tmp_path / "specbench.json").write_text(json.dumps(artifact))
+    body = rr.render_block("specbench", tmp_path)
+    assert "did not finish" in body
+    assert "| `identical` = 100% for every method | lowest 67% (`sam`) | missed |" in body
+
+
+def test_the_other_blocks_render_their_numbers(tmp_path):
+    artifacts = {
+        "pld_tuning.json": {
+            "receipt": RECEIPT,
+            "config": {
+                "prompts": 12,
+                "max_new_tokens": 64,
+                "candidates": [0, 3, 10],
+                "source": "GSM8K",
+            },
+            "results": [
+                {"num_tokens": 0, "tokens_per_s": 20.0, "speedup": 1.0, "identical": 1.0},
+                {"num_tokens": 3, "tokens_per_s": 26.0, "speedup": 1.3, "identical": 1.0},
+            ],
+            "chosen": 3,
+        },
+        "sampling_mat.json": {
+            "receipt": RECEIPT,
+            "config": {
+                "questions": 6,
+                "max_new_tokens": 64,
+                "temperature": 0.7,
+                "seed": 1,
+                "methods": ["sam"],
+            },
+            "results": {
+                "sam": {
+                    "before": {"mat": 1.41, "tokens": 1, "steps": 1},
+                    "after": {"mat": 1.52, "tokens": 1, "steps": 1},
+                }
+            },
+            "identical_across_methods": {"before": 0.0, "after": 1.0},
+        },
+        "build_text.json": {
+            "receipt": RECEIPT,
+            "config": {"tokens": 20000000, "root": ["/lib"], "suffix": ".py"},
+            "results": {
+                "documents": 6145,
+                "tokens": 20000000,
+                "tokenize_s": 17.2,
+                "build_s": 13.2,
+                "build_tokens_per_s": 1.52e6,
+                "states": 29.9e6,
+                "file_bytes": 1.0e9,
+                "bytes_per_token": 50.0,
+                "peak_rss_gb": 4.1,
+                "peak_rss_after_tokenize_gb": 1.7,
+            },
+        },
+    }
+    for name, artifact in artifacts.items():
+        (tmp_path / name).write_text(json.dumps(artifact))
+    pld = rr.render_block("pld-tuning", tmp_path)
+    assert "| plain `generate` | 20.0 | 1.00x | 100% |" in pld and "| 3 | 26.0 | 1.30x |" in pld
+    assert "Chosen: 3 (`pld:3` in the benchmark)." in pld
+    mat = rr.render_block("sampling-mat", tmp_path)
+    assert "| sam | 1.41 | 1.52 |" in mat and "0% of questions before, 100% after" in mat
+    text = rr.render_block("build-text", tmp_path)
+    assert "build 13.2 s = 1.52 M tokens/s, 29.9 M states" in text
+
+
+def test_the_scripts_json_renders(tmp_path):
+    """bench_automaton.py and validate_tuning.py write what the renderer reads (shapes from
+    tiny smoke runs of the scripts, numbers made up)."""
+    us = {"median": 3.5, "p99": 9.0, "steps": 900}
+    (tmp_path / "automaton.json").write_text(
+        json.dumps(
+            {
+                "receipt": RECEIPT,
+                "config": {"tokens": 1e7, "vocab": 49152, "endpos": "first", "requests": 20},
+                "results": {
+                    "corpus_tokens": 10033000,
+                    "documents": 33000,
+                    "states_per_token": 1.36,
+                    "edges_per_token": 2.11,
+                    "build_s": 6.3,
+                    "build_tokens_per_s": 1.59e6,
+                    "build_cpu_s": 6.0,
+                    "build_cpu_tokens_per_s": 1.67e6,
+                    "peak_rss_before_build_mib": 900,
+                    "peak_rss_after_build_mib": 2900,
+                    "bytes_per_token": 48.1,
+                    "save_s": 0.1,
+                    "file_mib": 460,
+                    "load_ms": 0.3,
+                    "verify_s": 1.0,
+                    "dynamic_step_us": us,
+                    "static_step_us": us,
+                    "both_step_us_median": 7.6,
+                },
+            }
+        )
+    )
+    rows = [
+        {
+            "question": q,
+            "category": "qa",
+            "setting": "sam l_bias=5 l_threshold=5 cost",
+            "mat_measured": 1.5,
+            "mat_predicted": 1.5,
+            "speedup_measured": m,
+            "speedup_predicted": 1.5,
+            "identical": True,
+        }
+        for q, m in ((1, 1.5), (2, 1.25))
+    ]
+    summary = {
+        "sam l_bias=5 l_threshold=5 cost": {
+            "questions": 2,
+            "mat_exact": 2,
+            "speedup_measured": 1.375,
+            "speedup_predicted": 1.5,
+            "relative_error": 0.0909,
+        }
+    }
+    (tmp_path / "tuning_validation.json").write_text(
+        json.dumps(
+            {
+                "receipt": RECEIPT,
+                "config": {"max_new_tokens": 256, "question_ids": [1, 2]},
+                "rows": rows,
+                "summary": summary,
+                "grid": {"settings": 100, "recordings": 2, "seconds": 1.8},
+            }
+        )
+    )
+    auto = rr.render_block("automaton", tmp_path)
+    assert (
+        "| build >= 1,000,000 tokens/s | 1.59 M tokens/s (1.67 M tokens/s CPU time) | yes |" in auto
+    )
+    assert "| one step's automaton work <= 50 us median | 7.6 us" in auto
+    valid = rr.render_block("tuning-validation", tmp_path)
+    # worst question: |1.5 - 1.25| / 1.25 = 20%
+    assert "| sam l_bias=5 l_threshold=5 cost | 2 | 2/2 | 1.38x | 1.50x | 9.1% | 20% |" in valid
+    assert "A grid of 100 settings over the 2 recorded answers took 1.8 s." in valid
