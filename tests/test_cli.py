@@ -35,11 +35,19 @@ def test_generate_json_is_one_consistent_object(bundled):
 
 
 def test_ar_and_sam_write_the_same_text():
+    # The fixed draft policy: whether sam drafts must not depend on this machine's timings.
     args = ["Count from 1 to 12, separated by commas.", "--max-new-tokens", "40", "--json"]
     ar = samdec("generate", *args, "--method", "ar")
-    sam = samdec("generate", *args, "--method", "sam")
+    sam = samdec("generate", *args, "--method", "sam", "--draft-policy", "fixed")
     assert ar.returncode == 0 and sam.returncode == 0, ar.stderr + sam.stderr
-    assert json.loads(ar.stdout)["token_ids"] == json.loads(sam.stdout)["token_ids"]
+    ar, sam = json.loads(ar.stdout), json.loads(sam.stdout)
+    assert sam["token_ids"] == ar["token_ids"], "sam wrote other tokens than plain decoding"
+    drafted = sum(len(s["draft_tokens"]) for s in sam["steps"])
+    accepted = sum(s["accepted"] for s in sam["steps"])
+    assert drafted > 0 and accepted > 0, f"sam drafted {drafted} tokens, accepted {accepted}"
+    tokens, steps = sam["summary"]["new_tokens"], sam["summary"]["steps"]
+    assert steps < tokens, f"sam took {steps} steps for {tokens} tokens: no speed-up"
+    assert ar["summary"]["steps"] == tokens, "plain decoding should take one step per token"
 
 
 @pytest.mark.parametrize(
