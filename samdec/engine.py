@@ -8,9 +8,9 @@ after it (the bonus), which becomes the next start token. The cache then keeps o
 token and that path, so it again holds everything but the last token.
 
 Greedy decoding keeps a drafted token iff it is the argmax: the output equals plain greedy
-decoding. Sampling keeps drafted token x with probability p(x) (drafts are deterministic), and
-on rejection removes x from p and tries the next sibling or samples from what is left: the
-output is distributed exactly as plain sampling from p.
+decoding. Sampling does the same with the token plain sampling draws at that output position
+(Gumbel-max with noise from the seed and the position alone, samdec.sampling): a drafted token
+x is kept with probability p(x), and with a seed the output is plain sampling's, token for token.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,8 @@ from .drafters import Draft, Drafter, TokenRecycling, Verified, build_drafter
 from .methods import method
 from .models import LoadedModel, cache_root
 from .policy import CostAware, CostModel, FixedLength, calibrate, make_policy, timed
-from .stepping import children_of, draft_step, follow_greedy
+from .sampling import PositionNoise, accept_sampled, target_probs
+from .stepping import draft_step, follow_greedy
 from .trace import StepEvent, Trace, summarize
 
 # A cached cost curve is measured again when a 1-token forward now takes under this fraction of
@@ -62,7 +63,7 @@ class _Run:
     drafter: Drafter | None
     policy: CostAware | FixedLength
     note: str  # for the user, when not all is as asked (e.g. no static corpus)
-    rng: torch.Generator | None
+    noise: PositionNoise | None  # sampling only
     ids: list[int]  # prompt + generated; the cache holds all but the last
     generated: list[int] = field(default_factory=list)
     steps: list[StepEvent] = field(default_factory=list)
@@ -323,44 +324,25 @@ class Engine:
         generation._steps = self._run(prompt_ids, config, cancel, generation, drafter)
         return generation
 
-    def _probs(self, logits: torch.Tensor, config: DecodeConfig) -> torch.Tensor:
-        """The target distribution for sampling (temperature, then nucleus), float64 on CPU."""
-        probs = torch.softmax(logits.double().cpu() / config.temperature, dim=-1)
-        if config.top_p < 1.0:
-            sorted_p, order = probs.sort(descending=True)
-            keep = sorted_p.cumsum(-1) - sorted_p < config.top_p  # smallest set reaching top_p
-            probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
-            probs /= probs.sum()
-        return probs
-
     def _accept(
         self,
         draft: Draft,
         logits: torch.Tensor,
         config: DecodeConfig,
-        rng: torch.Generator | None,
+        noise: PositionNoise | None,
+        position: int,
     ) -> tuple[list[int], int]:
-        """(accepted draft indices along one path, bonus token)."""
+        """(accepted draft indices along one path, bonus token); `position` is the output
+        position of the step's first new token (sampling draws its noise from it)."""
         if config.temperature == 0:
             best = logits.argmax(-1).tolist()
             return follow_greedy(draft, lambda node, _depth: best[node])
-        children = children_of(draft)
-        path: list[int] = []
-        node = 0  # input index: 0 is the start token, draft node i is input i + 1
-        while True:
-            probs = self._probs(logits[node], config)
-            for c in children[node]:
-                tok = draft.tokens[c]
-                mass = float(probs.sum())
-                if mass > 0 and float(
-                    torch.rand((), generator=rng, dtype=torch.float64)
-                ) * mass < float(probs[tok]):
-                    path.append(c)
-                    node = c + 1
-                    break
-                probs[tok] = 0.0  # rejected: the residual distribution excludes it
-            else:
-                return path, int(torch.multinomial(probs, 1, generator=rng))
+        return accept_sampled(
+            draft,
+            lambda node: target_probs(logits[node], config.temperature, config.top_p),
+            noise,
+            position,
+        )
 
     def _run(
         self,
@@ -396,11 +378,12 @@ class Engine:
             drafter, note = custom, f"custom drafter {type(custom).__name__}"
         else:
             drafter, note = self.make_drafter(config)
-        rng = None
+        noise = None
         if config.temperature > 0:
-            seed = config.seed if config.seed is not None else int(time.time_ns() % (1 << 62))
-            rng = torch.Generator().manual_seed(seed)
-        run = _Run(config, drafter, self.make_policy(config), note, rng, list(prompt_ids))
+            if config.seed is None:  # recorded in the trace, so the run can be repeated
+                config = replace(config, seed=int(time.time_ns() % (1 << 62)))
+            noise = PositionNoise(config.seed)
+        run = _Run(config, drafter, self.make_policy(config), note, noise, list(prompt_ids))
         run.cache = self.new_cache()
         t0 = time.perf_counter()
         ids, topk = run.ids, run.topk
@@ -428,7 +411,8 @@ class Engine:
         t_verify = time.perf_counter()
         with self._lock, torch.no_grad():
             logits = self._forward(fed, draft.parents, run.cache, past)
-            path, bonus = self._accept(draft, logits, run.config, run.rng)
+            position = len(run.generated)
+            path, bonus = self._accept(draft, logits, run.config, run.noise, position)
             self._keep_path(run.cache, [0] + [i + 1 for i in path], len(fed))
         verify_ms = (time.perf_counter() - t_verify) * 1000.0
         run.policy.record(draft, path)
