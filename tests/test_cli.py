@@ -50,6 +50,20 @@ def test_ar_and_sam_write_the_same_text():
     assert ar["summary"]["steps"] == tokens, "plain decoding should take one step per token"
 
 
+def test_seeded_sampling_writes_the_same_tokens_for_ar_and_sam_recycling():
+    """The issue's command: with a seed, a drafting method samples plain sampling's tokens."""
+    args = ["Write a short poem about rivers.", "--temperature", "0.8", "--seed", "7"]
+    args += ["--max-new-tokens", "32", "--json"]
+    ar = samdec("generate", *args, "--method", "ar")
+    spec = samdec("generate", *args, "--method", "sam+recycling", "--draft-policy", "fixed")
+    assert ar.returncode == 0 and spec.returncode == 0, ar.stderr + spec.stderr
+    ar, spec = json.loads(ar.stdout), json.loads(spec.stdout)
+    assert spec["token_ids"] == ar["token_ids"], "seeded sampling changed with the method"
+    assert spec["summary"]["config"]["seed"] == 7
+    accepted = sum(s["accepted"] for s in spec["steps"])
+    assert accepted > 0, "sam+recycling accepted nothing: the test did not speculate"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

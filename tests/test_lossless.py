@@ -104,3 +104,35 @@ def test_stop_string_cuts_after_the_token_that_completes_it(engine, references):
     assert stop in trace.text
     assert stop not in engine.tokenizer.decode(trace.token_ids[:-1])
     assert trace.token_ids == full.token_ids[: len(trace.token_ids)]
+
+
+SAMPLE_NEW = 24
+SAMPLING = dict(temperature=0.8, top_p=0.95, seed=7, max_new_tokens=SAMPLE_NEW)
+
+
+@pytest.fixture(scope="module")
+def plain_samples(engine, references):
+    """Plain sampling (`ar`) of every question with one seed: the text every method must write."""
+    return {
+        qid: engine.generate(ids, method="ar", **SAMPLING).token_ids
+        for qid, (ids, _) in references.items()
+    }
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_seeded_sampling_is_identical_across_methods(engine, references, plain_samples, method):
+    """Seeded sampling draws each position's randomness from the seed and the position alone,
+    so every method writes plain sampling's tokens, while drafting and accepting."""
+    drafted = accepted = 0
+    for q in QUESTIONS:
+        ids, _ = references[q.question_id]
+        trace = engine.generate(ids, method=method, **SAMPLING)
+        assert trace.token_ids == plain_samples[q.question_id], (
+            f"{method}, question {q.question_id}"
+        )
+        drafted += sum(len(s.draft_tokens) for s in trace.steps)
+        accepted += sum(s.accepted for s in trace.steps)
+    assert drafted > 0 and accepted > 0, f"{method} drafted {drafted}, accepted {accepted}"
+    assert any(
+        plain_samples[q.question_id] != references[q.question_id][1][:SAMPLE_NEW] for q in QUESTIONS
+    )
