@@ -216,6 +216,17 @@ def test_compare_endpoint(client):
         assert run["token_ids"] == reference
 
 
+def test_compare_endpoint_checks_identity_when_sampling(client):
+    args = (PROMPT, "sam+recycling", 24, "bundled", 0.8, 7)
+    data = json.loads(client.predict(*args, api_name="/compare"))
+    plain, ours = data["runs"]  # prompt lookup is compared only when greedy
+    assert plain["name"].startswith("plain") and "samdec" in ours["name"]
+    assert ours["identical"] is True and ours["token_ids"] == plain["token_ids"]
+    assert "temperature 0.8, seed 7" in data["note"]
+    again = json.loads(client.predict(*args, api_name="/compare"))
+    assert again["runs"][0]["token_ids"] == plain["token_ids"], "the seed did not repeat the text"
+
+
 # ----------------------------------------------------------------------------- UI handlers
 # The handlers run here without a server: they take values by name and return updates by name.
 

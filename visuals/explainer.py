@@ -14,8 +14,10 @@ CARDS = (
         "A drafted token is kept only if it is exactly what the model would have chosen itself "
         "(struck-through tokens are the guesses it turned down). A bad guess costs a little "
         "time, never a different answer. <b>Compare</b>, at the bottom, checks it: the text is "
-        "identical, token for token, to plain decoding. <b>MAT</b> is the number of tokens per "
-        "forward pass; plain decoding has 1.",
+        "identical, token for token, to plain decoding. With a temperature above 0 it is too: "
+        "the random draw for each position comes from the <b>seed</b> and the position alone, "
+        "so speculation keeps a guess exactly when plain sampling would have drawn it. "
+        "<b>MAT</b> is the number of tokens per forward pass; plain decoding has 1.",
     ),
     (
         "3 · Suffix automata find the guesses",

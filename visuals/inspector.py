@@ -157,7 +157,8 @@ def compare_html(rows: list[dict], note: str = "") -> str:
         return (
             '<div class="sd-compare sd-empty">Runs the prompt three ways in this session: '
             "plain decoding, transformers’ prompt lookup decoding and the settings above "
-            "(greedy), then checks the outputs match token for token.</div>"
+            "(greedy, or sampled with one seed), then checks the outputs match token for "
+            "token.</div>"
         )
     base = rows[0]["tokens_per_s"] or 1.0
     body = []

@@ -86,10 +86,13 @@ def compare(
     method: str = "sam+recycling",
     max_new_tokens: int = 64,
     model: str = "bundled",
+    temperature: float = 0.0,
+    seed: int | None = None,
 ) -> str:
-    """Compare plain decoding, transformers' prompt lookup decoding and `method` (greedy) on
-    one prompt. Returns JSON: {"runs": [{name, tokens, steps, mat, tokens_per_s, identical,
-    token_ids}], "note": str}."""
+    """Compare plain decoding, transformers' prompt lookup decoding (greedy only) and `method`
+    on one prompt; with temperature > 0 plain sampling and `method` share one seed and must
+    still agree token for token. Returns JSON: {"runs": [{name, tokens, steps, mat,
+    tokens_per_s, identical, token_ids}], "note": str}."""
     values = dict(locals())
     try:
         rows, note = run_compare(values)

@@ -1,14 +1,22 @@
 """Compare: plain decoding, transformers' prompt lookup decoding and the chosen method on the
-same prompt, greedy, one after the other; checks the outputs are identical."""
+same prompt, one after the other; checks the outputs are identical, token for token.
+
+Greedy or sampled: a sampled comparison gives plain sampling and the method one seed, and
+since each position's randomness comes from the seed and the position alone
+(samdec.sampling), the two must still agree token for token. Prompt lookup runs only when
+greedy (transformers draws its samples differently)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import gradio as gr
 
 import visuals as V
+from samdec.config import SEED_MAX
 
 from . import runtime as rt
 from .common import accordion_row, error_notice
@@ -17,10 +25,10 @@ from .device import gpu_compare
 from .request import prepare, read_request
 
 COMPARE_MAX_TOKENS = 256
-# The settings a comparison reads (it is always greedy).
+# The settings a comparison reads.
 COMPARE_INPUTS = (
     "prompt", "model", "method", "max_new_tokens", "l_bias", "l_threshold",
-    "draft_policy", "draft_len", "use_static",
+    "draft_policy", "draft_len", "use_static", "temperature", "seed",
 )  # fmt: skip
 
 
@@ -60,14 +68,23 @@ def compare_panels(values: Mapping[str, Any]) -> tuple[str, Any]:
 def run_compare(values: Mapping[str, Any]) -> tuple[list[dict], str]:
     """Rows of {name, tokens, steps, mat, tokens_per_s, identical, colour, token_ids}, and a
     note. Raises UserError."""
-    values = {**values, "temperature": 0.0, "seed": None}
     request = read_request(values)
     n = min(request.config.max_new_tokens, COMPARE_MAX_TOKENS)
     prepared = prepare(request, max_new_tokens=n)
+    config = prepared.config
+    if config.temperature > 0 and config.seed is None:  # both runs need the same seed
+        config = replace(config, seed=secrets.randbelow(SEED_MAX + 1))
     with rt.RUNTIME.admission.turn():
-        runs = gpu_compare(prepared.spec, prepared.ids, prepared.config)
+        runs = gpu_compare(prepared.spec, prepared.ids, config)
+    how = (
+        "Greedy"
+        if config.temperature == 0
+        else f"Sampled at temperature {config.temperature:g}, seed {config.seed}: each "
+        "position's randomness comes from the seed and the position alone, so plain sampling "
+        "and the method must agree token for token (prompt lookup is compared only when greedy)"
+    )
     note = (
-        f"Greedy, {n} new tokens at most, on {prepared.loaded.name} ({prepared.loaded.device}); "
+        f"{how}; {n} new tokens at most, on {prepared.loaded.name} ({prepared.loaded.device}); "
         "speedup relative to plain decoding. Runs share the machine with other users, so "
         "timings vary."
     )
@@ -78,20 +95,21 @@ def run_compare(values: Mapping[str, Any]) -> tuple[list[dict], str]:
 
 def compare_rows(runs: dict) -> list[dict]:
     ar = runs["ar"]
-    pld_tokens, pld_seconds = runs["pld"]
-    rows = [
-        _row("plain decoding (ar)", ar, None, V.COLOURS["model"]),
-        {
-            "name": "prompt lookup (transformers)",
-            "tokens": len(pld_tokens),
-            "steps": None,
-            "mat": None,
-            "tokens_per_s": len(pld_tokens) / pld_seconds if pld_seconds > 0 else 0.0,
-            "identical": pld_tokens == ar.token_ids,
-            "colour": "#56B4E9",
-            "token_ids": pld_tokens,
-        },
-    ]
+    rows = [_row("plain decoding (ar)", ar, None, V.COLOURS["model"])]
+    if runs["pld"] is not None:
+        pld_tokens, pld_seconds = runs["pld"]
+        rows.append(
+            {
+                "name": "prompt lookup (transformers)",
+                "tokens": len(pld_tokens),
+                "steps": None,
+                "mat": None,
+                "tokens_per_s": len(pld_tokens) / pld_seconds if pld_seconds > 0 else 0.0,
+                "identical": pld_tokens == ar.token_ids,
+                "colour": "#56B4E9",
+                "token_ids": pld_tokens,
+            }
+        )
     if runs["ours"] is not None:
         ours = runs["ours"]
         name = f"{ours.summary.method} (samdec)"

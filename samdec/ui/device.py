@@ -47,15 +47,18 @@ def gpu_stream(spec: str, ids: list[int], config, cancel: threading.Event | None
 
 @gpu(duration=180)
 def gpu_compare(spec: str, ids: list[int], config) -> dict:
-    """Plain decoding, transformers' prompt lookup and `config.method` on one prompt, one after
-    the other: {"ar": Trace, "pld": (token ids, seconds), "ours": Trace or None}."""
+    """Plain decoding, transformers' prompt lookup (greedy only) and `config.method` on one
+    prompt, one after the other: {"ar": Trace, "pld": (token ids, seconds) or None,
+    "ours": Trace or None}."""
     from samdec.baselines import hf_generate
 
     engine = rt.RUNTIME.engine(spec)
     engine.generate(ids, replace(config, method="ar", max_new_tokens=2))  # warm-up
     ar = engine.generate(ids, replace(config, method="ar"))
-    with engine.lock:
-        pld = hf_generate(engine.model, ids, config.max_new_tokens, prompt_lookup=True)
+    pld = None
+    if config.temperature == 0:
+        with engine.lock:
+            pld = hf_generate(engine.model, ids, config.max_new_tokens, prompt_lookup=True)
     ours = engine.generate(ids, config) if method(config.method).drafts else None
     return {"ar": ar, "pld": pld, "ours": ours}
 
