@@ -415,7 +415,11 @@ BLOCKS = {
         "python scripts/tune_pld.py --out benchmarks/pld_tuning.json",
         pld_tuning,
     ),
-    "sampling-mat": (("sampling_mat.json",), None, sampling_mat),
+    "sampling-mat": (
+        ("sampling_mat.json",),
+        "python scripts/sampling_mat.py --out benchmarks/sampling_mat.json",
+        sampling_mat,
+    ),
     "automaton": (
         ("automaton.json",),
         "python scripts/bench_automaton.py --out benchmarks/automaton.json",
