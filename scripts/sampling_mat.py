@@ -7,6 +7,9 @@ probability p(x), so MAT should not move; what changes is that every method now 
 sampling's text for a seed. Writes benchmarks/sampling_mat.json (with its receipt).
 
     python scripts/sampling_mat.py --per-category 2 --max-new-tokens 48
+
+The fixed draft policy is the default: it drafts at every step, so MAT measures acceptance
+itself (the cost policy, fitted on greedy acceptance, drafts little when sampling).
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--temperature", type=float, default=0.8)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--draft-policy", choices=["fixed", "cost"], default="fixed")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/sampling_mat.json"))
     args = ap.parse_args()
     stamp = receipt()
@@ -85,7 +89,10 @@ def main() -> None:
     questions = pick(load_questions(), per_category=args.per_category)
     prompts = [loaded.encode_prompt(q.turns[0]) for q in questions]
     settings = dict(
-        temperature=args.temperature, seed=args.seed, max_new_tokens=args.max_new_tokens
+        temperature=args.temperature,
+        seed=args.seed,
+        max_new_tokens=args.max_new_tokens,
+        draft_policy=args.draft_policy,
     )
     # The default cost table, not a timed one: drafting decisions repeat from run to run.
     before = measure(RejectionSampling(loaded, static=static, cost=CostModel()), prompts, settings)
@@ -98,7 +105,7 @@ def main() -> None:
             "temperature": args.temperature,
             "seed": args.seed,
             "methods": METHODS,
-            "draft_policy": "cost (default cost table)",
+            "draft_policy": args.draft_policy,
         },
         "results": {
             m: {"before": before["methods"][m], "after": after["methods"][m]} for m in METHODS
