@@ -282,10 +282,10 @@ def sampling_mat(arts: dict) -> str:
         [
             f"{provenance(a, 'sampling_mat.json')}: {questions} questions, at most "
             f"{cfg['max_new_tokens']} new tokens, temperature {cfg['temperature']}, "
-            f"seed {cfg['seed']}.",
+            f"seed {cfg['seed']}, {cfg.get('draft_policy', 'cost')} draft policy.",
             table(head, rows),
-            f"Same text from every method with the same seed: {share(same['before'])} of questions "
-            f"before, {share(same['after'])} after.",
+            f"Runs (question, method) that wrote plain sampling's tokens for the same seed: "
+            f"{share(same['before'])} before, {share(same['after'])} after.",
         ]
     )
 
