@@ -287,7 +287,7 @@ def test_the_other_blocks_render_their_numbers(tmp_path):
     assert "| plain `generate` | 20.0 | 1.00x | 100% |" in pld and "| 3 | 26.0 | 1.30x |" in pld
     assert "Chosen: 3 (`pld:3` in the benchmark)." in pld
     mat = rr.render_block("sampling-mat", tmp_path)
-    assert "| sam | 1.41 | 1.52 |" in mat and "0% of questions before, 100% after" in mat
+    assert "| sam | 1.41 | 1.52 |" in mat and "same seed: 0% before, 100% after." in mat
     text = rr.render_block("build-text", tmp_path)
     assert "build 13.2 s = 1.52 M tokens/s, 29.9 M states" in text
 
