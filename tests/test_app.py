@@ -72,7 +72,7 @@ def generate(client, prompt=PROMPT, method="sam+recycling", max_new_tokens=20, *
 
 def test_api_lists_the_named_endpoints(client):
     names = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert "/generate" in names and "/compare" in names
+    assert {"/generate", "/compare", "/automaton_steps"} <= set(names)
 
 
 def test_generate_returns_a_trace_consistent_with_the_text(client, ui):
@@ -225,6 +225,36 @@ def test_compare_endpoint_checks_identity_when_sampling(client):
     assert "temperature 0.8, seed 7" in data["note"]
     again = json.loads(client.predict(*args, api_name="/compare"))
     assert again["runs"][0]["token_ids"] == plain["token_ids"], "the seed did not repeat the text"
+
+
+def test_automaton_steps_endpoint(client):
+    """The playground's construction as JSON: one symbol per letter by default."""
+    data = json.loads(client.predict("abcbc", api_name="/automaton_steps"))
+    assert data["symbols"] == list("abcbc") and data["num_states"] == len(data["states"]) == 8
+    kinds = [e["kind"] for e in data["events"]]
+    assert kinds.count("clone") == 2 and kinds.count("match") == 5
+    assert data["events"][-1] == {
+        "kind": "match", "state": 7, "length": 2, "suffix": ["b", "c"], "earlier_end": 2,
+        "draft": ["b", "c"],
+    }  # fmt: skip
+    words = json.loads(client.predict("to be or not to be", "words", api_name="/automaton_steps"))
+    assert words["unit"] == "words" and words["events"][-1]["suffix"] == ["to", "be"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("",), "empty"),
+        (("x" * 65,), "at most 64 symbols"),
+        (("abc", "syllables"), "The unit must be"),
+    ],
+)
+def test_automaton_steps_rejects_bad_input_clearly(client, args, message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as info:
+        client.predict(*args, api_name="/automaton_steps")
+    assert message in str(info.value) and "Traceback" not in str(info.value)
 
 
 # ----------------------------------------------------------------------------- UI handlers

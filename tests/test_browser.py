@@ -1,4 +1,5 @@
-"""End to end in headless Chromium: type a prompt, generate, see the panels, replay a step.
+"""End to end in headless Chromium: type a prompt, generate, see the panels, replay a step;
+and the automaton playground: build a text's automaton, step to a clone and back.
 
 Needs Chromium from Debian (`apt-get install -y chromium`) and Playwright for Python
 (`pip install playwright`; no `playwright install`: the system Chromium is used). Screenshots
@@ -197,23 +198,107 @@ def compare_and_tune(page) -> None:
     page.screenshot(path=str(OUT / "app-compare-tune.png"), full_page=True)
 
 
+def endpos_classes(text: str) -> int:
+    """Brute force: the distinct sets of end positions of the substrings of `text`."""
+    classes = set()
+    for i in range(len(text)):
+        for j in range(i + 1, len(text) + 1):
+            n = j - i
+            ends = [e for e in range(n - 1, len(text)) if text[e - n + 1 : e + 1] == text[i:j]]
+            classes.add(frozenset(ends))
+    return len(classes)
+
+
+def playground(page) -> None:
+    """Build "abcbc", step to its first clone and back, and count the states."""
+    text = "abcbc"
+    page.click("#sd-playground summary, #sd-playground button.label-wrap")
+    page.fill("#sd-pg-text textarea, #sd-pg-text input", text)
+    page.click("#sd-pg-build")
+    event = "#sd-pg-event .sd-pg-event"
+
+    def at(k: int) -> None:
+        page.wait_for_function(
+            f"() => document.querySelector('{event}')?.dataset.k === '{k}'", timeout=30_000
+        )
+
+    def kind() -> str:
+        return page.get_attribute(event, "data-kind")
+
+    page.wait_for_function(
+        "() => document.querySelector('#sd-pg-notice').innerText.includes('events')",
+        timeout=30_000,
+    )
+    at(0)
+    # the finished automaton's state count, as the page says it, against a brute-force count
+    # of the end-position classes (+1: the root, the empty string's)
+    final = int(page.inner_text(f"{event} .sd-pg-final"))
+    assert final == endpos_classes(text) + 1 == 8
+    for _ in range(3):  # "abc": three whole symbols, no clone yet
+        k = int(page.get_attribute(event, "data-k"))
+        page.click("#sd-pg-next")
+        page.wait_for_function(
+            f"() => document.querySelector('{event}').dataset.k !== '{k}'", timeout=30_000
+        )
+    states = "#sd-pg-plot .scatterlayer .point"
+    for _ in range(12):  # then event by event, up to the clone
+        if kind() == "clone":
+            break
+        k = int(page.get_attribute(event, "data-k"))
+        page.click("#sd-pg-forward")
+        at(k + 1)
+    assert kind() == "clone", "no clone within 12 events of the fourth symbol"
+    k = int(page.get_attribute(event, "data-k"))
+    now = int(page.inner_text(f"{event} .sd-pg-now"))
+    assert now == 6 and "Clone state" in page.inner_text(event)
+    page.wait_for_function(f"() => document.querySelectorAll('{states}').length === {now}")
+    assert "a clone of state" in page.inner_text("#sd-pg-inspector")
+    page.screenshot(path=str(OUT / "playground-clone.png"), full_page=True)
+
+    page.click("#sd-pg-back")
+    at(k - 1)
+    assert kind() != "clone" and "clone" not in page.inner_text(event).lower()
+    assert int(page.inner_text(f"{event} .sd-pg-now")) == now - 1
+    page.wait_for_function(f"() => document.querySelectorAll('{states}').length === {now - 1}")
+    page.screenshot(path=str(OUT / "playground-back.png"), full_page=True)
+
+    page.click("#sd-pg-send")
+    page.wait_for_function(
+        f"() => document.querySelector('#sd-prompt textarea').value === '{text}'", timeout=30_000
+    )
+
+
+def open_page(p, executable: str, server: str, name: str, steps) -> None:
+    """Open the app in a fresh browser, run `steps(page)`; on failure a screenshot
+    (test-output/<name>-failure.png) and the server log's tail."""
+    browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    script_errors: list[str] = []
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
+    try:
+        page.goto(server)
+        page.wait_for_selector("#sd-generate", timeout=60_000)
+        steps(page)
+        assert not script_errors, f"JavaScript errors on the page: {script_errors}"
+    except Exception as exc:
+        page.screenshot(path=str(OUT / f"{name}-failure.png"), full_page=True)
+        log = (OUT / "browser-server.log").read_text(errors="replace")[-4000:]
+        raise AssertionError(f"{exc}\n--- server log (tail) ---\n{log}") from exc
+    finally:
+        browser.close()
+
+
 def test_generate_watch_and_replay(server):
     executable = require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        script_errors: list[str] = []
-        page.on("pageerror", lambda error: script_errors.append(str(error)))
-        try:
-            page.goto(server)
-            page.wait_for_selector("#sd-generate", timeout=60_000)
-            drive(page)
-            assert not script_errors, f"JavaScript errors on the page: {script_errors}"
-        except Exception as exc:
-            page.screenshot(path=str(OUT / "app-failure.png"), full_page=True)
-            log = (OUT / "browser-server.log").read_text(errors="replace")[-4000:]
-            raise AssertionError(f"{exc}\n--- server log (tail) ---\n{log}") from exc
-        finally:
-            browser.close()
+        open_page(p, executable, server, "app", drive)
+
+
+def test_automaton_playground(server):
+    executable = require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        open_page(p, executable, server, "playground", playground)

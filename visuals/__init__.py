@@ -2,7 +2,8 @@
 
 No torch, no gradio: everything here takes plain data (a `samdec.trace.Trace`, its dict or
 JSON, or a run in progress as `TraceView.from_events`) and returns a `plotly.graph_objects.Figure`
-or an HTML string, so it can be tested without a model or a browser.
+or an HTML string, so it can be tested without a model or a browser. The automaton playground
+(`playground_*`) draws a `samdec.playground.Playground`: a construction replayed event by event.
 """
 
 from .automaton import (
@@ -17,6 +18,13 @@ from .charts import compare_figure, match_figure, steps_figure
 from .explainer import HOW_IT_WORKS
 from .inspector import compare_html, inspector_html
 from .palette import COLOURS, LABELS, SOURCES, TINTS, css_variables
+from .playground import (
+    describe_event,
+    playground_event_html,
+    playground_figure,
+    playground_match_html,
+    playground_state_html,
+)
 from .stream import legend_html, stats_html, stream_html
 from .tuning import tuning_heatmap
 from .view import TokenSpan, TraceView, as_view
@@ -35,12 +43,17 @@ __all__ = [
     "compare_figure",
     "compare_html",
     "css_variables",
+    "describe_event",
     "dynamic_view",
     "empty_figure",
     "inspector_html",
     "legend_html",
     "match_figure",
     "match_strip_html",
+    "playground_event_html",
+    "playground_figure",
+    "playground_match_html",
+    "playground_state_html",
     "static_view",
     "stats_html",
     "steps_figure",

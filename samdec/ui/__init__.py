@@ -1,12 +1,12 @@
 """The web app: the only code that imports gradio.
 
-One module per section, each building its part of the page and holding its handlers:
-`live` (Generate, the streamed output), `replay` (step slider, play, inspector, charts, trace
-files), `automaton_view`, `compare`, `tune`, `api` (named endpoints). `page.build_demo`
-assembles them. Below the sections, without gradio: `request` (one checked request, settings
-by name), `runtime` (the operator's models, loaded once per process), `admission` (how much
-model work runs and waits), `device` (everything that runs the model,
-ZeroGPU-ready), `panels` (sessions, and every step panel rendered by name).
+One module per section, each building its part of the page and holding its handlers: `live`
+(Generate, the streamed output), `replay` (step slider, play, inspector, charts, trace files),
+`automaton_view`, `playground` (the automaton's construction, step by step), `compare`, `tune`,
+`api` (named endpoints). `page.build_demo` assembles them. Below the sections, without gradio:
+`request` (one checked request, settings by name), `runtime` (the operator's models, loaded once
+per process), `admission` (how much model work runs and waits), `device` (everything that runs
+the model, ZeroGPU-ready), `panels` (sessions, and every step panel rendered by name).
 """
 
 from .errors import UserError

@@ -1,7 +1,8 @@
-"""The named API endpoints for gradio_client: /generate and /compare.
+"""The named API endpoints for gradio_client: /generate, /compare and /automaton_steps.
 
-Their parameters have the names of the settings (`DecodeConfig` fields), and the values go
-through the same `read_request` as the page's.
+The decoding endpoints' parameters have the names of the settings (`DecodeConfig` fields), and
+the values go through the same `read_request` as the page's; /automaton_steps reads its text
+as the automaton playground does.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .common import api_error
 from .compare import run_compare
 from .device import decode_in_background
 from .errors import UserError
+from .playground import steps_data
 from .request import Prepared, prepare, read_request
 
 
@@ -27,6 +29,7 @@ def register() -> None:
     # No gradio limit: the runtime's Admission bounds the model work and answers "busy".
     gr.api(generate, api_name="generate", concurrency_limit=None, concurrency_id="model")
     gr.api(compare, api_name="compare", concurrency_limit=None, concurrency_id="model")
+    gr.api(automaton_steps, api_name="automaton_steps")
 
 
 def generate(
@@ -101,3 +104,20 @@ def compare(
     for row in rows:
         row.pop("colour", None)
     return json.dumps({"runs": rows, "note": note})
+
+
+def automaton_steps(text: str, unit: str = "letters") -> str:
+    """The online construction of the suffix automaton of `text`, step by step, as JSON.
+
+    `unit`: "letters" (one symbol per character, the default), "words" or "tokens" (the
+    model's tokens, each token's text as its symbol); at most 64 symbols. Returns
+    {"symbols", "unit", "events", "num_states", "num_transitions", "states"}: the events in
+    order (add_symbol, create_state, add_transition, follow_link, found_transition, clone,
+    redirect, set_link, match; see samdec.playground), and the finished automaton's states,
+    each {id, length, link, firstpos, endpos (every end position), clone_of (-1 if not a
+    clone), longest, shortest, transitions: {symbol: state}}.
+    """
+    try:
+        return json.dumps(steps_data(text, unit), ensure_ascii=False)
+    except Exception as exc:
+        raise api_error(exc, "The automaton steps") from None

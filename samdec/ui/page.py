@@ -9,7 +9,7 @@ import gradio as gr
 
 import visuals as V
 
-from . import api, automaton_view, compare, live, replay, tune
+from . import api, automaton_view, compare, live, playground, replay, tune
 from . import runtime as rt
 from .controls import build_controls, load_examples
 from .panels import Session
@@ -51,6 +51,7 @@ def build_demo(assets: Path = ASSETS) -> gr.Blocks:
             with gr.Column(scale=2, min_width=380):
                 inspector = replay.build_inspector()
         charts = replay.build_charts()
+        playground_parts = playground.build()
         compare_parts = compare.build()
         tune_parts = tune.build()
 
@@ -69,6 +70,7 @@ def build_demo(assets: Path = ASSETS) -> gr.Blocks:
         replay.wire(replay_controls, panels, session, controls.max_states)
         compare.wire(controls, *compare_parts)
         tune.wire(controls, *tune_parts)
+        playground.wire(playground_parts, controls.by_name["prompt"])
         api.register()
         demo.unload(live.on_unload)
     # Model work is bounded by the runtime's Admission (it answers "busy" at once); this queue
