@@ -588,15 +588,21 @@ def strings_of(info: dict) -> list[list[str]]:
     return [whole[len(whole) - m :] for m in range(high, max(low, 1) - 1, -1)]
 
 
+def state_index(sam: Automaton, state: Any) -> int:
+    """`state` as a state number of `sam` (from a dropdown, say), or -1 when it is none."""
+    try:
+        state = int(state)
+    except (TypeError, ValueError):
+        return -1
+    return state if 0 <= state < sam.num_states else -1
+
+
 def playground_state_html(pg: Playground, k: Any, state: Any, sep: str = "") -> str:
     """What one state stands for after k events (its end positions computed on demand)."""
     k = clamp(pg, k)
     sam = pg.state_after(k)
-    try:
-        state = int(state)
-    except (TypeError, ValueError):
-        state = -1
-    if not 0 <= state < sam.num_states:
+    state = state_index(sam, state)
+    if state < 0:
         return '<div class="sd-inspect sd-empty">Pick a state to inspect.</div>'
     info = pg.inspect(sam, state)
     low, high = info["lengths"]

@@ -155,11 +155,8 @@ def step_contents(built: Any, k: Any, state: Any = None) -> dict[str, Any]:
     pg, sep = playground_of(built)
     k = V.playground.clamp(pg, k)
     sam = pg.state_after(k)
-    try:
-        state = int(state)
-    except (TypeError, ValueError):
-        state = -1
-    if not 0 <= state < sam.num_states:
+    state = V.playground.state_index(sam, state)
+    if state < 0:
         state = V.playground.focus_state(pg, k)
     return {
         "k": k,
