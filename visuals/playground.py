@@ -649,6 +649,15 @@ def playground_state_html(pg: Playground, k: Any, state: Any, sep: str = "") -> 
     if state < 0:
         return '<div class="sd-inspect sd-empty">Pick a state to inspect.</div>'
     info = pg.inspect(sam, state)
+    rows = _state_facts(state, info, sep)
+    if state != ROOT:
+        rows += _state_strings(sam, info, sep)
+    rows.append(_arrows_out(sam, state))
+    return f'<div class="sd-inspect sd-pg-state" data-state="{state}">{"".join(rows)}</div>'
+
+
+def _state_facts(state: int, info: dict, sep: str) -> list[str]:
+    """The heading and the fact boxes: longest, shortest, lengths, suffix link."""
     low, high = info["lengths"]
     if state == ROOT:
         head = "<b>The root</b> (state 0): the empty string, which ends everywhere"
@@ -664,55 +673,61 @@ def playground_state_html(pg: Playground, k: Any, state: Any, sep: str = "") -> 
         ("lengths", f"{low}–{high}"),
         ("suffix link →", link_text),
     ]
-    rows = [
+    return [
         f'<div class="sd-inspect-head">{head}</div>',
         '<div class="sd-facts">'
         + "".join(f"<div class='sd-fact'><span>{a}</span><b>{b}</b></div>" for a, b in facts)
         + "</div>",
     ]
-    if state != ROOT:
-        strings = strings_of(info)
-        shown = strings if len(strings) <= 8 else [*strings[:4], None, *strings[-3:]]
-        listed = ", ".join("…" if s is None else html.escape(quote(s, sep)) for s in shown)
-        ends, short_ends = info["endpos"], _ends(sam.text, info["shortest"])
-        same = "all end at the same positions" if short_ends == ends else "not yet one class"
+
+
+def _state_strings(sam: Automaton, info: dict, sep: str) -> list[str]:
+    """A non-root state's strings, whether they form one end-position class yet, and where the
+    longest one ends, marked on the text."""
+    high, link = info["lengths"][1], info["link"]
+    strings = strings_of(info)
+    shown = strings if len(strings) <= 8 else [*strings[:4], None, *strings[-3:]]
+    listed = ", ".join("…" if s is None else html.escape(quote(s, sep)) for s in shown)
+    ends, short_ends = info["endpos"], _ends(sam.text, info["shortest"])
+    same = "all end at the same positions" if short_ends == ends else "not yet one class"
+    rows = [
+        f"<div>Its {len(strings)} string{'s' if len(strings) != 1 else ''} ({same}): {listed}</div>"
+    ]
+    if short_ends != ends and link >= 0:
+        extra = ", ".join(map(str, sorted(set(short_ends) - set(ends))))
         rows.append(
-            f"<div>Its {len(strings)} string{'s' if len(strings) != 1 else ''} ({same}): "
-            f"{listed}</div>"
+            '<div class="sd-note sd-pg-mixed">Right now '
+            f"{html.escape(quote(info['shortest'], sep))} also ends at {extra}, but "
+            f"{html.escape(quote(info['longest'], sep))} does not: the state mixes two sets "
+            "of end positions, so this symbol's construction splits it: a clone takes "
+            "the shorter strings.</div>"
         )
-        if short_ends != ends and link >= 0:
-            extra = ", ".join(map(str, sorted(set(short_ends) - set(ends))))
-            rows.append(
-                '<div class="sd-note sd-pg-mixed">Right now '
-                f"{html.escape(quote(info['shortest'], sep))} also ends at {extra}, but "
-                f"{html.escape(quote(info['longest'], sep))} does not: the state mixes two sets "
-                "of end positions, so this symbol's construction splits it: a clone takes "
-                "the shorter strings.</div>"
-            )
-        if link < 0:
-            rows.append(
-                '<div class="sd-note">Its suffix link is set at the end of this symbol\'s '
-                "events; until then only its longest string is sure to be its own.</div>"
-            )
-        classes: dict[int, str] = {}
-        for end in ends:
-            for j in range(end - high + 1, end):
-                classes.setdefault(j, "sd-pg-in")
-            classes[end] = "sd-pg-end"
+    if link < 0:
         rows.append(
-            f'<div class="sd-pg-endpos">End positions {{{", ".join(map(str, ends))}}} '
-            f"(the longest string marked where it occurs):</div>{_boxes(sam.text, classes)}"
+            '<div class="sd-note">Its suffix link is set at the end of this symbol\'s '
+            "events; until then only its longest string is sure to be its own.</div>"
         )
+    classes: dict[int, str] = {}
+    for end in ends:
+        for j in range(end - high + 1, end):
+            classes.setdefault(j, "sd-pg-in")
+        classes[end] = "sd-pg-end"
+    rows.append(
+        f'<div class="sd-pg-endpos">End positions {{{", ".join(map(str, ends))}}} '
+        f"(the longest string marked where it occurs):</div>{_boxes(sam.text, classes)}"
+    )
+    return rows
+
+
+def _arrows_out(sam: Automaton, state: int) -> str:
     arrows = sam.transitions[state]
-    if arrows:
-        out = ", ".join(
-            f'<span class="sd-tokcode">{html.escape(compact(sym, 12))}</span> → {dst}'
-            for sym, dst in arrows.items()
-        )
-        rows.append(f"<div>Arrows out: {out}</div>")
-    else:
-        rows.append('<div class="sd-note">No arrows out yet.</div>')
-    return f'<div class="sd-inspect sd-pg-state" data-state="{state}">{"".join(rows)}</div>'
+    if not arrows:
+        return '<div class="sd-note">No arrows out yet.</div>'
+    out = ", ".join(
+        f'<span class="sd-tokcode">{html.escape(compact(sym, 12))}</span> → {dst}'
+        for sym, dst in arrows.items()
+    )
+    return f"<div>Arrows out: {out}</div>"
 
 
 def playground_match_html(pg: Playground, k: Any, sep: str = "") -> str:
