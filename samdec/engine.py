@@ -416,6 +416,7 @@ class Engine:
             self._keep_path(run.cache, [0] + [i + 1 for i in path], len(fed))
         verify_ms = (time.perf_counter() - t_verify) * 1000.0
         run.policy.record(draft, path)
+        top_tokens, top_probs = _top_next(logits, [0] + [i + 1 for i in path])
 
         new_tokens, path, bonus, stop = self._commit(run, draft, path, bonus)
         t_obs = time.perf_counter()
@@ -446,6 +447,12 @@ class Engine:
             rule_source=draft.rule_source,
             no_draft=draft.no_draft if not len(draft) else "",
             policy_cut=max(0, min(proposed, limit) - len(draft)),
+            expected_tokens=draft.expected_tokens,
+            expected_offered=draft.expected_offered,
+            cost_ms=float(self.cost(1 + len(draft))),
+            cost_offered_ms=float(self.cost(1 + min(proposed, limit))),
+            top_tokens=top_tokens[: len(new_tokens)],
+            top_probs=top_probs[: len(new_tokens)],
             draft_pieces=[self.piece(t) for t in draft.tokens],
             new_pieces=[self.piece(t) for t in new_tokens],
         )
@@ -491,6 +498,8 @@ class Engine:
             stop_reason,
             recorded,
         )
+        summary.verify_cost = {str(q): float(ms) for q, ms in sorted(self.cost.points.items())}
+        summary.verify_cost_source = self.cost.device
         return Trace(
             text=self.tokenizer.decode(run.generated, skip_special_tokens=True),
             token_ids=run.generated,
@@ -526,3 +535,13 @@ class Engine:
         if len(generated) + len(new_tokens) >= config.max_new_tokens:
             return len(new_tokens), "max_new_tokens"
         return len(new_tokens), ""
+
+
+TOP_NEXT = 3  # next-token candidates kept per appended token, for the page's tooltips
+
+
+def _top_next(logits: torch.Tensor, rows: list[int]) -> tuple[list[list[int]], list[list[float]]]:
+    """The model's TOP_NEXT most likely next tokens at `rows` of the verify pass, with their
+    probabilities at temperature 1 (~0.1 ms a row: a softmax over the vocabulary)."""
+    probs = torch.softmax(logits[rows].float(), dim=-1).topk(TOP_NEXT, dim=-1)
+    return probs.indices.tolist(), [[round(p, 4) for p in row] for row in probs.values.tolist()]

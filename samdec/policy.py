@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -230,7 +230,11 @@ class CostAware:
         n = len(rates)
         expected = 1.0 + np.concatenate(([0.0], np.cumsum(rates)))  # tokens per step, m=0..n
         value = expected / self._cost[1 : n + 2]
-        return draft.prefix(int(np.argmax(value)))
+        m = int(np.argmax(value))
+        kept = draft.prefix(m)
+        kept = replace(kept) if kept is draft else kept  # the drafter's draft stays as offered
+        kept.expected_tokens, kept.expected_offered = float(expected[m]), float(expected[n])
+        return kept
 
     def record(self, draft: Draft, accepted_indices: list[int]) -> None:
         if len(draft) == 0:

@@ -31,8 +31,9 @@ def draft_step(drafter: Drafter | None, policy, budget: int) -> tuple[Draft, int
     elif proposed == 0:
         draft.no_draft = "nothing_to_draft"
     elif len(draft) < proposed:
-        why = "not worth verifying" if len(draft) == 0 else f"kept {len(draft)}"
-        draft.reason = f"{offered.reason}; {policy.name} policy: {why} of {proposed}"
+        draft.reason = (
+            f"{offered.reason}; length policy ({policy.name}): kept {len(draft)} of {proposed}"
+        )
         draft.no_draft = "not_worth_it" if len(draft) == 0 else ""
     return draft, limit, proposed
 

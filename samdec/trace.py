@@ -48,6 +48,19 @@ class StepEvent:
     rule_source: str = ""  # the drafter the decision rule picked (even if nothing was verified)
     no_draft: str = ""  # why no draft was verified: a key of NO_DRAFT ("" when one was)
     policy_cut: int = 0  # draft tokens the length policy removed from what the drafter offered
+    # The length policy's estimate of tokens this step appends (bonus included) if it verifies
+    # what it kept / everything it was offered (up to draft_limit). 0: the policy (fixed) does
+    # not estimate.
+    expected_tokens: float = 0.0
+    expected_offered: float = 0.0
+    # The verify-cost curve's price (RunSummary.verify_cost) of verifying what was kept / the
+    # whole offer, start token included, in milliseconds.
+    cost_ms: float = 0.0
+    cost_offered_ms: float = 0.0
+    # The model's most likely next tokens at the position of each appended token, and their
+    # probabilities (softmax at temperature 1): near-ties show where a draft was almost right.
+    top_tokens: list[list[int]] = field(default_factory=list)
+    top_probs: list[list[float]] = field(default_factory=list)
     draft_pieces: list[str] = field(default_factory=list)  # text of each draft token
     new_pieces: list[str] = field(default_factory=list)  # text of each appended token
 
@@ -86,6 +99,11 @@ class RunSummary:
         default_factory=dict
     )  # accepted draft tokens + "model"
     config: dict[str, Any] = field(default_factory=dict)  # the decoding settings used
+    # The engine's verify-cost curve: ms to verify q tokens in one pass, by q (JSON keys are
+    # text), as the length policy priced drafts; and where it came from (measured on which
+    # device, or the default table).
+    verify_cost: dict[str, float] = field(default_factory=dict)
+    verify_cost_source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,6 +164,7 @@ _STEP_INTS = ("step", "context_length", "start_token", "match_static", "match_dy
               "state_static", "state_dynamic", "bonus_token", "draft_limit", "proposed",
               "policy_cut")  # fmt: skip
 _STEP_INT_LISTS = ("draft_tokens", "draft_parents", "accepted_indices", "new_tokens")
+_STEP_FLOATS = ("expected_tokens", "expected_offered", "cost_ms", "cost_offered_ms")
 
 
 def _ints(name: str, value: Any) -> None:
@@ -163,7 +182,7 @@ def _check_step(ev: StepEvent) -> None:
             raise ValueError(f"{where}: {name} must be a whole number")
     for name in _STEP_INT_LISTS:
         _ints(f"{where}: {name}", getattr(ev, name))
-    for name in ("draft_us", "verify_ms"):
+    for name in ("draft_us", "verify_ms", *_STEP_FLOATS):
         if not isinstance(getattr(ev, name), int | float):
             raise ValueError(f"{where}: {name} must be a number")
     if ev.drafter not in SOURCES or ev.no_draft not in NO_DRAFT:
@@ -179,6 +198,19 @@ def _check_step(ev: StepEvent) -> None:
     for name in ("draft_pieces", "new_pieces"):
         if not all(isinstance(x, str) for x in getattr(ev, name)):
             raise ValueError(f"{where}: {name} must be a list of text")
+    _check_top(where, ev)
+
+
+def _check_top(where: str, ev: StepEvent) -> None:
+    tokens, probs = ev.top_tokens, ev.top_probs
+    if not isinstance(tokens, list) or not isinstance(probs, list) or len(tokens) != len(probs):
+        raise ValueError(f"{where}: top_tokens and top_probs must be lists of equal length")
+    for row, p in zip(tokens, probs, strict=True):
+        _ints(f"{where}: top_tokens", row)
+        if not isinstance(p, list) or len(p) != len(row):
+            raise ValueError(f"{where}: top_probs must match top_tokens")
+        if not all(isinstance(x, int | float) and 0 <= x <= 1 for x in p):
+            raise ValueError(f"{where}: top_probs must be probabilities")
 
 
 def tokens_by_source(steps: list[StepEvent]) -> dict[str, int]:

@@ -138,3 +138,33 @@ def test_a_calibration_measured_on_a_busy_machine_is_measured_again(tmp_path, mo
     fast = {q: ms / 1000 for q, ms in first.points.items()}
     CostModel(fast, first.device).save(path)
     assert Engine(tiny, cost="calibrate").cost.points == fast
+
+
+def test_trace_records_the_policy_estimate_the_price_and_the_top_tokens():
+    tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)
+    cost = CostModel()
+    engine = Engine(tiny, cost=cost)
+    trace = engine.generate(PROMPT, method="sam+recycling", max_new_tokens=30)
+    assert trace.summary.verify_cost == {str(q): ms for q, ms in cost.points.items()}
+    offered = [s for s in trace.steps if s.proposed]
+    assert offered, "the drafters offered nothing: nothing was tested"
+    for s in trace.steps:
+        assert s.cost_ms == pytest.approx(float(cost(1 + len(s.draft_tokens))))
+        assert s.cost_offered_ms == pytest.approx(float(cost(1 + min(s.proposed, s.draft_limit))))
+        # Greedy: each appended token is the model's most likely one there.
+        assert [row[0] for row in s.top_tokens] == s.new_tokens
+        assert all(p == sorted(p, reverse=True) and sum(p) <= 1.0001 for p in s.top_probs)
+    for s in offered:  # the cost-aware policy priced what it kept against the whole offer
+        assert 1.0 <= s.expected_tokens <= s.expected_offered + 1e-9
+        assert s.expected_tokens <= 1.0 + len(s.draft_tokens)
+    fixed = engine.generate(PROMPT, method="sam+recycling", max_new_tokens=30, draft_policy="fixed")
+    assert all(s.expected_tokens == 0.0 for s in fixed.steps)  # the fixed policy does not estimate
+
+
+def test_validate_rejects_top_probabilities_that_are_not():
+    tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)
+    trace = Engine(tiny, cost=CostModel()).generate(PROMPT, method="ar", max_new_tokens=3)
+    trace.validate()
+    trace.steps[0].top_probs[0][0] = 1.5
+    with pytest.raises(ValueError, match="probabilities"):
+        trace.validate()

@@ -37,6 +37,10 @@ class Draft:
     # Stable key of each node for the length policy's statistics: the position for chains,
     # the template node for trees.
     node_keys: list[int] = field(default_factory=list)
+    # Set by a length policy that estimates (policy.CostAware): tokens the step is expected to
+    # append, bonus included, if this draft / the whole draft it was cut from is verified.
+    expected_tokens: float = 0.0
+    expected_offered: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.rule_source:
@@ -68,6 +72,8 @@ class Draft:
             state_dynamic=self.state_dynamic,
             no_draft=self.no_draft,
             node_keys=self.node_keys[:n],
+            expected_tokens=self.expected_tokens,
+            expected_offered=self.expected_offered,
         )
 
 

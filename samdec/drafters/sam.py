@@ -21,21 +21,23 @@ def choose_source(
     has_static: bool,
     has_auxiliary: bool,
 ) -> tuple[str, int, str]:
-    """(source, match length of the source, reason). The one implementation of the rule."""
-    if not has_static or match_dynamic >= match_static - l_bias:
-        source, length = "dynamic", match_dynamic
-        why = (
-            f"dynamic {match_dynamic} >= static {match_static} - l_bias {l_bias}"
-            if has_static
-            else f"dynamic match {match_dynamic} (no static corpus)"
-        )
-    else:
+    """(source, match length of the source, the rule in words). The one implementation of the
+    rule, and of its wording: every panel prints this one form, numbers filled in, outcome
+    named ("static 12 > dynamic 0 + l_bias 5 -> static; match 12 >= l_threshold 5 -> static
+    drafts")."""
+    if not has_static:
+        source, length, why = "dynamic", match_dynamic, "no static corpus -> dynamic"
+    elif match_static > match_dynamic + l_bias:
         source, length = "static", match_static
-        why = f"static {match_static} > dynamic {match_dynamic} + l_bias {l_bias}"
+        why = f"static {match_static} > dynamic {match_dynamic} + l_bias {l_bias} -> static"
+    else:
+        source, length = "dynamic", match_dynamic
+        why = f"static {match_static} <= dynamic {match_dynamic} + l_bias {l_bias} -> dynamic"
     if length < l_threshold or length == 0:
         fallback = "recycling" if has_auxiliary else "none"
-        return fallback, length, f"{why}; match {length} < l_threshold {l_threshold} -> {fallback}"
-    return source, length, why
+        outcome = "recycling drafts" if has_auxiliary else "no draft"
+        return fallback, length, f"{why}; match {length} < l_threshold {l_threshold} -> {outcome}"
+    return source, length, f"{why}; match {length} >= l_threshold {l_threshold} -> {source} drafts"
 
 
 class SAM:
