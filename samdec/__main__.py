@@ -56,7 +56,7 @@ SETTINGS = (
     ("--l-bias", "l_bias", "favour the dynamic automaton's match by this many tokens"),
     ("--l-threshold", "l_threshold", "shorter matches draft with Token Recycling (or nothing)"),
     ("--draft-policy", "draft_policy", f"one of {', '.join(POLICIES)}"),
-    ("--draft-len", "draft_len", "the fixed draft length, and the cost policy's cap"),
+    ("--draft-len", "draft_len", "the draft limit: the most tokens a step may verify"),
     ("--temperature", "temperature", "0 is greedy"),
     ("--top-p", "top_p", ""),
     ("--seed", "seed", "for sampling"),

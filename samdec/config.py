@@ -41,9 +41,10 @@ class DecodeConfig:
     max_new_tokens: int = _setting(256, label="Max new tokens", lo=1)
     l_bias: int = _setting(5, label="l_bias", lo=0, hi=1000)
     l_threshold: int = _setting(5, label="l_threshold", lo=0, hi=1000)
-    # "cost": draft length from the measured verify cost; "fixed": always draft_len
-    draft_policy: str = _setting("cost", label="Draft policy", kind=str, choices=POLICIES)
-    draft_len: int = _setting(40, label="Draft length", lo=1, hi=128)  # also the cost policy's cap
+    # "cost" (cost-aware): draft length from the measured verify cost; "fixed": draft_len
+    draft_policy: str = _setting("cost", label="Length policy", kind=str, choices=POLICIES)
+    # the draft limit: the most tokens a step may verify, under either length policy
+    draft_len: int = _setting(40, label="Draft length", lo=1, hi=128)
     temperature: float = _setting(0.0, label="Temperature", kind=float, lo=0, hi=5)  # 0 = greedy
     top_p: float = _setting(1.0, label="Top-p", kind=float, lo=0, hi=1, above_lo=True)
     seed: int | None = _setting(None, label="Seed", lo=0, hi=SEED_MAX, optional=True)

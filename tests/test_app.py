@@ -111,7 +111,7 @@ def test_output_equals_plain_decoding(client):
         ((PROMPT, "sam", 2.5), "whole number"),
         ((PROMPT, "teleport", 8), "Unknown method"),
         ((PROMPT, "sam", 8, 5, 5, "cost", 40, -1.0), "Temperature must be between 0 and 5"),
-        ((PROMPT, "sam", 8, 5, 5, "sometimes"), "Draft policy must be 'cost' or 'fixed'"),
+        ((PROMPT, "sam", 8, 5, 5, "sometimes"), "Length policy must be 'cost' or 'fixed'"),
         ((PROMPT, "sam", 8, -1), "l_bias must be a whole number from 0 to 1000"),
         (("word " * 9000, "sam", 8), "reads at most"),
     ],

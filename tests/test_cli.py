@@ -78,7 +78,7 @@ def test_seeded_sampling_writes_the_same_tokens_for_ar_and_sam_recycling():
         ),
         (["generate", "hi", "--temperature", "-1"], "Temperature must be between 0 and 5"),
         (["generate", "hi", "--top-p", "0"], "Top-p must be above 0 and at most 1, got 0.0."),
-        (["generate", "hi", "--draft-policy", "long"], "Draft policy must be 'cost' or 'fixed'"),
+        (["generate", "hi", "--draft-policy", "long"], "Length policy must be 'cost' or 'fixed'"),
         (["generate", "hi", "--l-bias", "2.5"], "l_bias must be a whole number from 0 to 1000"),
         (["generate", "hi", "--endpos", "middle"], "endpos must be 'first' or 'last'"),
         (["bench", "--max-new-tokens", "-3"], "Max new tokens must be a whole number"),

@@ -110,7 +110,7 @@ def test_context_limit_stops_cleanly():
         ({"max_new_tokens": 0}, "Max new tokens must be a whole number of at least 1, got 0"),
         ({"temperature": -1}, "Temperature must be between 0 and 5"),
         ({"top_p": 0}, "Top-p must be above 0"),
-        ({"draft_policy": "x"}, "Draft policy must be 'cost' or 'fixed'"),
+        ({"draft_policy": "x"}, "Length policy must be 'cost' or 'fixed'"),
     ],
 )
 def test_bad_settings_raise_clear_errors(overrides, message):

@@ -3,11 +3,13 @@
 CARDS = (
     (
         "1 · Draft, then verify",
-        "A language model writes one token (a piece of a word) per <b>forward pass</b>, and a "
-        "pass costs about the same whether it checks one token or a dozen. So we <i>guess</i> "
-        "the next few tokens cheaply (the <b>draft</b>) and let the model check them all in one "
-        "pass. We keep the draft up to the first token the model disagrees with, and add the "
-        "model's own token there (the <b>bonus</b> token, grey). One pass, several tokens.",
+        "A language model writes one token (a piece of a word) per <b>forward pass</b>. So we "
+        "<i>guess</i> the next few tokens cheaply (the <b>draft</b>) and let the model check "
+        "them all in one pass. We keep the draft up to the first token the model disagrees "
+        "with, and add the model's own token there (the <b>bonus</b> token, grey). One pass, "
+        "several tokens. On a GPU a pass costs about the same for one token or a dozen; on a "
+        "CPU, like this demo's, each extra token costs some time: the <b>verify-cost</b> chart "
+        "below shows this machine's measured price.",
     ),
     (
         "2 · The output never changes",
@@ -36,8 +38,11 @@ CARDS = (
         "answers; <b style='color:#B7791F'>Token Recycling</b> reuses the model's own top "
         "guesses from earlier passes. The dynamic match wins unless the static one is longer by "
         "more than <b>l_bias</b>; a winning match shorter than <b>l_threshold</b> is likely a "
-        "coincidence, so Token Recycling drafts instead. On a CPU each extra draft token costs "
-        "time, so the <i>cost</i> policy drafts only as far as it pays.",
+        "coincidence, so Token Recycling drafts instead. Then the <b>length policy</b> decides "
+        "how many of the drafted tokens to verify: <i>cost-aware</i> (the default) keeps the "
+        "cut with the most expected tokens per second on the verify-cost curve, none if no "
+        "cut beats a plain step; <i>fixed length</i> keeps up to the <b>draft limit</b> (the "
+        "Draft length setting) whatever it costs.",
     ),
 )
 

@@ -11,6 +11,11 @@ from .stream import compact
 from .view import TraceView, as_view
 
 MAX_ROWS = 24
+TABLE_NOTE = (
+    "One row per guessed token, in the order verified (#). Position 1 is the token right after "
+    "the text, position 2 the one after that; a Token Recycling tree guesses several tokens per "
+    "position, each indented under the guess it follows. ★ is the model's own token."
+)
 
 
 def _badge(source: str, text: str | None = None) -> str:
@@ -87,6 +92,96 @@ def _facts_html(view: TraceView, ev: StepEvent) -> str:
     )
 
 
+def _rule_line(view: TraceView, ev: StepEvent) -> str:
+    """Who drafts: the rule in its one form, numbers filled in, outcome named."""
+    words = view.rule_words(ev)
+    if words:
+        return f"<b>rule</b>: {html.escape(words)}"
+    if view.decoding.recycling:
+        return "<b>rule</b>: none: Token Recycling drafts every step"
+    return "<b>rule</b>: none: plain decoding drafts nothing"
+
+
+def _limit_words(view: TraceView, ev: StepEvent) -> str:
+    """Why the draft limit is what it is: the Draft length setting, or the tokens left."""
+    setting = int(view.config.get("draft_len", ev.draft_limit) or 0)
+    if ev.draft_limit >= setting:
+        return f"draft limit {ev.draft_limit}: the Draft length setting"
+    if ev.draft_limit == 0:
+        return "draft limit 0: the step's own token is the last one to generate"
+    return (
+        f"draft limit {ev.draft_limit}: the Draft length setting ({setting}) lowered to fit the "
+        f"{ev.draft_limit + 1} tokens still to generate, the model's own token included"
+    )
+
+
+def _policy_line(view: TraceView, ev: StepEvent) -> str:
+    """How many of the offered tokens the length policy verified, and why, in numbers."""
+    policy = view.config.get("draft_policy", "cost")
+    limit = _limit_words(view, ev)
+    if ev.proposed == 0:
+        return f"<b>length policy</b>: nothing offered to verify ({limit})"
+    if policy == "fixed":
+        return (
+            f"<b>length policy</b> (fixed length): verifies what the drafter offers up to the "
+            f"limit, whatever it costs: {len(ev.draft_tokens)} of {ev.proposed} ({limit})"
+        )
+    one = view.verify_cost.get(1, 0.0)
+    if not ev.expected_offered or not one:  # a trace from before the policy's numbers
+        kept = len(ev.draft_tokens)
+        return f"<b>length policy</b> (cost-aware): verified {kept} of {ev.proposed} ({limit})"
+    kept, offered = len(ev.draft_tokens), min(ev.proposed, ev.draft_limit)
+    plain = f"a plain step gives 1 token for {one:.0f} ms ({_rate(1, one)})"
+    if kept == offered:
+        return (
+            f"<b>length policy</b> (cost-aware): verified all <b>{kept}</b>, expected to give "
+            f"{ev.expected_tokens:.2f} tokens for {ev.cost_ms:.0f} ms "
+            f"({_rate(ev.expected_tokens, ev.cost_ms)}); {plain} ({limit})"
+        )
+    price = (
+        f"verifying all {offered} was expected to give {ev.expected_offered:.2f} tokens for "
+        f"{ev.cost_offered_ms:.0f} ms ({_rate(ev.expected_offered, ev.cost_offered_ms)})"
+    )
+    if kept == 0:
+        return (
+            f"<b>length policy</b> (cost-aware): verified <b>0</b> of {offered}: {price}, "
+            f"but {plain}, so no cut of the draft paid ({limit})"
+        )
+    return (
+        f"<b>length policy</b> (cost-aware): verified <b>{kept}</b> of {offered}, expected "
+        f"to give {ev.expected_tokens:.2f} tokens for {ev.cost_ms:.0f} ms "
+        f"({_rate(ev.expected_tokens, ev.cost_ms)}), the best rate of any cut; {price} "
+        f"({limit})"
+    )
+
+
+def _rate(tokens: float, ms: float) -> str:
+    return f"{1000.0 * tokens / ms:.1f} tokens/s" if ms > 0 else "–"
+
+
+def _timing_line(view: TraceView, ev: StepEvent) -> str:
+    """Why this step took as long as it did: tokens verified in the pass, the curve's price,
+    and the step's own rate against the run's."""
+    verified = 1 + len(ev.draft_tokens)
+    ms = ev.verify_ms + ev.draft_us / 1000.0
+    words = (
+        f"<b>time</b>: one forward pass over {verified} token(s) (the last token of the text"
+        f"{' and the draft' if verified > 1 else ''}) took {ev.verify_ms:.0f} ms"
+    )
+    if ev.cost_ms:
+        words += f"; this machine's verify-cost curve prices it at {ev.cost_ms:.0f} ms"
+        one = view.verify_cost.get(1)
+        if one and verified > 1:
+            words += f" (a 1-token pass: {one:.0f} ms)"
+    if ms > 0:
+        step_rate = _rate(len(ev.new_tokens), ms)
+        words += f". This step: {len(ev.new_tokens)} token(s) in {ms:.0f} ms = {step_rate}"
+        run_rate = view.totals()["tokens_per_s"]
+        if run_rate:
+            words += f"; the run's average: {run_rate:.1f} tokens/s, prefill included"
+    return words
+
+
 def _draft_rows(view: TraceView, ev: StepEvent) -> list[str]:
     """A table row per draft node (the first MAX_ROWS): index, depth, token, verdict."""
     rows = []
@@ -95,6 +190,7 @@ def _draft_rows(view: TraceView, ev: StepEvent) -> list[str]:
     depth = []  # parents come first, so a node's parent already has its depth
     for p in ev.draft_parents:
         depth.append(depth[p] + 1 if p >= 0 else 1)
+    tree = not all(p == i - 1 for i, p in enumerate(ev.draft_parents))
     for i, (tok, text) in enumerate(zip(ev.draft_tokens, pieces, strict=False)):
         if i >= MAX_ROWS:
             rows.append(
@@ -108,9 +204,11 @@ def _draft_rows(view: TraceView, ev: StepEvent) -> list[str]:
             if ok
             else '<span class="sd-no">✗ rejected</span>'
         )
+        indent = f' style="padding-left:{0.3 + 0.9 * (depth[i] - 1):.1f}em"' if tree else ""
+        branch = "└ " if tree and depth[i] > 1 else ""
         rows.append(
             f'<tr class="{"sd-row-ok" if ok else "sd-row-no"}"><td>{i}</td><td>{depth[i]}</td>'
-            f'<td><code class="sd-tokcode sd-{ev.drafter if ok else "rejected"}">'
+            f'<td{indent}>{branch}<code class="sd-tokcode sd-{ev.drafter if ok else "rejected"}">'
             f"{html.escape(compact(text, 24))}</code> <small>#{tok}</small></td>"
             f"<td>{mark}</td></tr>"
         )
@@ -138,16 +236,18 @@ def inspector_html(trace, step: int | None = None) -> str:
     ev = view.steps[k]
     rows = "".join([*_draft_rows(view, ev), _bonus_row(view, ev)])
     table = (
-        '<div class="sd-table-wrap"><table class="sd-table"><thead><tr><th>node</th>'
-        "<th>depth</th><th>token</th><th>verdict</th></tr></thead>"
+        f'<div class="sd-table-note">{TABLE_NOTE}</div>'
+        '<div class="sd-table-wrap"><table class="sd-table"><thead><tr><th>#</th>'
+        "<th>position</th><th>token</th><th>verdict</th></tr></thead>"
         f"<tbody>{rows}</tbody></table></div>"
     )
+    lines = (_rule_line(view, ev), _policy_line(view, ev), _timing_line(view, ev))
     return (
         f'<div class="sd-inspect">'
         f'<div class="sd-inspect-head"><b>Step {k}</b> of {view.num_steps} · '
         f"{_verdict(view, ev)}</div>"
-        f'<div class="sd-reason">rule: {html.escape(ev.reason) or "–"}</div>'
-        f'<div class="sd-facts">{_facts_html(view, ev)}</div>{table}</div>'
+        + "".join(f'<div class="sd-why">{line}</div>' for line in lines)
+        + f'<div class="sd-facts">{_facts_html(view, ev)}</div>{table}</div>'
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from samdec.methods import Method, method
+from samdec.rule import choose_source
 from samdec.trace import RunSummary, StepEvent, Trace, tokens_by_source
 
 
@@ -183,6 +184,28 @@ class TraceView:
         step of a method that uses them does, even one with no room for a draft: the drafter
         is asked for a draft of 0 tokens and still reports its matches."""
         return self.uses_automata and step.no_draft != "plain"
+
+    def rule_words(self, step: StepEvent) -> str:
+        """The rule, in the one form every panel prints, with this step's numbers and its
+        outcome ("static 12 > dynamic 0 + l_bias 5 -> static; match 12 >= l_threshold 5 ->
+        static drafts"); "" for a method without the rule or a step without matches."""
+        if not (self.decoding.rule and self.has_match_info(step)):
+            return ""
+        return choose_source(
+            step.match_static,
+            step.match_dynamic,
+            self.l_bias,
+            self.l_threshold,
+            self.has_static,
+            self.has_auxiliary,
+        )[2]
+
+    @property
+    def verify_cost(self) -> dict[int, float]:
+        """The run's verify-cost curve, ms by tokens verified ({} for traces from before it)."""
+        points = self.summary.verify_cost if self.summary is not None else {}
+        points = points or self.config.get("verify_cost", {})
+        return {int(q): float(ms) for q, ms in points.items()}
 
     def totals(self) -> dict[str, Any]:
         """Counts and rates for the stat cards."""

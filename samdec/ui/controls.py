@@ -127,12 +127,14 @@ def _drafting_settings() -> dict[str, Any]:
             info="a shorter match hands over to Token Recycling", elem_id="sd-l-threshold",
         ),
         "draft_policy": gr.Radio(
-            ["cost", "fixed"], value="cost", label=label("draft_policy"),
-            info="cost: draft only as far as it pays on this device",
+            [("cost-aware", "cost"), ("fixed length", "fixed")], value="cost",
+            label=label("draft_policy"),
+            info="how many drafted tokens to verify: cost-aware verifies only what is expected "
+            "to pay on this device",
         ),
         "draft_len": gr.Slider(
             1, 128, value=40, step=1, label=label("draft_len"),
-            info="the fixed length, and the cost policy's cap",
+            info="the draft limit: the most tokens one step may verify (either policy)",
         ),
     }  # fmt: skip
 
