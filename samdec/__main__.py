@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .config import ENDPOS, POLICIES, DecodeConfig
+from .config import DTYPES, ENDPOS, LAYOUTS, POLICIES, DecodeConfig
 from .methods import METHODS, TABLE, method
 
 
@@ -31,6 +31,19 @@ def positive_int(text: str) -> int:
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="bundled", help="'bundled' (default), a hub id or a path")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=DTYPES,
+        help="auto: float32 on a CPU (exact). bfloat16 is a fast mode, not exact: greedy output "
+        "may change with how many tokens a pass verifies, so it can differ from plain decoding",
+    )
+    p.add_argument(
+        "--layout",
+        default=None,
+        choices=LAYOUTS,
+        help="how linear weights are stored (default: transposed on a CPU, where it is faster)",
+    )
     p.add_argument(
         "--static",
         default="default",
@@ -201,7 +214,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise ValueError("the prompt is empty")
     if args.static not in ("default", "none") and not Path(args.static).is_file():
         raise FileNotFoundError(f"static automaton file not found: {args.static}")
-    loaded = load_model(args.model, device=args.device)
+    loaded = load_model(args.model, args.device, args.dtype, args.layout)
     static = load_static(args.static, loaded.tokenizer) if uses_static(config) else None
     drafts = method(config.method).drafts
     cost = "calibrate" if config.draft_policy == "cost" and drafts else "default"
@@ -282,7 +295,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     qs = questions.pick(qs, args.per_category)
     if not qs:
         raise ValueError("no questions selected")
-    loaded = load_model(args.model, device=args.device)
+    loaded = load_model(args.model, args.device, args.dtype, args.layout)
     static = load_static(args.static, loaded.tokenizer)
     engine = Engine(loaded, static=static)
     config = {
@@ -385,7 +398,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     policies = tuple(p.strip() for p in args.policies.split(",") if p.strip())
     if not policies or any(p not in POLICIES for p in policies):
         raise ValueError(f"--policies: choose from {POLICIES}")
-    loaded = load_model(args.model, device=args.device)
+    loaded = load_model(args.model, args.device, args.dtype, args.layout)
     static = load_static(args.static, loaded.tokenizer)
     engine = Engine(loaded, static=static)
     recordings = tune_recordings(args, engine, base.max_new_tokens)

@@ -14,6 +14,9 @@ from typing import Any
 from .methods import METHODS, method
 
 POLICIES = ("cost", "fixed")
+# Model loading choices (samdec.models.load_model; samdec.kernels for the layouts).
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+LAYOUTS = ("stock", "transposed")
 ENDPOS = ("first", "last")
 SEED_MAX = 2**62
 

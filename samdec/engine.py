@@ -141,7 +141,8 @@ class Engine:
         # OpenMP's wait policy changes multi-token costs by up to ~45% on a CPU.
         omp = os.environ.get("OMP_WAIT_POLICY", "")
         key = (
-            f"{self.loaded.name}|{self.device}|{self.loaded.dtype}|{torch.get_num_threads()}|{omp}"
+            f"{self.loaded.name}|{self.device}|{self.loaded.dtype}|{self.loaded.layout}|"
+            f"{torch.get_num_threads()}|{omp}"
         )
         path = (
             cache_root() / "calibration" / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".json")
@@ -485,6 +486,8 @@ class Engine:
         recorded["static_corpus"] = self.static.num_tokens if used_static else 0
         recorded["model"] = self.loaded.name
         recorded["device"] = str(self.device)
+        recorded["dtype"] = self.loaded.dtype
+        recorded["layout"] = self.loaded.layout
         if run.note:
             recorded["note"] = run.note
         prompt_ids = run.ids[: len(run.ids) - len(run.generated)]

