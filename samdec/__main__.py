@@ -124,7 +124,7 @@ def add_bench(sub) -> None:
     bn.add_argument("--max-new-tokens", default="256")
     bn.add_argument(
         "--methods",
-        default="ar,hf-generate,pld,sam,sam-dynamic,recycling,sam+recycling,sam:fixed",
+        default="ar,hf-generate,hf-stock,pld,sam,sam-dynamic,recycling,sam+recycling,sam:fixed",
         help="comma-separated; NAME:fixed / NAME:cost picks the draft policy; pld:N is prompt "
         "lookup with N draft tokens (plain pld: 10; scripts/tune_pld.py picks N)",
     )
@@ -273,6 +273,19 @@ def cmd_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stock_loader(args: argparse.Namespace):
+    """() -> the model exactly as transformers loads it (stock layout), loaded on first use."""
+    from functools import cache
+
+    from .models import load_model
+
+    @cache
+    def stock():
+        return load_model(args.model, args.device, args.dtype, "stock").model
+
+    return stock
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -301,6 +314,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     config = {
         "model": loaded.name,
         "device": loaded.device,
+        # bfloat16 is the fast, not exact mode: `identical` is then against bf16 plain decoding
+        "dtype": loaded.dtype,
+        "layout": loaded.layout,
         "static_tokens": static.num_tokens if static is not None else 0,
         "command": "python -m samdec bench " + " ".join(sys.argv[2:]),
     }
@@ -313,6 +329,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         turns=args.turns,
         config=config,
         resume=args.resume,
+        stock=_stock_loader(args) if bench.STOCK in methods else None,
     )
     print(bench.markdown_table(results))
     return 0

@@ -32,10 +32,14 @@ from .questions import Question
 from .receipts import receipt
 
 # transformers' generate, by bench name: whether it runs prompt lookup decoding.
-HF_BASELINES = {"hf-generate": False, "pld": True}
+HF_BASELINES = {"hf-generate": False, "pld": True, "hf-stock": False}
 BASELINES = ("ar", *HF_BASELINES)
-# Plain decoding, two implementations: the faster one is the reference for speedup.
+# Plain decoding on the same model, two implementations: the faster one is the reference for
+# speedup (what drafting adds).
 PLAIN = ("ar", "hf-generate")
+# Plain `generate` on the model exactly as transformers loads it (stock weight layout): what a
+# user would otherwise run, so kernel gains show apart from drafting gains (`speedup_vs_stock`).
+STOCK = "hf-stock"
 
 
 @dataclass
@@ -95,10 +99,13 @@ def rotated(items: list, i: int) -> list:
 class Runner:
     """Runs one method on one question (first turn, or every turn as one conversation)."""
 
-    def __init__(self, engine, max_new_tokens: int, turns: str = "first") -> None:
+    def __init__(
+        self, engine, max_new_tokens: int, turns: str = "first", stock: Callable | None = None
+    ) -> None:
         self.engine = engine
         self.max_new_tokens = max_new_tokens
         self.turns = turns
+        self.stock = stock  # () -> the stock-layout model, for STOCK (loaded once, by the caller)
 
     def __call__(self, method: str, q: Question) -> Run:
         turns = q.turns if self.turns == "all" else q.turns[:1]
@@ -120,8 +127,10 @@ class Runner:
     def _one(self, method: str, ids: list[int]) -> tuple[list[int], float, int]:
         name, policy = parse_method(method)
         if name in HF_BASELINES:
+            if name == STOCK and self.stock is None:
+                raise ValueError(f"{STOCK} needs the stock-layout model (run_bench's `stock`)")
             tokens, seconds = hf_generate(
-                self.engine.model,
+                self.stock() if name == STOCK else self.engine.model,
                 ids,
                 self.max_new_tokens,
                 prompt_lookup=HF_BASELINES[name],
@@ -168,6 +177,7 @@ def aggregate(runs: dict[str, list[Run]], categories: list[str]) -> dict[str, An
         return max(cands) if cands else 0.0
 
     reference = {r.question_id: r.token_ids for r in runs.get("ar", [])}
+    stock = tps(runs.get(STOCK, []))
     out: dict[str, Any] = {}
     for method, rs in runs.items():
         if not rs:
@@ -190,6 +200,7 @@ def aggregate(runs: dict[str, list[Run]], categories: list[str]) -> dict[str, An
         out[method] = {
             "tokens_per_s": tps(rs),
             "speedup": tps(rs) / base if base else None,
+            "speedup_vs_stock": tps(rs) / stock if stock else None,
             "mat": pooled_mat(rs),
             "mat_question_mean": question_mean_mat(rs),
             "identical": sum(same) / len(same) if same else None,
@@ -205,8 +216,12 @@ def markdown_table(results: dict[str, Any]) -> str:
     """The results as a Markdown table; MAT is pooled (all tokens / all verification steps)."""
     methods = results["methods"]
     cats = sorted({c for m in methods.values() for c in m["per_category"]})
-    head = "| method | tokens/s | speedup | MAT | identical | " + " | ".join(cats) + " |"
-    lines = [head, "|" + "---|" * (5 + len(cats))]
+    head = (
+        "| method | tokens/s | speedup | vs stock generate | MAT | identical | "
+        + " | ".join(cats)
+        + " |"
+    )
+    lines = [head, "|" + "---|" * (6 + len(cats))]
     for name, m in methods.items():
 
         def fmt(x, spec=".2f"):
@@ -214,7 +229,8 @@ def markdown_table(results: dict[str, Any]) -> str:
 
         cells = [fmt(m["per_category"].get(c, {}).get("speedup"), ".2f") + "x" for c in cats]
         lines.append(
-            f"| {name} | {m['tokens_per_s']:.1f} | {fmt(m['speedup'])}x | {fmt(m['mat'])} | "
+            f"| {name} | {m['tokens_per_s']:.1f} | {fmt(m['speedup'])}x | "
+            f"{fmt(m.get('speedup_vs_stock'))}x | {fmt(m['mat'])} | "
             f"{fmt(m['identical'], '.0%') if m['identical'] is not None else '–'} | "
             + " | ".join(cells)
             + " |"
@@ -365,15 +381,18 @@ def run_bench(
     progress: bool = True,
     on_result: Callable[[dict[str, Any]], None] | None = None,
     resume: bool = False,
+    stock: Callable | None = None,
 ) -> dict[str, Any]:
     """Run every method on every question, interleaved; write `out` after each question.
+
+    `stock`: () -> the model as transformers loads it, for the STOCK baseline.
 
     `resume` continues an interrupted run of the same settings from `out`: questions that every
     method finished are kept, the rest run again (all methods of a question run together).
     """
     from tqdm import tqdm
 
-    runner = Runner(engine, max_new_tokens, turns)
+    runner = Runner(engine, max_new_tokens, turns, stock)
     categories = sorted({q.category for q in questions})
     runs: dict[str, list[Run]] = {m: [] for m in methods}
     results = new_results(engine, questions, methods, max_new_tokens, turns, config)
@@ -385,7 +404,7 @@ def run_bench(
     # Warm-up: first calls pay for allocation and compilation, not decoding.
     if todo:
         for m in methods:
-            Runner(engine, 8)(m, todo[0])
+            Runner(engine, 8, stock=stock)(m, todo[0])
     bar = tqdm(
         total=len(questions) * len(methods),
         initial=len(done) * len(methods),
