@@ -181,6 +181,19 @@ def _quiet_progress():
             hf_logging.enable_progress_bar()
 
 
+def split_dtype(spec: str) -> tuple[str, str | None]:
+    """ "bundled@bfloat16" -> ("bundled", "bfloat16"): a model spec may name its dtype."""
+    name, at, dtype = spec.rpartition("@")
+    return (name, dtype) if at and dtype in DTYPES else (spec, None)
+
+
+NOT_EXACT = (
+    "{dtype} is a fast mode, not an exact one: its rounding depends on how many tokens one "
+    "forward pass holds, so verifying a draft can pick a different token than plain decoding "
+    "would, and the output may differ from plain decoding in the same dtype. float32 is exact."
+)
+
+
 def default_layout(device: str) -> str:
     """Transposed linear weights on a CPU, where they make a step cheaper (samdec.kernels);
     the stock layout elsewhere."""
@@ -195,7 +208,8 @@ def load_model(
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer.
 
-    `spec`: "bundled" (default), a hub id, a local model folder, or a .gguf file. `dtype`:
+    `spec`: "bundled" (default), a hub id, a local model folder, or a .gguf file, optionally with
+    "@dtype" ("bundled@bfloat16"; an explicit `dtype` wins). `dtype`:
     "auto" / None picks the device's exact-enough default (float32 on a CPU); bfloat16 on a
     CPU is faster but not exact (greedy output can change with the number of tokens a pass
     verifies). `layout`: samdec.kernels.LAYOUTS, default `default_layout(device)`.
@@ -205,6 +219,8 @@ def load_model(
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ModelLoadError(f"samdec needs torch and transformers: {exc}") from exc
 
+    spec, named = split_dtype(spec)
+    dtype = dtype if dtype not in (None, "auto") else named
     name, folder, gguf_name = _resolve(spec)
     device = pick_device(device)
     if dtype not in (None, *DTYPES):

@@ -164,6 +164,21 @@ def test_operator_models_come_from_the_flag_or_the_environment(ui, monkeypatch):
         ui.runtime.Runtime(models=("not a model id!",))
 
 
+def test_a_fast_not_exact_model_is_labelled_and_its_runs_say_so(client, ui, monkeypatch):
+    fast = "bundled@bfloat16"
+    assert ui.runtime.check_model_spec(fast) == fast
+    assert ui.controls.model_label(fast) == "bundled · bfloat16 (fast, not exact)"
+    assert ui.controls.model_label("bundled") == "bundled"
+    with pytest.raises(ui.runtime.UserError, match="neither"):
+        ui.runtime.check_model_spec("not a model!@bfloat16")
+    monkeypatch.setattr(ui.runtime, "RUNTIME", ui.runtime.Runtime(models=("bundled", fast)))
+    text, trace, notes = generate(client, method="sam", max_new_tokens=6, model=fast)
+    assert "bfloat16 is a fast mode, not an exact one" in notes
+    assert trace.summary.config["dtype"] == "bfloat16" and text == trace.text
+    _, exact, notes = generate(client, method="sam", max_new_tokens=6, model="bundled")
+    assert "not an exact one" not in notes and exact.summary.config["dtype"] == "float32"
+
+
 def test_unreachable_hub_model_fails_fast(ui, monkeypatch):
     monkeypatch.setattr(ui.runtime, "hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(ui.runtime.UserError, match="no network"):

@@ -18,6 +18,7 @@ import gradio as gr
 import visuals as V
 from samdec.config import label
 from samdec.methods import TABLE
+from samdec.models import split_dtype
 
 from .request import MAX_NEW_TOKENS
 
@@ -54,6 +55,12 @@ def load_examples(path) -> list[dict]:
         return []
 
 
+def model_label(spec: str) -> str:
+    """A model's name in the menu: a half-precision spec says it is fast and not exact."""
+    base, dtype = split_dtype(spec)
+    return f"{base} · {dtype} (fast, not exact)" if dtype in ("bfloat16", "float16") else spec
+
+
 def build_controls(examples: list[dict], models: tuple[str, ...] = ("bundled",)) -> Controls:
     """The left column: prompt, buttons, method, length, examples and the settings.
     `models`: the operator's list, the only ones offered."""
@@ -87,7 +94,7 @@ def build_controls(examples: list[dict], models: tuple[str, ...] = ("bundled",))
             value=True, label=label("use_static"), info="off: the dynamic automaton only"
         )
         c["model"] = gr.Dropdown(
-            list(models),
+            [(model_label(m), m) for m in models],
             value=models[0],
             label="Model",
             info="the models this server offers (bundled: SmolLM2-135M-Instruct)",

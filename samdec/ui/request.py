@@ -13,6 +13,7 @@ from typing import Any
 
 from samdec.config import DecodeConfig
 from samdec.drafters.factory import uses_static
+from samdec.models import NOT_EXACT
 
 from . import runtime as rt
 from .runtime import UserError
@@ -80,11 +81,14 @@ def prepare(request: Request, **changes: Any) -> Prepared:
     notes = []
     if uses_static(config) and static is None:
         notes.append(f"{missing}: decoding uses the dynamic automaton only.")
+    if loaded.dtype != "float32":
+        notes.append(NOT_EXACT.format(dtype=loaded.dtype))
     settings = {
         **config.to_dict(),
         "use_static": used,
         "static_corpus": static.num_tokens if used else 0,
         "model": loaded.name,
         "device": str(loaded.device),
+        "dtype": loaded.dtype,
     }
     return Prepared(request, request.model, loaded, ids, settings, notes)
