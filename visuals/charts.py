@@ -425,14 +425,26 @@ def cost_curve(view: TraceView) -> list[tuple[int, float]]:
     return sorted((q, ms) for q, ms in points.items() if q >= 1)
 
 
+def priced_curve(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """The curve as the length policy prices drafts (samdec.policy.CostModel): never falling
+    as q grows (a measured dip is taken as noise)."""
+    priced, top = [], 0.0
+    for q, ms in points:
+        top = max(top, ms)
+        priced.append((q, top))
+    return priced
+
+
 def curve_price(points: list[tuple[int, float]], q: float) -> float:
-    """The curve's ms for q tokens: linear between its points, flat beyond its ends."""
-    if q <= points[0][0]:
+    """The curve's ms for q tokens: linear between its points, and beyond its last point
+    along its last segment (as the length policy extends it); flat below the first."""
+    if q <= points[0][0] or len(points) == 1:
         return points[0][1]
     for (q0, ms0), (q1, ms1) in pairwise(points):
         if q <= q1:
             return ms0 + (ms1 - ms0) * (q - q0) / (q1 - q0)
-    return points[-1][1]
+    (q0, ms0), (q1, ms1) = points[-2:]
+    return ms1 + (ms1 - ms0) * (q - q1) / (q1 - q0)
 
 
 def cost_caption(points: list[tuple[int, float]]) -> str:
@@ -489,6 +501,27 @@ def _step_cost_traces(points: list[tuple[int, float]], ev: StepEvent):
     )  # fmt: skip
 
 
+def _curve_traces(points: list[tuple[int, float]], priced: list[tuple[int, float]]):
+    """The curve the length policy prices with, and the measured points where they differ."""
+    traces = [
+        go.Scatter(
+            x=[q for q, _ in priced], y=[ms for _, ms in priced], name="verify cost (as priced)",
+            mode="lines+markers", line=dict(color=COLOURS["model"], width=2),
+            hovertemplate="one pass over %{x} tokens: %{y:.0f} ms<extra></extra>",
+        )
+    ]  # fmt: skip
+    if points != priced:
+        traces.append(
+            go.Scatter(
+                x=[q for q, _ in points], y=[ms for _, ms in points], mode="markers",
+                name="measured (a dip is taken as noise)",
+                marker=dict(color="white", size=7, line=dict(color=COLOURS["model"], width=1.5)),
+                hovertemplate="measured: %{x} tokens in %{y:.0f} ms<extra></extra>",
+            )
+        )  # fmt: skip
+    return traces
+
+
 def cost_figure(trace, selected: int | None = None, height: int = 320) -> go.Figure:
     """This machine's verify-cost curve (ms for one pass over q tokens), with the selected
     step on it: what it verified, what it was offered, and its measured time."""
@@ -501,17 +534,11 @@ def cost_figure(trace, selected: int | None = None, height: int = 320) -> go.Fig
             else "This trace was recorded without a verify-cost curve."
         )
         return empty_figure(why, 200)
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=[q for q, _ in points], y=[ms for _, ms in points], name="verify cost (curve)",
-            mode="lines+markers", line=dict(color=COLOURS["model"], width=2),
-            hovertemplate="one pass over %{x} tokens: %{y:.0f} ms<extra></extra>",
-        )
-    )  # fmt: skip
+    priced = priced_curve(points)
+    fig = go.Figure(_curve_traces(points, priced))
     if view.steps:
-        fig.add_traces(list(_step_cost_traces(points, view.steps[view.clamp(selected)])))
-    title = f"Verify cost per pass<br><sup>{html.escape(cost_caption(points))}</sup>"
+        fig.add_traces(list(_step_cost_traces(priced, view.steps[view.clamp(selected)])))
+    title = f"Verify cost per pass<br><sup>{html.escape(cost_caption(priced))}</sup>"
     _base_layout(fig, height, title)
     fig.update_layout(hovermode="closest", margin=dict(t=64, b=74), legend=_legend_below())
     ticks = sorted({q for q, _ in points})

@@ -140,7 +140,7 @@ def _token_html(
 
 def _more_html(ev: StepEvent, hidden: list[int], pieces: list[str]) -> str:
     """The "+N" after the rejected tokens shown inline: N more rejected ones, named on hover."""
-    names = " ".join(compact(pieces[i], 12) for i in hidden[:24])
+    names = " ".join(f"'{compact(pieces[i], 12)}'" for i in hidden[:24])
     title = html.escape(
         f"+{len(hidden)}: {len(hidden)} more rejected draft token(s), not shown here: {names}",
         quote=True,
