@@ -184,6 +184,17 @@ def test_cost_curve_as_priced_never_falls_and_the_dip_is_shown_as_measured():
     assert list(named(fig, "measured (").y) == [86.0, 299.0, 213.0]
 
 
+def test_a_measured_time_far_off_the_curve_is_drawn_at_the_top_edge_with_its_number():
+    slow = step(**{**VERIFIED, "verify_ms": 2100.0})  # the curve tops out at 330 ms
+    fig = V.cost_figure(view_of([slow]), 0)
+    top = fig.layout.yaxis.range[1]
+    assert top < 2100.0
+    marker = named(fig, "measured this step (off the scale)")
+    assert (marker.x[0], marker.y[0]) == (4, top) and marker.text == ("2100 ms",)
+    near = V.cost_figure(view_of([step(**VERIFIED)]), 0)  # 91 ms: on the scale, where it is
+    assert named(near, "measured this step").y == (91.0,)
+
+
 def test_cost_figure_without_a_curve_says_so():
     old = view_of([step()], curve={})
     assert "without a verify-cost curve" in V.cost_figure(old, 0).layout.annotations[0].text

@@ -41,6 +41,11 @@ def _base_layout(fig: go.Figure, height: int, title: str) -> None:
     fig.update_yaxes(gridcolor=GRID, zeroline=False, showline=True, linecolor="#CBD5E1")
 
 
+def _two_line_title(fig: go.Figure, top_margin: int = 84) -> None:
+    """Room for a title with a caption under it (anchored at its top, so it is not cut)."""
+    fig.update_layout(title=dict(yanchor="top", y=0.98), margin=dict(t=top_margin))
+
+
 def _mark_step(fig: go.Figure, step: int | None, n: int) -> None:
     if step is not None and 0 <= step < n:
         fig.add_vrect(
@@ -110,7 +115,7 @@ def _threshold_trace(view: TraceView, steps: list[int]) -> go.Scatter:
     )
 
 
-def match_figure(trace, selected: int | None = None, height: int = 300) -> go.Figure:
+def match_figure(trace, selected: int | None = None, height: int = 380) -> go.Figure:
     """Match lengths per step against the decision rule.
 
     Static drafts where its match rises above `dynamic + l_bias` (dotted), otherwise dynamic;
@@ -134,6 +139,7 @@ def match_figure(trace, selected: int | None = None, height: int = 300) -> go.Fi
     if not view.uses_automata:
         title += f"  <sup>method {view.method} does not use the suffix automata</sup>"
     _base_layout(fig, height, title)
+    fig.update_layout(legend=_legend_below(-0.3), margin=dict(b=96))
     fig.update_xaxes(title_text="step", range=[-0.6, max(len(steps), 1) - 0.4])
     biased = [v + view.l_bias for v in ld if v is not None] if view.has_static else []
     top = max([v for v in [*ls, *ld] if v is not None] + biased + [view.l_threshold, 1])
@@ -143,10 +149,10 @@ def match_figure(trace, selected: int | None = None, height: int = 300) -> go.Fi
 
 # The one mark each step gets in the drafter rows: kind -> (symbol, what it means).
 MARKS = {
-    "verified": ("square", "filled: its draft was verified"),
-    "dropped": ("square-open", "hollow: it offered a draft, the length policy verified none"),
-    "empty": ("line-ew-open", "dash: chosen, but nothing to draft (or no room)"),
-    "plain": ("circle", "plain step: no drafter chosen (hover: why)"),
+    "verified": ("square", "filled: draft verified"),
+    "dropped": ("square-open", "hollow: offered, 0 verified"),
+    "empty": ("line-ew-open", "dash: nothing to draft"),
+    "plain": ("circle", "dot: plain step"),
 }
 PLAIN_ROW = "plain step"
 DRAFTER_ROWS = (*DRAFTERS, PLAIN_ROW)
@@ -345,7 +351,7 @@ def _steps_layout(fig: go.Figure, n: int) -> None:
             y=-0.2,
             x=0,
             xanchor="left",
-            entrywidth=0.33,
+            entrywidth=0.5,
             entrywidthmode="fraction",
         ),
     )
@@ -364,7 +370,7 @@ def _steps_layout(fig: go.Figure, n: int) -> None:
     fig.update_xaxes(title_text="step", row=2, col=1, range=[-0.6, max(n, 1) - 0.4])
 
 
-def steps_figure(trace, selected: int | None = None, height: int = 420) -> go.Figure:
+def steps_figure(trace, selected: int | None = None, height: int = 460) -> go.Figure:
     """Top: one mark per step in the row of its drafter (see MARKS: filled when its draft was
     verified, hollow when the length policy verified none of it, a dash when it had nothing
     to draft; plain steps in their own row), with why on hover.
@@ -448,17 +454,17 @@ def curve_price(points: list[tuple[int, float]], q: float) -> float:
 
 
 def cost_caption(points: list[tuple[int, float]]) -> str:
-    """What the curve says about this machine, against the GPU rule of thumb."""
+    """What the curve says about this machine, against the GPU rule of thumb (two lines)."""
     q = 8 if points[-1][0] >= 8 else points[-1][0]
     one = curve_price(points, 1) or 1.0
     ratio = curve_price(points, q) / one
     if ratio < 1.3:
         return (
             f"on this machine, as on a GPU, verifying {q} tokens costs about as much as one "
-            f"({ratio:.1f}×): longer drafts are nearly free"
+            f"({ratio:.1f}×):\nlonger drafts are nearly free"
         )
     return (
-        f"on a GPU a pass costs about the same for 1 or a dozen tokens; on this machine "
+        f"on a GPU a pass costs about the same for 1 or a dozen tokens;\non this machine "
         f"verifying {q} tokens costs {ratio:.1f}× one token: each extra one must pay its way"
     )
 
@@ -470,7 +476,7 @@ def _cost_marker(x: float, y: float, name: str, hover: str, **marker) -> go.Scat
     )  # fmt: skip
 
 
-def _step_cost_traces(points: list[tuple[int, float]], ev: StepEvent):
+def _step_cost_traces(points: list[tuple[int, float]], ev: StepEvent, top: float):
     """The selected step on the curve: what it verified, what it was offered (where the
     length policy cut), and the time its verify pass really took."""
     kept = 1 + len(ev.draft_tokens)
@@ -494,11 +500,38 @@ def _step_cost_traces(points: list[tuple[int, float]], ev: StepEvent):
         f"step {ev.step} verified 1 + {kept - 1} tokens: {price:.0f} ms on the curve",
         color=colour, size=12, symbol="circle", line=dict(color=INK, width=1),
     )  # fmt: skip
-    yield _cost_marker(
-        kept, ev.verify_ms, "measured this step",
-        f"step {ev.step}'s verify pass took {ev.verify_ms:.0f} ms (measured)",
-        color=INK, size=10, symbol="x-thin", line=dict(color=INK, width=2),
+    yield _measured_marker(ev, kept, top)
+
+
+def _measured_marker(ev: StepEvent, x: int, top: float) -> go.Scatter:
+    """The step's measured verify time; above the axis (a pass slowed by something else
+    on the machine) it is drawn at the top edge as an arrow with its number."""
+    hover = f"step {ev.step}'s verify pass took {ev.verify_ms:.0f} ms (measured)"
+    if ev.verify_ms <= top:
+        return _cost_marker(
+            x, ev.verify_ms, "measured this step", hover,
+            color=INK, size=10, symbol="x-thin", line=dict(color=INK, width=2),
+        )  # fmt: skip
+    marker = _cost_marker(
+        x, top, "measured this step (off the scale)", hover,
+        color=INK, size=10, symbol="triangle-up",
     )  # fmt: skip
+    marker.update(
+        mode="markers+text", text=[f"{ev.verify_ms:.0f} ms"], textposition="bottom right",
+        cliponaxis=False,
+    )  # fmt: skip
+    return marker
+
+
+def cost_axis_top(priced: list[tuple[int, float]], ev: StepEvent | None) -> float:
+    """The top of the ms axis: the curve and the step's prices, and its measured time unless
+    that is far off the curve (it would squash the curve flat)."""
+    highest = max(ms for _, ms in priced)
+    if ev is not None:
+        highest = max(highest, ev.cost_ms, ev.cost_offered_ms)
+        if ev.verify_ms <= 2 * highest:
+            highest = max(highest, ev.verify_ms)
+    return 1.15 * highest
 
 
 def _curve_traces(points: list[tuple[int, float]], priced: list[tuple[int, float]]):
@@ -536,22 +569,26 @@ def cost_figure(trace, selected: int | None = None, height: int = 320) -> go.Fig
         return empty_figure(why, 200)
     priced = priced_curve(points)
     fig = go.Figure(_curve_traces(points, priced))
-    if view.steps:
-        fig.add_traces(list(_step_cost_traces(priced, view.steps[view.clamp(selected)])))
-    title = f"Verify cost per pass<br><sup>{html.escape(cost_caption(priced))}</sup>"
-    _base_layout(fig, height, title)
-    fig.update_layout(hovermode="closest", margin=dict(t=64, b=74), legend=_legend_below())
+    ev = view.steps[view.clamp(selected)] if view.steps else None
+    top = cost_axis_top(priced, ev)
+    if ev is not None:
+        fig.add_traces(list(_step_cost_traces(priced, ev, top)))
+    caption = "<br>".join(html.escape(line) for line in cost_caption(priced).split("\n"))
+    _base_layout(fig, height, f"Verify cost per pass<br><sup>{caption}</sup>")
+    _two_line_title(fig, 92)
+    fig.update_layout(hovermode="closest", margin=dict(b=74), legend=_legend_below())
     ticks = sorted({q for q, _ in points})
     fig.update_xaxes(
         title_text="tokens in one pass (start token + draft)", type="log",
         tickvals=ticks, ticktext=[str(q) for q in ticks],
     )  # fmt: skip
-    fig.update_yaxes(title_text="ms", rangemode="tozero")
+    fig.update_yaxes(title_text="ms", range=[0, top])
     return fig
 
 
-def _legend_below() -> dict:
-    return dict(orientation="h", yanchor="top", y=-0.28, x=0, xanchor="left")
+def _legend_below(y: float = -0.28) -> dict:
+    """A horizontal legend under the plot (long entries wrap instead of covering it)."""
+    return dict(orientation="h", yanchor="top", y=y, x=0, xanchor="left")
 
 
 # ------------------------------------------------------------------------------ acceptance
@@ -604,7 +641,8 @@ def acceptance_figure(trace, height: int = 320) -> go.Figure:
         "the share whose accepted path reached d</sup>"
     )
     _base_layout(fig, height, title)
-    fig.update_layout(hovermode="closest", showlegend=False, margin=dict(t=64))
+    _two_line_title(fig)
+    fig.update_layout(hovermode="closest", showlegend=False)
     fig.update_xaxes(title_text="draft depth (1 = first token after the start token)", dtick=1)
     fig.update_yaxes(title_text="accepted", tickformat=".0%", range=[0, 1.12])
     return fig
