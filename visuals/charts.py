@@ -43,7 +43,10 @@ def _base_layout(fig: go.Figure, height: int, title: str) -> None:
 
 def _two_line_title(fig: go.Figure, top_margin: int = 84) -> None:
     """Room for a title with a caption under it (anchored at its top, so it is not cut)."""
-    fig.update_layout(title=dict(yanchor="top", y=0.98), margin=dict(t=top_margin))
+    fig.update_layout(
+        title=dict(yref="container", y=1.0, yanchor="top", pad=dict(t=12)),
+        margin=dict(t=top_margin),
+    )
 
 
 def _mark_step(fig: go.Figure, step: int | None, n: int) -> None:
@@ -555,7 +558,7 @@ def _curve_traces(points: list[tuple[int, float]], priced: list[tuple[int, float
     return traces
 
 
-def cost_figure(trace, selected: int | None = None, height: int = 320) -> go.Figure:
+def cost_figure(trace, selected: int | None = None, height: int = 340) -> go.Figure:
     """This machine's verify-cost curve (ms for one pass over q tokens), with the selected
     step on it: what it verified, what it was offered, and its measured time."""
     view = as_view(trace)
@@ -576,7 +579,7 @@ def cost_figure(trace, selected: int | None = None, height: int = 320) -> go.Fig
     caption = "<br>".join(html.escape(line) for line in cost_caption(priced).split("\n"))
     _base_layout(fig, height, f"Verify cost per pass<br><sup>{caption}</sup>")
     _two_line_title(fig, 92)
-    fig.update_layout(hovermode="closest", margin=dict(b=74), legend=_legend_below())
+    fig.update_layout(hovermode="closest", margin=dict(b=96), legend=_legend_below(-0.36))
     ticks = sorted({q for q, _ in points})
     fig.update_xaxes(
         title_text="tokens in one pass (start token + draft)", type="log",
