@@ -516,6 +516,7 @@ class Engine:
         ids = set(prompt_ids) | set(generated)
         for step in steps:
             ids.update(step.draft_tokens)
+            ids.update(t for row in step.top_tokens for t in row)  # the tooltips' alternatives
         return {str(t): self.piece(t) for t in sorted(ids)}
 
     def _verified(self, tokens: list[int], logits: torch.Tensor, k: int) -> Verified:

@@ -88,7 +88,8 @@ def test_visuals_never_import_torch_or_gradio():
         f"d = json.load(open({str(DATA / TRACES[0])!r}))\n"
         "v = V.as_view(d)\n"
         "V.stream_html(v); V.stats_html(v); V.inspector_html(v, 3)\n"
-        "V.match_figure(v, 3); V.steps_figure(v, 3)\n"
+        "V.match_figure(v, 3); V.steps_figure(v, 3); V.cost_figure(v, 3)\n"
+        "V.acceptance_figure(v)\n"
         "a = V.dynamic_view(v, 5); V.automaton_figure(a, v.piece_fn()); "
         "V.match_strip_html(a, v, v.piece_fn())\n"
         "assert 'torch' not in sys.modules, 'visuals imported torch'\n"
@@ -255,9 +256,9 @@ def test_match_figure_shows_the_decision_rule(trace):
     if view.has_static:
         static = by_name(fig, "static match")
         assert static.line.color == COLOURS["static"]
-        bias = by_name(fig, f"static − l_bias ({view.l_bias})")
-        for s, b in zip(static.y, bias.y, strict=True):
-            assert b == (None if s is None else s - view.l_bias)
+        bias = by_name(fig, f"dynamic + l_bias ({view.l_bias}): static above it → static drafts")
+        for d, b in zip(dynamic.y, bias.y, strict=True):
+            assert b == (None if d is None else d + view.l_bias)
     # the selected step is shaded
     assert any(shape.x0 == 1.5 and shape.x1 == 2.5 for shape in fig.layout.shapes)
 
@@ -273,13 +274,16 @@ def test_steps_figure_bars_add_up(trace):
     assert sum(by_name(fig, "model's own token").y) == trace.summary.tokens_by_source["model"]
     assert sum(by_name(fig, "rejected draft").y) == drafted - accepted
     assert fig.layout.barmode == "stack"
-    # one filled marker per drafting step, in the drafter's row
-    markers = [t for t in fig.data if (t.name or "").startswith("drafter: ")]
-    drafting = [t for t in markers if t.name != "drafter: none"]
+    # one filled marker per drafting step, in the drafter's row; one mark per step in all
+    kinds = ("verified: ", "dropped: ", "empty: ", "plain: ")
+    markers = [t for t in fig.data if (t.name or "").startswith(kinds)]
+    drafting = [t for t in markers if t.name.startswith("verified: ")]
     assert sum(len(t.x) for t in drafting) == sum(ev.drafter != "none" for ev in trace.steps)
     assert sum(len(t.x) for t in markers) == len(trace.steps)
+    assert sorted(x for t in markers for x in t.x) == [ev.step for ev in trace.steps]
     for t in markers:
-        assert t.marker.color == COLOURS[t.name.split(": ")[1]]
+        if not t.name.startswith("plain: "):
+            assert t.marker.color == COLOURS[t.name.split(": ")[1]]
 
 
 def test_compare_views():
@@ -416,8 +420,8 @@ def test_the_rule_source_is_read_from_the_trace():
     head = verdict(V.inspector_html(view, 0))
     assert "sd-badge sd-static" in head and "sd-dynamic" not in head
     fig = V.steps_figure(view)
-    assert list(by_name(fig, "chosen, no draft: static").x) == [0]
-    assert not [t for t in fig.data if t.name == "chosen, no draft: dynamic"]
+    assert list(by_name(fig, "dropped: static").x) == [0]
+    assert not [t for t in fig.data if t.name.endswith(": dynamic")]
 
 
 # Reasons that mean nothing, and the engine's old words the panels used to look for.

@@ -14,7 +14,7 @@ from .automaton import (
     match_strip_html,
     static_view,
 )
-from .charts import compare_figure, match_figure, steps_figure
+from .charts import acceptance_figure, compare_figure, cost_figure, match_figure, steps_figure
 from .explainer import HOW_IT_WORKS
 from .inspector import compare_html, inspector_html
 from .palette import COLOURS, LABELS, SOURCES, TINTS, css_variables
@@ -25,7 +25,7 @@ from .playground import (
     playground_match_html,
     playground_state_html,
 )
-from .stream import legend_html, stats_html, stream_html
+from .stream import legend_html, rule_words, stats_html, stream_html
 from .tuning import tuning_heatmap
 from .view import TokenSpan, TraceView, as_view
 
@@ -38,10 +38,12 @@ __all__ = [
     "AutomatonView",
     "TokenSpan",
     "TraceView",
+    "acceptance_figure",
     "as_view",
     "automaton_figure",
     "compare_figure",
     "compare_html",
+    "cost_figure",
     "css_variables",
     "describe_event",
     "dynamic_view",
@@ -54,6 +56,7 @@ __all__ = [
     "playground_figure",
     "playground_match_html",
     "playground_state_html",
+    "rule_words",
     "static_view",
     "stats_html",
     "steps_figure",

@@ -26,6 +26,8 @@ STEP_PANELS = (
     "static_strip",
     "match_plot",
     "steps_plot",
+    "cost_plot",
+    "acceptance_plot",
     "inspector",
 )
 
@@ -73,12 +75,16 @@ def _render(session: Session, step: int | None, max_states: Any, running: bool) 
     states = int(max_states or V.automaton.DEFAULT_MAX_STATES)
     dyn = V.dynamic_view(view, k, max_states=states)
     return {
-        "stream": V.stream_html(view, selected=k, upto=None if running else k, running=running),
+        "stream": V.stream_html(
+            view, selected=k, upto=None if running else k, running=running, piece=piece
+        ),
         "dyn_plot": V.automaton_figure(dyn, piece, title="Dynamic automaton"),
         "dyn_strip": V.match_strip_html(dyn, view, piece),
         **_static_panels(session, k, states, piece),
         "match_plot": V.match_figure(view, k),
         "steps_plot": V.steps_figure(view, k),
+        "cost_plot": V.cost_figure(view, k),
+        "acceptance_plot": V.acceptance_figure(view),
         "inspector": V.inspector_html(view, k),
     }
 

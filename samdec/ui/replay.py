@@ -62,11 +62,20 @@ def build_inspector() -> gr.HTML:
 
 
 def build_charts() -> dict[str, gr.Plot]:
-    """Match lengths per step, and the drafter and tokens per step."""
+    """Match lengths and the drafter and tokens per step; under them what a verify pass costs
+    on this machine (the selected step on the curve) and acceptance by draft depth."""
     with gr.Row(equal_height=False):
         match_plot = gr.Plot(show_label=False, elem_id="sd-match-plot")
         steps_plot = gr.Plot(show_label=False, elem_id="sd-steps-plot")
-    return {"match_plot": match_plot, "steps_plot": steps_plot}
+    with gr.Row(equal_height=False):
+        cost_plot = gr.Plot(show_label=False, elem_id="sd-cost-plot")
+        acceptance_plot = gr.Plot(show_label=False, elem_id="sd-acceptance-plot")
+    return {
+        "match_plot": match_plot,
+        "steps_plot": steps_plot,
+        "cost_plot": cost_plot,
+        "acceptance_plot": acceptance_plot,
+    }
 
 
 def wire(
