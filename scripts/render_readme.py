@@ -396,6 +396,50 @@ def tuning_validation(arts: dict) -> str:
 
 
 # -----------------------------------------------------------------------------
+# what a verification step costs: scripts/verify_cost.py
+
+PARTS = {
+    "decoder_linears_ms": "decoder layers' linear layers",
+    "output_layer_ms": "output layer",
+    "attention_ms": "attention",
+    "rest_ms": "the rest (norms, rotary embeddings, cache, Python)",
+}
+
+
+def verify_cost(arts: dict) -> str:
+    a = arts["verify_cost.json"]
+    rows = a["rows"]
+    sizes = list(rows[0]["verify_ms"])
+    curve = [
+        [f"{r['layout']}, {r['dtype']}"]
+        + [f"{r['verify_ms'][k]:.0f}" for k in sizes]
+        + [x(max(r["ratio_to_one"][k] for k in sizes if int(k) <= 8))]
+        + [f"{r['weights_gbs_at_1']:.1f}"]
+        for r in rows
+    ]
+    head = ["layout, dtype", *sizes, "k <= 8 vs k = 1 (worst)", "weights GB/s at k = 1"]
+    parts = [
+        [f"{r['layout']}, {r['dtype']}", k]
+        + [f"{b[name]:.1f}" for name in PARTS]
+        + [f"{b['total_ms']:.1f}"]
+        for r in rows
+        for k, b in r["breakdown"].items()
+    ]
+    return "\n\n".join(
+        [
+            f"{provenance(a, 'verify_cost.json')}: ms to verify k tokens in one forward pass "
+            f"with {a['context_tokens']} tokens of context (median); weights read once per "
+            f"step: {rows[0]['weight_bytes'] / 1e6:.0f} MB in {rows[0]['dtype']}; the "
+            f"machine's measured read bandwidth: {a['read_bandwidth_gbs']:.1f} GB/s.",
+            table(head, curve),
+            "Where a step's time goes (ms; each part replayed alone with the step's shapes, the "
+            "rest is the remainder):",
+            table(["layout, dtype", "k", *PARTS.values(), "total"], parts),
+        ]
+    )
+
+
+# -----------------------------------------------------------------------------
 # blocks: name -> (artifacts read, the first required; the command that makes it; renderer)
 
 BLOCKS = {
@@ -429,6 +473,11 @@ BLOCKS = {
         ("build_text.json",),
         "python scripts/bench_build_text.py --out benchmarks/build_text.json",
         build_text,
+    ),
+    "verify-cost": (
+        ("verify_cost.json",),
+        "python scripts/verify_cost.py --out benchmarks/verify_cost.json",
+        verify_cost,
     ),
     "tuning-validation": (
         ("tuning_validation.json",),
