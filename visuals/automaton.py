@@ -92,6 +92,16 @@ def _chain(link: dict, state: int, limit: int = 64) -> list[int]:
     return out
 
 
+def drafting_automaton(ev: StepEvent) -> str | None:
+    """The automaton whose picture explains step `ev`: the one that drafted it, or the one the
+    rule picked when nothing was verified; None for Token Recycling and plain steps."""
+    if ev.drafter in ("static", "dynamic"):
+        return ev.drafter
+    if ev.drafter == "none" and ev.rule_source in ("static", "dynamic"):
+        return ev.rule_source
+    return None
+
+
 def budgets(max_states: int) -> dict[str, int]:
     """How many states each part of the picture may use."""
     n = max(int(max_states), 8)

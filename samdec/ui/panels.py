@@ -17,6 +17,8 @@ from . import runtime as rt
 
 log = logging.getLogger("samdec.app")
 
+# Which automaton's tab to show, "dynamic" or "static" (only for a step that names one).
+AUTOMATON_TAB = "automaton_tab"
 # The panels that follow the selected step, by name (the keys of `render`'s result).
 STEP_PANELS = (
     "stream",
@@ -27,6 +29,7 @@ STEP_PANELS = (
     "match_plot",
     "steps_plot",
     "inspector",
+    AUTOMATON_TAB,
 )
 
 
@@ -80,7 +83,15 @@ def _render(session: Session, step: int | None, max_states: Any, running: bool) 
         "match_plot": V.match_figure(view, k),
         "steps_plot": V.steps_figure(view, k),
         "inspector": V.inspector_html(view, k),
+        **_automaton_tab(view, k),
     }
+
+
+def _automaton_tab(view: V.TraceView, k: int) -> dict:
+    """The automaton tab that explains step `k` ("dynamic" or "static"), when one does: the
+    visitor sees the drafter's own automaton without hunting for it."""
+    tab = V.automaton.drafting_automaton(view.steps[k])
+    return {AUTOMATON_TAB: tab} if tab else {}
 
 
 def _static_panels(session: Session, k: int, states: int, piece) -> dict:
