@@ -320,8 +320,11 @@ def layout(view: AutomatonView) -> dict[int, tuple[float, float]]:
         else:
             free = nx.spring_layout(graph, seed=7)
         taken: set[int] = set()
+        # within the columns the rows above use: a state linked to none of them would float
+        # far off and squeeze the whole picture
+        cols = [round(x) for x, _ in pos.values()] or [0]
         for state in sorted(rest, key=lambda s: float(free[s][0])):
-            want = round(float(free[state][0]))
+            want = min(max(round(float(free[state][0])), min(cols)), max(cols))
             col = min(
                 (c for c in range(want - len(rest) - 2, want + len(rest) + 3) if c not in taken),
                 key=lambda c, w=want: (abs(c - w), c),
@@ -503,9 +506,10 @@ def _lane_arc(p0, p1, level: int, side: int, n: int = 24) -> tuple[list[float], 
     leave it apart, the higher ones further out."""
     (x0, y), (x1, _) = p0, p1
     way = 1.0 if x1 > x0 else -1.0
-    port = min(0.05 * (level + 1), 0.22)
+    # Both grow with the level, ever more slowly: every level its own, none past the cap.
+    port = 0.05 + 0.2 * (1 - 0.75**level)
     xa, xb = x0 - way * port, x1 + way * port
-    height = min(0.3 + 0.13 * level, ARC_CAP) * side
+    height = (0.3 + (ARC_CAP - 0.3) * (1 - 0.8**level)) * side
     lift = height / 0.75  # a cubic Bézier with both handles at `lift` peaks at 3/4 of it
     inset = min(0.35, abs(x1 - x0) / 4) * way
     t = np.linspace(0, 1, n)
@@ -926,7 +930,8 @@ def hidden_states_note(view: AutomatonView) -> list[str]:
         return [f"All {total} states shown (numbers are the automaton's own state ids)."]
     return [
         f"Showing {shown} of {total} states: {shown_parts(view)}.",
-        f"{total - shown} others hidden: the numbers are the automaton's own state ids.",
+        f"{total - shown} other{'s' if total - shown > 1 else ''} hidden: the numbers are the "
+        "automaton's own state ids.",
     ]
 
 
@@ -948,7 +953,7 @@ def _add_notes(fig: go.Figure, view: AutomatonView) -> None:
             xanchor="left",
             yanchor="bottom",
             yshift=4 + 14 * (len(lines) - 1 - line),
-            text=html.escape(text),
+            text=html.escape(text, quote=False),
             showarrow=False,
             font=dict(size=10.5, color=MUTED, family=FONT),
             name="note",
