@@ -394,7 +394,7 @@ def _axis_ranges(pos: dict) -> tuple[list[float], list[float]]:
     wide (so a small automaton is not blown up)."""
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
-    span = max(xs) - min(xs) + 1.2
+    span = max(xs) - min(xs) + 1.5  # half a column right of the last state
     x0 = min(xs) - 1.0  # room for the root's caption
     low = min(min(ys) - 0.6, -ARC_CAP - 0.25)
     high = max(max(ys) + 0.6, ARC_CAP + 0.25)
@@ -760,7 +760,8 @@ def _add_elided_path(fig: go.Figure, scene: _Scene) -> None:
     )
     fig.add_annotation(
         x=(x0 + x1) / 2,
-        y=y0 - 0.22,
+        y=y0,
+        yshift=10,  # above the dotted line: under it is the root's caption
         text=f"… {view.elided} more",
         showarrow=False,
         font=dict(size=10, color=MUTED, family=FONT),
