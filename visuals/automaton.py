@@ -13,8 +13,12 @@ same context and takes its neighbourhood. `automaton_figure` lays them out in ro
   before, and back then it went on like this";
 * a third row: other states worth seeing (clones made by the last step, suffix-link chains).
 
-Transitions are solid arrows labelled with the token they read; suffix links are dashed; states
-the last step created have an amber border, clones are diamonds. networkx orders each row.
+Transitions are solid arrows labelled with the token they read; suffix links are dashed (those
+to the root are left out: the empty string is a suffix of everything); states the last step
+created have an amber border, clones are diamonds. The root is dark and named. networkx places
+the third row. Arcs along a row go in nested lanes (`_lanes`) and token labels take the first
+free spot along their line (`_Labels`), so neither lands on another. Notes above the picture
+say how many states are drawn and hidden (the numbers are the automaton's own state ids).
 """
 
 from __future__ import annotations
@@ -897,7 +901,7 @@ def _add_row_captions(fig: go.Figure, scene: _Scene) -> None:
     left = min(p[0] for p in scene.pos.values()) - 0.5
     captions = []
     if view.top:
-        captions.append((ROW_Y[TOP], 24, "end of the text →"))
+        captions.append((ROW_Y[TOP], 32, "end of the text →"))  # over its labels
     if view.spine and len(view.spine) > 1:
         words = "matched before → draft" if view.kind == "dynamic" else "match →"
         captions.append((0.0, -ROOT_CAPTION_DY - 16, words))
