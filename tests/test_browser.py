@@ -198,6 +198,48 @@ def compare_and_tune(page) -> None:
     page.screenshot(path=str(OUT / "app-compare-tune.png"), full_page=True)
 
 
+SELECTED_TAB = "#sd-automaton-tabs button[role=tab][aria-selected=true]"
+
+
+def static_tab(page) -> None:
+    """The "Static corpus hit" example drafts from the static automaton: with the dynamic tab
+    chosen by hand, selecting a statically drafted step brings the static tab forward."""
+    page.get_by_role("button", name="Static corpus hit").click()
+    page.wait_for_function(
+        "() => document.querySelector('#sd-prompt textarea').value.startsWith('Natalia')",
+        timeout=30_000,
+    )
+    max_new = page.locator("#sd-max-new input[type=number]")
+    max_new.fill("24")
+    max_new.press("Enter")
+    page.click("#sd-generate")
+    page.wait_for_function(
+        "() => document.querySelector('#sd-stats').innerText.includes('stopped')",
+        timeout=180_000,
+    )
+    page.wait_for_timeout(800)
+    page.get_by_role("tab", name="Dynamic automaton (this text)").click()
+    page.wait_for_function(
+        f"() => document.querySelector('{SELECTED_TAB}')?.innerText.includes('Dynamic')"
+    )
+    static = page.locator("#sd-stream .sd-tok.sd-static")
+    assert static.count() > 0, "no token drafted by the static automaton"
+    step = int(static.first.get_attribute("data-step"))
+    static.first.click()
+    page.wait_for_function(
+        f"() => document.querySelector('#sd-inspector').innerText.includes('Step {step} of')",
+        timeout=30_000,
+    )
+    page.wait_for_function(
+        f"() => document.querySelector('{SELECTED_TAB}')?.innerText.includes('Static')",
+        timeout=30_000,
+    )
+    page.wait_for_selector("#sd-static-plot .js-plotly-plot", timeout=30_000)
+    assert page.locator("#sd-static-plot .scatterlayer .point").count() >= 2
+    assert "root" in page.locator("#sd-static-plot").inner_text()
+    page.screenshot(path=str(OUT / "app-static-tab.png"), full_page=True)
+
+
 def endpos_classes(text: str) -> int:
     """Brute force: the distinct sets of end positions of the substrings of `text`."""
     classes = set()
@@ -302,3 +344,11 @@ def test_automaton_playground(server):
 
     with sync_playwright() as p:
         open_page(p, executable, server, "playground", playground)
+
+
+def test_the_automaton_tab_follows_the_drafter(server):
+    executable = require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        open_page(p, executable, server, "static-tab", static_tab)

@@ -13,8 +13,12 @@ same context and takes its neighbourhood. `automaton_figure` lays them out in ro
   before, and back then it went on like this";
 * a third row: other states worth seeing (clones made by the last step, suffix-link chains).
 
-Transitions are solid arrows labelled with the token they read; suffix links are dashed; states
-the last step created have an amber border, clones are diamonds. networkx orders each row.
+Transitions are solid arrows labelled with the token they read; suffix links are dashed (those
+to the root are left out: the empty string is a suffix of everything); states the last step
+created have an amber border, clones are diamonds. The root is dark and named. networkx places
+the third row. Arcs along a row go in nested lanes (`_lanes`) and token labels take the first
+free spot along their line (`_Labels`), so neither lands on another. Notes above the picture
+say how many states are drawn and hidden (the numbers are the automaton's own state ids).
 """
 
 from __future__ import annotations
@@ -30,12 +34,13 @@ import plotly.graph_objects as go
 from samdec.automaton import DynamicSuffixAutomaton, StaticSuffixAutomaton
 from samdec.trace import StepEvent
 
-from .palette import COLOURS, FONT, INK, MONO, MUTED, NEW_STATE, ROOT, SELECTED, TINTS
+from .palette import COLOURS, FONT, INK, MONO, MUTED, NEW_STATE, SELECTED, TINTS
 from .stream import compact
 from .view import TraceView, as_view
 
 DEFAULT_MAX_STATES = 24
 SPINE, TOP, OTHER = 0, 1, -1  # rows
+ROW_Y = {SPINE: 0.0, TOP: 1.45, OTHER: -1.35}  # far enough apart for arcs between them
 
 
 @dataclass
@@ -90,6 +95,16 @@ def _chain(link: dict, state: int, limit: int = 64) -> list[int]:
         out.append(state)
         state = link.get(state, -1)
     return out
+
+
+def drafting_automaton(ev: StepEvent) -> str | None:
+    """The automaton whose picture explains step `ev`: the one that drafted it, or the one the
+    rule picked when nothing was verified; None for Token Recycling and plain steps."""
+    if ev.drafter in ("static", "dynamic"):
+        return ev.drafter
+    if ev.drafter == "none" and ev.rule_source in ("static", "dynamic"):
+        return ev.rule_source
+    return None
 
 
 def budgets(max_states: int) -> dict[str, int]:
@@ -280,15 +295,17 @@ def layout(view: AutomatonView) -> dict[int, tuple[float, float]]:
     pos: dict[int, tuple[float, float]] = {}
     spine = [s for s in view.spine if s in ids]
     match = view.match_state
-    anchor = spine.index(match) if match in spine else 0
+    top = [s for s in view.top if s in ids]
+    # The current state right above the matched one; without a match, the text's end to the
+    # right of the root (not above it: its arrows would run through the root).
+    anchor = spine.index(match) if match in spine else len(top)
     for i, state in enumerate(spine):
         x = float(i)
         if i == 0 and view.elided:
             x = -0.6  # the root, a gap (the elided path), then the visible end of the match
         pos[state] = (x, 0.0)
-    top = [s for s in view.top if s in ids]
     for j, state in enumerate(reversed(top)):
-        pos[state] = (float(anchor - j), 1.15)
+        pos[state] = (float(anchor - j), ROW_Y[TOP])
     rest = [s for s in ids if s not in pos]
     if rest:
         graph = nx.Graph()
@@ -307,14 +324,17 @@ def layout(view: AutomatonView) -> dict[int, tuple[float, float]]:
         else:
             free = nx.spring_layout(graph, seed=7)
         taken: set[int] = set()
+        # within the columns the rows above use: a state linked to none of them would float
+        # far off and squeeze the whole picture
+        cols = [round(x) for x, _ in pos.values()] or [0]
         for state in sorted(rest, key=lambda s: float(free[s][0])):
-            want = round(float(free[state][0]))
+            want = min(max(round(float(free[state][0])), min(cols)), max(cols))
             col = min(
                 (c for c in range(want - len(rest) - 2, want + len(rest) + 3) if c not in taken),
                 key=lambda c, w=want: (abs(c - w), c),
             )
             taken.add(col)
-            pos[state] = (float(col), -1.1)
+            pos[state] = (float(col), ROW_Y[OTHER])
     return pos
 
 
@@ -360,6 +380,149 @@ KEY_LINK = "#B45309"  # the current state's suffix link, to the matched state
 BORDER = "#334155"  # a state's outline
 NEW_FILL = "#FEF3C7"  # a state the last step created
 PLAIN_FILL = "#F8FAFC"  # a state off the spine
+ROOT_FILL = "#1E293B"  # the root: dark, unlike every other state, where every path starts
+
+
+# How big the drawing is on the page, roughly (its width follows the page): enough to keep
+# the token labels from landing on each other or on a state.
+PLOT_PX = (700.0, 300.0)  # the plot area, width and height, in pixels
+STATE_PX = 15.0  # a state's radius, in pixels
+CHAR_PX = (6.2, 13.0)  # a label character's width, a label's height (monospace, size 10)
+ROOT_CAPTION = "start: empty text"
+ROOT_CAPTION_DY = 26  # pixels from the root's centre down to its caption's
+ARC_CAP = 1.05  # the highest an arc along a row may rise (the next row is further away)
+
+
+def _axis_ranges(pos: dict) -> tuple[list[float], list[float]]:
+    """The x and y ranges: the rows with room around them for the arcs, at least 9 columns
+    wide (so a small automaton is not blown up)."""
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    span = max(xs) - min(xs) + 1.5  # half a column right of the last state
+    x0 = min(xs) - 1.0  # room for the root's caption
+    low = min(min(ys) - 0.6, -ARC_CAP - 0.25)
+    high = max(max(ys) + 0.6, ARC_CAP + 0.25)
+    return [x0, x0 + max(span, 9)], [low, high]
+
+
+@dataclass
+class _Labels:
+    """The boxes (in pixels) already taken by states and token labels: a new label goes to
+    the first spot along its line that is free."""
+
+    scale: tuple[float, float]  # pixels per unit, x and y
+    boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+    @classmethod
+    def around(cls, pos: dict) -> _Labels:
+        xr, yr = _axis_ranges(pos)
+        scale = (PLOT_PX[0] / (xr[1] - xr[0]), PLOT_PX[1] / (yr[1] - yr[0]))
+        labels = cls(scale)
+        for x, y in pos.values():
+            cx, cy = x * scale[0], y * scale[1]
+            labels.boxes.append((cx - STATE_PX, cy - STATE_PX, cx + STATE_PX, cy + STATE_PX))
+        if 0 in pos:  # the root's caption, under it
+            cx, cy = pos[0][0] * scale[0], pos[0][1] * scale[1] - ROOT_CAPTION_DY
+            half = CHAR_PX[0] * len(ROOT_CAPTION) / 2
+            labels.boxes.append((cx - half, cy - 7, cx + half, cy + 7))
+        return labels
+
+    @property
+    def drop(self) -> float:
+        """How far below a line a label goes to sit under it, in units."""
+        return (CHAR_PX[1] + 6) / self.scale[1]
+
+    def box(self, x: float, y: float, text: str) -> tuple[float, float, float, float]:
+        """A label's box: drawn centred above its point ("top center")."""
+        half = CHAR_PX[0] * max(len(text), 1) / 2 + 2
+        cx, cy = x * self.scale[0], y * self.scale[1]
+        return (cx - half, cy + 1, cx + half, cy + 1 + CHAR_PX[1])
+
+    def place(self, spots: list[tuple[float, float]], text: str) -> tuple[float, float]:
+        """The first free spot for `text` (the first spot if none is), now taken."""
+        for x, y in spots:
+            box = self.box(x, y, text)
+            if not any(_overlap(box, other) for other in self.boxes):
+                break
+        else:
+            x, y = spots[0]
+            box = self.box(x, y, text)
+        self.boxes.append(box)
+        return x, y
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _same_row(pos: dict, a: int, b: int) -> bool:
+    return abs(pos[a][1] - pos[b][1]) < 1e-9
+
+
+def _drawn_link(state: dict, pos: dict, key: int) -> bool:
+    """Whether a state's suffix link is drawn: not to the root (the empty string is a suffix
+    of everything: a fan of such links would hide the rest), except the key link."""
+    return state["link"] in pos and (state["link"] != 0 or state["id"] == key)
+
+
+def _row_arcs(view: AutomatonView, pos: dict, key: int) -> list[tuple[str, int, int]]:
+    """The lines that run along a row, as ("t", src, dst) for transitions that skip a column
+    or more, ("l", state, link) for drawn suffix links (`key`: the state whose link is the
+    key one)."""
+    arcs = [
+        ("t", src, dst)
+        for src, _, dst in view.snapshot["transitions"]
+        if src != dst and _same_row(pos, src, dst) and abs(pos[dst][0] - pos[src][0]) > 1.01
+    ]
+    arcs += [
+        ("l", s["id"], s["link"])
+        for s in view.snapshot["states"]
+        if _drawn_link(s, pos, key) and _same_row(pos, s["id"], s["link"])
+    ]
+    return arcs
+
+
+def _lanes(arcs: list[tuple[str, int, int]], pos: dict) -> dict[tuple[str, int, int], int]:
+    """A level for every arc along a row. Transitions bow to one side of their row, suffix
+    links to the other; on each side, arcs whose spans overlap (sharing only an end state is
+    fine) get different levels, the shorter arc the lower one, so arcs nest, not cross."""
+
+    def span(arc):
+        a, b = pos[arc[1]][0], pos[arc[2]][0]
+        return min(a, b), max(a, b)
+
+    levels: dict[tuple[str, int, int], int] = {}
+    taken: dict[tuple[str, float], list[tuple[float, float, int]]] = {}
+    for arc in sorted(arcs, key=lambda a: (span(a)[1] - span(a)[0], span(a)[0])):
+        lo, hi = span(arc)
+        side = taken.setdefault((arc[0], pos[arc[1]][1]), [])
+        level = 0
+        while any(lv == level and a < hi and lo < b for a, b, lv in side):
+            level += 1
+        side.append((lo, hi, level))
+        levels[arc] = level
+    return levels
+
+
+def _lane_arc(p0, p1, level: int, side: int, n: int = 24) -> tuple[list[float], list[float]]:
+    """An arc along a row, above it (side 1) or below (-1), as high as its level says. Its
+    ends move out from the states' centres with the level, so the arcs that share a state
+    leave it apart, the higher ones further out."""
+    (x0, y), (x1, _) = p0, p1
+    way = 1.0 if x1 > x0 else -1.0
+    # Both grow with the level, ever more slowly: every level its own, none past the cap.
+    port = 0.05 + 0.2 * (1 - 0.75**level)
+    xa, xb = x0 - way * port, x1 + way * port
+    height = (0.3 + (ARC_CAP - 0.3) * (1 - 0.8**level)) * side
+    lift = height / 0.75  # a cubic Bézier with both handles at `lift` peaks at 3/4 of it
+    inset = min(0.35, abs(x1 - x0) / 4) * way
+    t = np.linspace(0, 1, n)
+    cx = [xa, xa + inset, xb - inset, xb]
+    cy = [y, y + lift, y + lift, y]
+    weights = [(1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3]
+    xs = sum(w * c for w, c in zip(weights, cx, strict=True))
+    ys = sum(w * c for w, c in zip(weights, cy, strict=True))
+    return xs.tolist(), ys.tolist()
 
 
 @dataclass
@@ -373,6 +536,8 @@ class _Scene:
     current: int  # the state of the whole text (dynamic only; -1 when not drawn)
     match: int  # the matched state (-1 without a match)
     source: str  # whose colour the matched state takes
+    lanes: dict[tuple[str, int, int], int]  # the level of every arc along a row
+    labels: _Labels  # where the token labels may go
 
     @classmethod
     def of(cls, view: AutomatonView, piece: Callable[[int], str], match_source: str | None):
@@ -380,7 +545,23 @@ class _Scene:
         pos = layout(view)
         states = {s["id"]: s for s in snap["states"]}
         current = snap["last"] if view.kind == "dynamic" and snap["last"] in states else -1
-        return cls(view, piece, pos, states, current, view.match_state, match_source or view.kind)
+        match = view.match_state
+        key = current if current >= 0 else match
+        lanes = _lanes(_row_arcs(view, pos, key), pos)
+        source = match_source or view.kind
+        return cls(view, piece, pos, states, current, match, source, lanes,
+                   _Labels.around(pos))  # fmt: skip
+
+    @property
+    def key_link_state(self) -> int:
+        """The state whose suffix link is the key one: the current state's (to the matched
+        state); without a current state, the matched state's own (a shorter match)."""
+        return self.current if self.current >= 0 else self.match
+
+    def row_side(self, state: int) -> int:
+        """Which side of its row a state's transitions bow to (suffix links: the other):
+        away from the spine, so they keep clear of the rows in between."""
+        return 1 if self.pos[state][1] >= 0 else -1
 
 
 def _arrowhead(fig: go.Figure, xs, ys, back: int, head: int, size, width: float, colour: str):
@@ -404,29 +585,35 @@ def _arrowhead(fig: go.Figure, xs, ys, back: int, head: int, size, width: float,
     )
 
 
-def _transition_path(pos: dict, src: int, dst: int) -> tuple[list[float], list[float], bool]:
+def _transition_path(scene: _Scene, src: int, dst: int) -> tuple[list[float], list[float], bool]:
     """The points of one transition's line, and whether it is a shortcut (an arc that skips
     ahead along a row)."""
+    pos = scene.pos
     (x0, y0), (x1, y1) = pos[src], pos[dst]
     if src == dst:  # a self-loop: a small circle above the state
         t = np.linspace(0, 2 * np.pi, 20)
         return (x0 + 0.16 * np.sin(t)).tolist(), (y0 + 0.2 - 0.2 * np.cos(t)).tolist(), False
-    if abs(y1 - y0) < 1e-9 and abs(x1 - x0) > 1.01:  # same row, not neighbours: an arc
-        up = 1 if y0 >= 0 else -1
-        bend = min(0.18 + 0.05 * abs(x1 - x0), 0.5) * up * (1 if x1 > x0 else -1)
-        xs, ys = _curve(pos[src], pos[dst], bend)
+    level = scene.lanes.get(("t", src, dst))
+    if level is not None:  # same row, not neighbours: an arc in its lane
+        xs, ys = _lane_arc(pos[src], pos[dst], level, scene.row_side(src))
         return xs, ys, True
     return [x0, x1], [y0, y1], False
 
 
-def _label_point(xs: list[float], ys: list[float]) -> tuple[float, float]:
-    """Where a transition's token goes: above a horizontal segment, clear of the circles; at
-    the middle of any other line."""
-    if len(xs) == 2:
-        flat = abs(ys[1] - ys[0]) < 1e-9
-        return (xs[0] + xs[1]) / 2, (ys[0] + 0.16) if flat else (ys[0] + ys[1]) / 2
-    mid = len(xs) // 2
-    return xs[mid], ys[mid]
+def _label_spots(xs: list[float], ys: list[float], drop: float) -> list[tuple[float, float]]:
+    """Where a transition's token may go, best first: above the middle of a horizontal
+    segment, or below it (`drop` units down); along any other line, from its middle out."""
+    if len(xs) == 2 and abs(ys[1] - ys[0]) < 1e-9:
+        mid = (xs[0] + xs[1]) / 2
+        return [(mid, ys[0] + 0.1), (mid, ys[0] - drop)]
+    spots = []
+    for f in (0.5, 0.38, 0.62, 0.28, 0.72, 0.2, 0.8):
+        if len(xs) == 2:
+            spots.append((xs[0] + f * (xs[1] - xs[0]), ys[0] + f * (ys[1] - ys[0])))
+        else:
+            i = round(f * (len(xs) - 1))
+            spots.append((xs[i], ys[i]))
+    return spots
 
 
 def _add_transitions(fig: go.Figure, scene: _Scene) -> go.Scatter:
@@ -434,22 +621,48 @@ def _add_transitions(fig: go.Figure, scene: _Scene) -> go.Scatter:
     for the caller to draw over the suffix links).
 
     Arcs that skip ahead along a row (shortcuts, e.g. from the root) are drawn faint and
-    unlabelled (their token shows on hover), so the path that spells the text stays legible."""
+    unlabelled (their token shows on hover), so the path that spells the text stays legible.
+    The labels of the spine's transitions are placed first, so they get the best spots."""
     lines = {False: ([], []), True: ([], [])}  # shortcut? -> (xs, ys)
+    transitions = scene.view.snapshot["transitions"]
+    paths = [_transition_path(scene, src, dst) for src, _, dst in transitions]
+    spine = set(scene.view.spine)
+    spots: dict[int, tuple[float, float]] = {}
+    first = sorted(range(len(transitions)), key=lambda i: transitions[i][2] not in spine)
+    for i in first:
+        xs, ys, shortcut = paths[i]
+        text = "" if shortcut else compact(scene.piece(transitions[i][1]), 7)
+        choices = _label_spots(xs, ys, scene.labels.drop)
+        spots[i] = choices[0] if shortcut else scene.labels.place(choices, text)
     lx, ly, labels, hovers = [], [], [], []
-    for src, tok, dst in scene.view.snapshot["transitions"]:
-        xs, ys, shortcut = _transition_path(scene.pos, src, dst)
+    for i, (src, tok, dst) in enumerate(transitions):
+        xs, ys, shortcut = paths[i]
         lines[shortcut][0].extend([*xs, None])
         lines[shortcut][1].extend([*ys, None])
-        x, y = _label_point(xs, ys)
-        lx.append(x)
-        ly.append(y)
+        lx.append(spots[i][0])
+        ly.append(spots[i][1])
         text = scene.piece(tok)
         labels.append("" if shortcut else html.escape(compact(text, 7)))
         hovers.append(f"state {src} → {dst} reads token {tok} {html.escape(repr(text))}")
         if src != dst:
             colour, size, width = (SHORTCUT, 1.0, 1.0) if shortcut else (EDGE, 1.1, 1.3)
             _arrowhead(fig, xs, ys, back=2, head=2, size=size, width=width, colour=colour)
+    _add_transition_lines(fig, lines)
+    return go.Scatter(
+        x=lx,
+        y=ly,
+        mode="text",
+        text=labels,
+        hovertext=hovers,
+        hoverinfo="text",
+        textposition="top center",
+        textfont=dict(family=MONO, size=10, color=INK),
+        name="token",
+        showlegend=False,
+    )
+
+
+def _add_transition_lines(fig: go.Figure, lines: dict) -> None:
     edge_styles = (
         (False, "transition (reads a token)", EDGE, 1.4),
         (True, "shortcut (hover for its token)", SHORTCUT, 1.0),
@@ -468,25 +681,18 @@ def _add_transitions(fig: go.Figure, scene: _Scene) -> go.Scatter:
                 line=dict(color=colour, width=width),
             )
         )
-    return go.Scatter(
-        x=lx,
-        y=ly,
-        mode="text",
-        text=labels,
-        hovertext=hovers,
-        hoverinfo="text",
-        textposition="top center",
-        textfont=dict(family=MONO, size=10, color=INK),
-        name="token",
-        showlegend=False,
-    )
 
 
-def _link_path(p0, p1) -> tuple[list[float], list[float]]:
-    """A suffix link's curve: a wide bow along a row or across columns, a slight one down a
-    column (so it never hides under a transition)."""
-    (x0, y0), (x1, y1) = p0, p1
-    if abs(y1 - y0) < 1e-9 or abs(x1 - x0) > 0.5:
+def _link_path(scene: _Scene, state: int, target: int) -> tuple[list[float], list[float]]:
+    """A suffix link's curve: along a row, an arc in its lane on the side away from the
+    transitions; across rows, a bow (slight down a column, so it never hides under a
+    transition)."""
+    p0, p1 = scene.pos[state], scene.pos[target]
+    level = scene.lanes.get(("l", state, target))
+    if level is not None:
+        return _lane_arc(p0, p1, level, -scene.row_side(state))
+    (x0, _), (x1, _) = p0, p1
+    if abs(x1 - x0) > 0.5:
         bend = min(0.2 + 0.05 * abs(x1 - x0), 0.6)
         return _curve(p0, p1, bend if x1 < x0 else -bend)
     return _curve(p0, p1, 0.12)
@@ -499,10 +705,10 @@ def _add_suffix_links(fig: go.Figure, scene: _Scene) -> None:
     other_links: tuple[list, list] = ([], [])
     for sid, s in scene.states.items():
         target = s["link"]
-        if target < 0 or target not in scene.states:
+        if not _drawn_link(s, scene.pos, scene.key_link_state):
             continue
-        xs, ys = _link_path(scene.pos[sid], scene.pos[target])
-        key = sid == scene.current or (scene.current < 0 and sid == scene.match)
+        xs, ys = _link_path(scene, sid, target)
+        key = sid == scene.key_link_state
         bucket = key_links if key else other_links
         bucket[0].extend([*xs, None])
         bucket[1].extend([*ys, None])
@@ -528,7 +734,7 @@ def _add_suffix_links(fig: go.Figure, scene: _Scene) -> None:
                 name=(
                     "current → matched (suffix link)"
                     if scene.current >= 0
-                    else "matched state's suffix link (a shorter match)"
+                    else "matched → shorter match (suffix link)"
                 ),
                 line=dict(color=KEY_LINK, width=2.0, dash="dash"),
             )
@@ -558,7 +764,8 @@ def _add_elided_path(fig: go.Figure, scene: _Scene) -> None:
     )
     fig.add_annotation(
         x=(x0 + x1) / 2,
-        y=y0 - 0.22,
+        y=y0,
+        yshift=10,  # above the dotted line: under it is the root's caption
         text=f"… {view.elided} more",
         showarrow=False,
         font=dict(size=10, color=MUTED, family=FONT),
@@ -595,7 +802,7 @@ def _state_fill(scene: _Scene, sid: int) -> str:
     if sid == scene.match:
         return COLOURS.get(scene.source, COLOURS["dynamic"])
     if sid == 0:
-        return ROOT
+        return ROOT_FILL
     if sid in view.new_states:
         return NEW_FILL
     if sid in view.spine:
@@ -612,8 +819,16 @@ def _state_outline(scene: _Scene, sid: int) -> tuple[str, float]:
     return BORDER, 1.2
 
 
+def _state_size(scene: _Scene, sid: int) -> int:
+    if sid == 0:
+        return 38  # room for its name
+    size = 31 if sid in (scene.current, scene.match) else 26
+    return size + 12 if len(str(sid)) > 5 else size  # room for a long number
+
+
 def _add_states(fig: go.Figure, scene: _Scene) -> None:
-    """The states: one marker each, numbered, with its roles on hover."""
+    """The states: one marker each, numbered with the automaton's own state ids (the root
+    named), with its roles on hover; under the root, what it stands for."""
     ids = scene.view.node_ids
     outlines = [_state_outline(scene, sid) for sid in ids]
     fig.add_trace(
@@ -621,14 +836,16 @@ def _add_states(fig: go.Figure, scene: _Scene) -> None:
             x=[scene.pos[i][0] for i in ids],
             y=[scene.pos[i][1] for i in ids],
             mode="markers+text",
-            text=[str(i) for i in ids],
+            text=["<b>root</b>" if i == 0 else str(i) for i in ids],
             textposition="middle center",
             textfont=dict(
-                family=FONT, size=10, color=["white" if i == scene.match else INK for i in ids]
+                family=FONT,
+                size=[10 if len(str(i)) <= 4 else 8 for i in ids],  # a corpus has many states
+                color=["white" if i in (scene.match, 0) else INK for i in ids],
             ),
             marker=dict(
                 color=[_state_fill(scene, sid) for sid in ids],
-                size=[31 if sid in (scene.current, scene.match, 0) else 26 for sid in ids],
+                size=[_state_size(scene, sid) for sid in ids],
                 symbol=["diamond" if sid in scene.view.clones else "circle" for sid in ids],
                 opacity=1,
                 line=dict(color=[c for c, _ in outlines], width=[w for _, w in outlines]),
@@ -640,12 +857,25 @@ def _add_states(fig: go.Figure, scene: _Scene) -> None:
             showlegend=False,
         )
     )
+    if 0 in scene.pos:
+        x, y = scene.pos[0]
+        fig.add_annotation(
+            x=x,
+            y=y,
+            yshift=-ROOT_CAPTION_DY,
+            text=ROOT_CAPTION,
+            showarrow=False,
+            font=dict(size=9.5, color=MUTED, family=FONT),
+            name="root-caption",
+        )
 
 
 def _add_legend_keys(fig: go.Figure, scene: _Scene) -> None:
     """Legend-only markers explaining the highlights that are in the picture."""
     view = scene.view
     keys = (
+        ("root: the empty text", 0 in scene.states,
+         dict(color=ROOT_FILL, size=12, line=dict(color=BORDER, width=1.2))),
         ("matched state", scene.match >= 0,
          dict(color=COLOURS.get(scene.source, COLOURS["dynamic"]), size=12)),
         ("current state", scene.current >= 0,
@@ -665,17 +895,21 @@ def _add_legend_keys(fig: go.Figure, scene: _Scene) -> None:
 
 
 def _add_row_captions(fig: go.Figure, scene: _Scene) -> None:
+    """What each row is: above the text's end, under the spine (below the root's caption:
+    above it, the arrows from the root to the top row would cross it)."""
     view = scene.view
     left = min(p[0] for p in scene.pos.values()) - 0.5
     captions = []
     if view.top:
-        captions.append((1.15, "end of the text →"))
+        captions.append((ROW_Y[TOP], 32, "end of the text →"))  # over its labels
     if view.spine and len(view.spine) > 1:
-        captions.append((0.0, "matched before → draft" if view.kind == "dynamic" else "match →"))
-    for y, text in captions:
+        words = "matched before → draft" if view.kind == "dynamic" else "match →"
+        captions.append((0.0, -ROOT_CAPTION_DY - 16, words))
+    for y, shift, text in captions:
         fig.add_annotation(
             x=left,
-            y=y + 0.42,
+            y=y,
+            yshift=shift,
             text=text,
             showarrow=False,
             xanchor="left",
@@ -683,26 +917,71 @@ def _add_row_captions(fig: go.Figure, scene: _Scene) -> None:
         )
 
 
-def _automaton_layout(fig: go.Figure, scene: _Scene, height: int, title: str | None) -> None:
-    """Title (with how much of the automaton is shown), legend below, axes fitted to the rows
-    and at least 9 columns wide (so a small automaton is not blown up)."""
-    view = scene.view
-    xs = [p[0] for p in scene.pos.values()]
-    ys = [p[1] for p in scene.pos.values()]
+def shown_parts(view: AutomatonView) -> str:
+    """Which states the picture picked, in words."""
+    if view.kind == "static":
+        return "the match path, what can follow it, its suffix links"
+    parts = ["the match path", "the draft", "the text's end"]
+    if set(view.node_ids) - set(view.spine) - set(view.top):
+        parts.append("a few linked states")
+    return ", ".join(parts)
+
+
+def hidden_states_note(view: AutomatonView) -> list[str]:
+    """How much of the automaton is drawn, in lines: the state numbers jump where states are
+    hidden."""
     shown, total = len(view.node_ids), view.total_states
-    subtitle = (
-        f"{shown} of {total} states" if total > shown else f"all {total} states"
-    ) + f" · match {view.snapshot['match_length']} tokens"
-    span = max(xs) - min(xs) + 1.2
+    if total <= shown:
+        return [f"All {total} states shown (numbers are the automaton's own state ids)."]
+    return [
+        f"Showing {shown} of {total} states: {shown_parts(view)}.",
+        f"{total - shown} other{'s' if total - shown > 1 else ''} hidden: the numbers are the "
+        "automaton's own state ids.",
+    ]
+
+
+PATHS_NOTE = (
+    "Every path of arrows from the root spells a piece of the text (suffix links to the root "
+    "are not drawn)."
+)
+
+
+def _add_notes(fig: go.Figure, view: AutomatonView) -> None:
+    """Lines under the title: what is drawn and what is hidden, and how to read paths."""
+    lines = [*hidden_states_note(view), PATHS_NOTE]
+    for line, text in enumerate(lines):
+        fig.add_annotation(
+            x=0,
+            y=1,
+            xref="paper",
+            yref="paper",
+            xanchor="left",
+            yanchor="bottom",
+            yshift=4 + 14 * (len(lines) - 1 - line),
+            text=html.escape(text, quote=False),
+            showarrow=False,
+            font=dict(size=10.5, color=MUTED, family=FONT),
+            name="note",
+        )
+
+
+def _automaton_layout(fig: go.Figure, scene: _Scene, height: int, title: str | None) -> None:
+    """Title (with the match's length) and the notes above, legend below, axes fitted to the
+    rows (see _axis_ranges)."""
+    view = scene.view
+    xrange, yrange = _axis_ranges(scene.pos)
+    subtitle = f"match {view.snapshot['match_length']} tokens"
+    _add_notes(fig, view)
     fig.update_layout(
         title=dict(
             text=(title or f"{view.kind.capitalize()} automaton") + f"  <sup>{subtitle}</sup>",
             font=dict(family=FONT, size=15, color=INK),
             x=0.01,
-            y=0.98,
+            y=0.985,
+            yanchor="top",
         ),
         height=height,
-        margin=dict(l=8, r=8, t=36, b=8),
+        margin=dict(l=8, r=8, t=86, b=8),
         plot_bgcolor="white",
         paper_bgcolor="white",
         showlegend=True,
@@ -718,8 +997,8 @@ def _automaton_layout(fig: go.Figure, scene: _Scene, height: int, title: str | N
             itemclick=False,
             itemdoubleclick=False,
         ),
-        xaxis=dict(visible=False, range=[min(xs) - 0.7, min(xs) - 0.7 + max(span, 9)]),
-        yaxis=dict(visible=False, range=[min(min(ys), 0) - 0.75, max(max(ys), 1.15) + 0.75]),
+        xaxis=dict(visible=False, range=xrange),
+        yaxis=dict(visible=False, range=yrange),
         hoverlabel=dict(font=dict(family=FONT, size=12)),
         font=dict(family=FONT, color=INK),
         dragmode="pan",
@@ -730,7 +1009,7 @@ def automaton_figure(
     view: AutomatonView | None,
     piece: Callable[[int], str],
     match_source: str | None = None,
-    height: int = 380,
+    height: int = 460,
     title: str | None = None,
 ) -> go.Figure:
     """The states and transitions of a snapshot (see the module docstring for the encoding).

@@ -21,6 +21,7 @@ from samdec.trace import Trace
 
 from . import runtime as rt
 from .admission import Cancelled
+from .automaton_view import keep_tab, select_tab
 from .common import by_component, error_notice
 from .controls import Controls
 from .device import decode_in_background
@@ -74,7 +75,7 @@ def wire(controls: Controls, outputs: Mapping[str, Any], session: gr.State) -> N
     def on_generate(data: dict, request: gr.Request) -> Iterator[dict]:
         values = {**controls.values(data), "max_states": data[controls.max_states]}
         for update in generate_updates(values, data[session], request.session_hash):
-            yield by_component(outputs, update)
+            yield by_component(outputs, select_tab(update))
 
     controls.generate.click(
         on_generate,
@@ -159,7 +160,8 @@ def _decode_live(
             }
             if now - last_figures >= LIVE_FIGURE_EVERY_S:
                 last_figures = now
-                update.update(render(session, None, max_states, running=True))
+                # the tab stays the visitor's while the steps run by
+                update.update(keep_tab(render(session, None, max_states, running=True)))
             yield update
     except Exception as exc:  # rendering failed: keep the server and the session alive
         rt.log.exception("live rendering failed")

@@ -17,6 +17,8 @@ from . import runtime as rt
 
 log = logging.getLogger("samdec.app")
 
+# Which automaton's tab to show, "dynamic" or "static" (only for a step that names one).
+AUTOMATON_TAB = "automaton_tab"
 # The panels that follow the selected step, by name (the keys of `render`'s result).
 STEP_PANELS = (
     "stream",
@@ -29,6 +31,7 @@ STEP_PANELS = (
     "cost_plot",
     "acceptance_plot",
     "inspector",
+    AUTOMATON_TAB,
 )
 
 
@@ -86,7 +89,15 @@ def _render(session: Session, step: int | None, max_states: Any, running: bool) 
         "cost_plot": V.cost_figure(view, k),
         "acceptance_plot": V.acceptance_figure(view),
         "inspector": V.inspector_html(view, k),
+        **_automaton_tab(view, k),
     }
+
+
+def _automaton_tab(view: V.TraceView, k: int) -> dict:
+    """The automaton tab that explains step `k` ("dynamic" or "static"), when one does: the
+    visitor sees the drafter's own automaton without hunting for it."""
+    tab = V.automaton.drafting_automaton(view.steps[k])
+    return {AUTOMATON_TAB: tab} if tab else {}
 
 
 def _static_panels(session: Session, k: int, states: int, piece) -> dict:

@@ -17,6 +17,7 @@ import gradio as gr
 import visuals as V
 from samdec.trace import Trace
 
+from .automaton_view import keep_tab, select_tab
 from .common import by_component
 from .panels import STEP_PANELS, Session, notice_html, render
 
@@ -85,18 +86,22 @@ def wire(
     panels = [outputs[n] for n in STEP_PANELS]
     out = {**outputs, "slider": rc.slider, "timer": rc.timer}
     quiet = dict(api_visibility="private", show_progress="hidden")
+
+    def shown(update: dict) -> dict:  # a newly selected step: its automaton's tab too
+        return by_component(out, select_tab(update))
+
     rc.slider.input(
-        lambda s, k, m: by_component(out, show_step(s, k, m)),
+        lambda s, k, m: shown(show_step(s, k, m)),
         inputs=[session, rc.slider, max_states], outputs=panels,
         trigger_mode="always_last", **quiet,
     )  # fmt: skip
-    max_states.release(
-        lambda s, k, m: by_component(out, show_step(s, k, m)),
+    max_states.release(  # the same step, redrawn: the tab stays the visitor's
+        lambda s, k, m: by_component(out, keep_tab(show_step(s, k, m))),
         inputs=[session, rc.slider, max_states], outputs=panels, **quiet,
     )  # fmt: skip
 
     def on_click(s: Any, m: Any, evt: gr.EventData) -> dict:  # gradio fills evt by its type
-        return by_component(out, click_step(s, m, evt))
+        return shown(click_step(s, m, evt))
 
     outputs["stream"].click(
         on_click, inputs=[session, max_states], outputs=[rc.slider, *panels], **quiet
@@ -107,13 +112,13 @@ def wire(
         lambda s: gr.Timer(value=SPEEDS.get(s, 0.6)), inputs=[rc.speed], outputs=[rc.timer], **quiet
     )
     rc.timer.tick(
-        lambda s, k, m: by_component(out, tick(s, k, m)),
+        lambda s, k, m: shown(tick(s, k, m)),
         inputs=[session, rc.slider, max_states], outputs=[rc.timer, rc.slider, *panels],
         trigger_mode="always_last", **quiet,
     )  # fmt: skip
     names = ("notice", "stats", "slider", "session", *STEP_PANELS)
     rc.upload.upload(
-        lambda path, s, m: by_component(out, open_trace(path, s, m)),
+        lambda path, s, m: shown(open_trace(path, s, m)),
         inputs=[rc.upload, session, max_states], outputs=[out[n] for n in names],
         api_visibility="private",
     )  # fmt: skip
