@@ -1039,6 +1039,15 @@ def _tokens_html(tokens: list[int], piece: Callable[[int], str], cls: str) -> st
     )
 
 
+def _not_used(tv: TraceView, ev: StepEvent, kind: str) -> str:
+    """Why this automaton's continuation was not verified, from the step's fields."""
+    if ev.rule_source == kind and ev.no_draft == "no_room":
+        return "not used: one token was left to generate, no room for a draft"
+    if ev.rule_source == kind:
+        return "not used: the rule chose it, but the length policy verified none of it"
+    return "not used: " + html.escape(tv.rule_words(ev) or "the method does not draft from it")
+
+
 def match_strip_html(
     view: AutomatonView | None,
     trace,
@@ -1074,7 +1083,7 @@ def match_strip_html(
         )
     elif view.continuation:
         cont = _tokens_html(view.continuation[:12], piece, "sd-s-cont")
-        why = "not used: " + html.escape(ev.reason) if ev.drafter != kind else ""
+        why = _not_used(tv, ev, kind) if ev.drafter != kind else ""
         arrow = (
             f'<span class="sd-s-arrow">would draft →</span>{cont}'
             f'<span class="sd-s-note">{why}</span>'
