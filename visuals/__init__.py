@@ -26,6 +26,7 @@ from .playground import (
     playground_state_html,
 )
 from .stream import legend_html, stats_html, stream_html
+from .timeline import wallclock_figure
 from .tuning import tuning_heatmap
 from .view import TokenSpan, TraceView, as_view
 
@@ -59,4 +60,5 @@ __all__ = [
     "steps_figure",
     "stream_html",
     "tuning_heatmap",
+    "wallclock_figure",
 ]
