@@ -266,6 +266,7 @@ def test_play_ticks_one_event_at_a_time_and_stops_at_the_end(ui, pg):
     paused = ui.play_panels(b, 5, True)
     assert paused["timer"].active is False and paused["play"].value == ui.PLAY_LABEL
     assert "slider" not in paused
+    assert ui.tick_panels(b, 5, False) == {}  # a tick already on its way after Pause
     again = ui.play_panels(b, total, False)  # Play at the end starts over
     assert again["slider"] == 0 and again["timer"].active is True
     # played to the end, tick by tick, it shows every event once

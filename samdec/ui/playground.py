@@ -238,8 +238,11 @@ def play_panels(built: Any, k: Any, playing: Any) -> dict[str, Any]:
     return {**restart, **_playing(True)}
 
 
-def tick_panels(built: Any, k: Any) -> dict[str, Any]:
-    """A tick of the timer while playing: one event forward; stop at the last event."""
+def tick_panels(built: Any, k: Any, playing: Any = True) -> dict[str, Any]:
+    """A tick of the timer while playing: one event forward; stop at the last event. A tick
+    that was on its way when Pause was pressed changes nothing."""
+    if not playing:
+        return {}
     pg, _ = playground_of(built)
     k = V.playground.clamp(pg, k)
     if k >= len(pg.events):
@@ -347,11 +350,13 @@ def build() -> PlaygroundParts:
                     label="Event (drag to replay the construction)",
                 )  # fmt: skip
                 with gr.Row():
-                    play = gr.Button(PLAY_LABEL, size="sm", elem_id="sd-pg-play")
-                    prev_symbol = gr.Button("◀◀ Previous symbol", size="sm", elem_id="sd-pg-prev")
-                    back = gr.Button("◀ Back", size="sm", elem_id="sd-pg-back")
-                    forward = gr.Button("Forward ▶", size="sm", elem_id="sd-pg-forward")
-                    next_symbol = gr.Button("Next symbol ▶▶", size="sm", elem_id="sd-pg-next")
+                    # narrow enough for the five buttons to share one row
+                    small = dict(size="sm", min_width=100)
+                    play = gr.Button(PLAY_LABEL, elem_id="sd-pg-play", **small)
+                    prev_symbol = gr.Button("◀◀ Previous symbol", elem_id="sd-pg-prev", **small)
+                    back = gr.Button("◀ Back", elem_id="sd-pg-back", **small)
+                    forward = gr.Button("Forward ▶", elem_id="sd-pg-forward", **small)
+                    next_symbol = gr.Button("Next symbol ▶▶", elem_id="sd-pg-next", **small)
                 plot = gr.Plot(c["plot"], show_label=False, elem_id="sd-pg-plot")
                 states = gr.Dropdown(
                     c["choices"], value=c["state"], label="Inspect a state", elem_id="sd-pg-state"
@@ -386,8 +391,8 @@ def wire(p: PlaygroundParts, prompt: gr.Textbox) -> None:
         inputs=[p.built, p.slider, p.playing], outputs=[*shown, *player], **quiet,
     )  # fmt: skip
     p.timer.tick(
-        lambda b, k: by_component(out, tick_panels(b, k)),
-        inputs=[p.built, p.slider], outputs=[*shown, *player], **quiet,
+        lambda b, k, on: by_component(out, tick_panels(b, k, on)),
+        inputs=[p.built, p.slider, p.playing], outputs=[*shown, *player], **quiet,
     )  # fmt: skip
     p.slider.input(
         lambda b, k: by_component(out, show_panels(b, k)),
