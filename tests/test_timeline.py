@@ -1,4 +1,5 @@
-"""visuals.timeline: plain and speculative runs on one wall-clock axis (hand-built traces)."""
+"""visuals.timeline: plain and speculative runs on one wall-clock axis (hand-built traces; the
+last test runs the Compare section on the bundled model)."""
 
 from __future__ import annotations
 
@@ -145,3 +146,22 @@ def test_nothing_to_draw_gives_a_message():
         assert not fig.data
         assert fig.layout.annotations and fig.layout.annotations[0].text
     assert "Run the comparison" in V.wallclock_figure([]).layout.annotations[0].text
+
+
+@pytest.mark.model
+def test_the_compare_section_draws_its_runs_on_the_wall_clock():
+    from samdec.ui import compare
+
+    prompt = "List three colours of the rainbow, then list them again in reverse order."
+    values = {"prompt": prompt, "method": "sam", "max_new_tokens": 6}
+    table, _, fig = compare.compare_panels(values)
+    assert "identical" in table
+    assert list(fig.layout.yaxis.categoryarray) == [compare.PLAIN_NAME, "sam (samdec)"]
+    notes = " ".join(a.text for a in fig.layout.annotations)
+    assert f"Not drawn: {compare.PLD_NAME}" in notes  # greedy: prompt lookup ran, undrawn
+    label = finish_marks(fig)["sam (samdec)"][1]
+    assert re.fullmatch(
+        r"6 tokens, (\d+\.\d\d s (earlier|later) than|at the same time as) plain", label
+    )
+    table, _, fig = compare.compare_panels({**values, "prompt": "  "})
+    assert "sd-error" in table and not fig.data  # bad input: a notice and an empty lane
