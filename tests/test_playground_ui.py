@@ -246,3 +246,32 @@ def test_model_tokens_are_the_tokenizers_pieces(ui):
     match = [e for e in pg.events if e["kind"] == "match"][-1]
     # (the first "the" has no space before it: another token than " the")
     assert sep == "" and match["length"] >= 2 and "".join(match["suffix"]) == " cat sat"
+
+
+def test_play_ticks_one_event_at_a_time_and_stops_at_the_end(ui, pg):
+    b = {"symbols": list(TEXT), "unit": "letters"}
+    total = len(pg.events)
+    started = ui.play_panels(b, 3, False)
+    assert started["playing"] is True and started["timer"].active is True
+    assert started["play"].value == ui.PAUSE_LABEL and "slider" not in started  # stays at 3
+    tick = ui.tick_panels(b, 3)
+    assert tick["slider"] == 4 and "timer" not in tick  # one event on, still playing
+    assert f"Event 4 of {total}" in tick["event"]
+    last = ui.tick_panels(b, total - 1)
+    assert last["slider"] == total  # the last event is shown, then the timer stops
+    assert last["timer"].active is False and last["playing"] is False
+    assert last["play"].value == ui.PLAY_LABEL
+    at_end = ui.tick_panels(b, total)
+    assert "slider" not in at_end and at_end["timer"].active is False
+    paused = ui.play_panels(b, 5, True)
+    assert paused["timer"].active is False and paused["play"].value == ui.PLAY_LABEL
+    assert "slider" not in paused
+    assert ui.tick_panels(b, 5, False) == {}  # a tick already on its way after Pause
+    again = ui.play_panels(b, total, False)  # Play at the end starts over
+    assert again["slider"] == 0 and again["timer"].active is True
+    # played to the end, tick by tick, it shows every event once
+    k, seen = 0, []
+    while (step := ui.tick_panels(b, k)).get("playing") is not False:
+        k = step["slider"]
+        seen.append(k)
+    assert seen == list(range(1, total)) and step["slider"] == total

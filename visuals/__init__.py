@@ -26,6 +26,7 @@ from .playground import (
     playground_state_html,
 )
 from .stream import legend_html, rule_words, stats_html, stream_html
+from .timeline import wallclock_figure
 from .tuning import tuning_heatmap
 from .view import TokenSpan, TraceView, as_view
 
@@ -62,4 +63,5 @@ __all__ = [
     "steps_figure",
     "stream_html",
     "tuning_heatmap",
+    "wallclock_figure",
 ]

@@ -1,5 +1,6 @@
 """Compare: plain decoding, transformers' prompt lookup decoding and the chosen method on the
-same prompt, one after the other; checks the outputs are identical, token for token.
+same prompt, one after the other; checks the outputs are identical, token for token, and
+draws the runs on one wall-clock axis, step by step (visuals.wallclock_figure).
 
 Greedy or sampled: a sampled comparison gives plain sampling and the method one seed, and
 since each position's randomness comes from the seed and the position alone
@@ -25,6 +26,8 @@ from .device import gpu_compare
 from .request import prepare, read_request
 
 COMPARE_MAX_TOKENS = 256
+PLAIN_NAME = "plain decoding (ar)"
+PLD_NAME = "prompt lookup (transformers)"
 # The settings a comparison reads.
 COMPARE_INPUTS = (
     "prompt", "model", "method", "max_new_tokens", "l_bias", "l_threshold",
@@ -32,42 +35,55 @@ COMPARE_INPUTS = (
 )  # fmt: skip
 
 
-def build() -> tuple[gr.Button, gr.HTML, gr.Plot]:
+def build() -> tuple[gr.Button, gr.HTML, gr.Plot, gr.Plot]:
     title = "Compare: plain decoding · prompt lookup decoding · this method"
-    with accordion_row(title, elem_id="sd-compare"):
-        with gr.Column(scale=3):
-            button = gr.Button("Run the comparison on this prompt", elem_id="sd-compare-btn")
-            table = gr.HTML(V.compare_html([]), elem_id="sd-compare-table")
-        plot = gr.Plot(V.compare_figure([]), show_label=False, elem_id="sd-compare-plot", scale=2)
-    return button, table, plot
+    with accordion_row(title, elem_id="sd-compare"), gr.Column():
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                button = gr.Button("Run the comparison on this prompt", elem_id="sd-compare-btn")
+                table = gr.HTML(V.compare_html([]), elem_id="sd-compare-table")
+            plot = gr.Plot(
+                V.compare_figure([]), show_label=False, elem_id="sd-compare-plot", scale=2
+            )
+        timeline = gr.Plot(V.wallclock_figure([]), show_label=False, elem_id="sd-compare-timeline")
+    return button, table, plot, timeline
 
 
-def wire(controls: Controls, button: gr.Button, table: gr.HTML, plot: gr.Plot) -> None:
+def wire(
+    controls: Controls, button: gr.Button, table: gr.HTML, plot: gr.Plot, timeline: gr.Plot
+) -> None:
     def on_click(data: dict):
         return compare_panels(controls.values(data, COMPARE_INPUTS))
 
     button.click(
         on_click,
         inputs=controls.inputs(COMPARE_INPUTS),
-        outputs=[table, plot],
+        outputs=[table, plot, timeline],
         api_visibility="private",
         concurrency_limit=None,  # the runtime's Admission bounds the model work
         concurrency_id="model",
     )
 
 
-def compare_panels(values: Mapping[str, Any]) -> tuple[str, Any]:
-    """(table HTML, figure) of a comparison, or an error notice and an empty figure."""
+def compare_panels(values: Mapping[str, Any]) -> tuple[str, Any, Any]:
+    """(table HTML, speed figure, wall-clock lanes), or an error notice and empty figures."""
     try:
-        rows, note = run_compare(values)
+        runs, note = compare_runs(values)
     except Exception as exc:
-        return error_notice(exc, "The comparison"), V.compare_figure([])
-    return V.compare_html(rows, note), V.compare_figure(rows)
+        return error_notice(exc, "The comparison"), V.compare_figure([]), V.wallclock_figure([])
+    rows = compare_rows(runs)
+    return V.compare_html(rows, note), V.compare_figure(rows), V.wallclock_figure(lanes(runs))
 
 
 def run_compare(values: Mapping[str, Any]) -> tuple[list[dict], str]:
     """Rows of {name, tokens, steps, mat, tokens_per_s, identical, colour, token_ids}, and a
     note. Raises UserError."""
+    runs, note = compare_runs(values)
+    return compare_rows(runs), note
+
+
+def compare_runs(values: Mapping[str, Any]) -> tuple[dict, str]:
+    """The runs of `gpu_compare` on the request in `values`, and a note. Raises UserError."""
     request = read_request(values)
     n = min(request.config.max_new_tokens, COMPARE_MAX_TOKENS)
     prepared = prepare(request, max_new_tokens=n)
@@ -90,17 +106,32 @@ def run_compare(values: Mapping[str, Any]) -> tuple[list[dict], str]:
     )
     if n < request.config.max_new_tokens:
         note += f" Capped at {COMPARE_MAX_TOKENS} tokens."
-    return compare_rows(runs), " ".join([note, *prepared.notes])
+    return runs, " ".join([note, *prepared.notes])
+
+
+def lanes(runs: dict) -> list[tuple[str, Any]]:
+    """The wall-clock lanes of a comparison, named as in its table; prompt lookup has no
+    per-step times (transformers reports only the total), so its lane carries no trace."""
+    out = [(PLAIN_NAME, runs["ar"])]
+    if runs["pld"] is not None:
+        out.append((PLD_NAME, None))
+    if runs["ours"] is not None:
+        out.append((_ours_name(runs["ours"]), runs["ours"]))
+    return out
+
+
+def _ours_name(trace) -> str:
+    return f"{trace.summary.method} (samdec)"
 
 
 def compare_rows(runs: dict) -> list[dict]:
     ar = runs["ar"]
-    rows = [_row("plain decoding (ar)", ar, None, V.COLOURS["model"])]
+    rows = [_row(PLAIN_NAME, ar, None, V.COLOURS["model"])]
     if runs["pld"] is not None:
         pld_tokens, pld_seconds = runs["pld"]
         rows.append(
             {
-                "name": "prompt lookup (transformers)",
+                "name": PLD_NAME,
                 "tokens": len(pld_tokens),
                 "steps": None,
                 "mat": None,
@@ -112,8 +143,9 @@ def compare_rows(runs: dict) -> list[dict]:
         )
     if runs["ours"] is not None:
         ours = runs["ours"]
-        name = f"{ours.summary.method} (samdec)"
-        rows.append(_row(name, ours, ours.token_ids == ar.token_ids, V.COLOURS["dynamic"]))
+        rows.append(
+            _row(_ours_name(ours), ours, ours.token_ids == ar.token_ids, V.COLOURS["dynamic"])
+        )
     return rows
 
 

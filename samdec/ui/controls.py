@@ -110,17 +110,32 @@ def build_controls(examples: list[dict], models: tuple[str, ...] = ("bundled",))
 
 
 def _examples(examples: list[dict], c: dict[str, Any]) -> None:
+    # The note rides along as a fourth input, so choosing an example shows its note (or
+    # clears the last one) with no handler of its own.
+    note = gr.Markdown(example_note(examples[0]), elem_id="sd-example-note", render=False)
     rows = [
-        [e["prompt"], e.get("method", "sam+recycling"), e.get("max_new_tokens", 96)]
+        [
+            e["prompt"],
+            e.get("method", "sam+recycling"),
+            e.get("max_new_tokens", 96),
+            example_note(e),
+        ]
         for e in examples
     ]
     gr.Examples(
         examples=rows,
-        inputs=[c["prompt"], c["method"], c["max_new_tokens"]],
+        inputs=[c["prompt"], c["method"], c["max_new_tokens"], note],
         example_labels=[e["label"] for e in examples],
         label="Examples (Spec-Bench categories)",
         examples_per_page=12,
     )
+    note.render()
+
+
+def example_note(example: dict) -> str:
+    """What the page says under the examples while this one is chosen ("" without a note)."""
+    note = str(example.get("note") or "").strip()
+    return f"**{example['label']}**: {note}" if note else ""
 
 
 def _drafting_settings() -> dict[str, Any]:

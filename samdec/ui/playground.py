@@ -1,8 +1,8 @@
 """The automaton playground: type a short text and step through the online construction of its
 suffix automaton, forward and back (each new state, transition, suffix-link walk and clone),
-inspect any state (its strings and end positions), and see the match and draft the dynamic
-drafter reads off the newest state's suffix link. "Send to the live demo" makes the text the
-prompt.
+or press Play to see one event a second; inspect any state (its strings and end positions),
+and see the match and draft the dynamic drafter reads off the newest state's suffix link.
+"Send to the live demo" makes the text the prompt.
 
 The construction comes from `samdec.playground` (plain Python, recomputed from the text: a few
 hundred events at most), the drawing from `visuals.playground`. Handlers take values and return
@@ -64,6 +64,9 @@ class PlaygroundParts:
     states: gr.Dropdown
     inspector: gr.HTML
     match: gr.HTML
+    play: gr.Button  # ▶ Play / ⏸ Pause
+    timer: gr.Timer  # ticks while playing
+    playing: gr.State  # bool
 
     def panels(self) -> dict[str, Any]:
         """The components handlers update, by name."""
@@ -212,6 +215,42 @@ def step_panels(built: Any, k: Any, delta: int) -> dict[str, Any]:
     return show_panels(built, V.playground.clamp(pg, k) + delta)
 
 
+PLAY_SECONDS = 1.0  # one event a second: time to read each event's sentence
+PLAY_LABEL, PAUSE_LABEL = "▶ Play", "⏸ Pause"
+
+
+def _playing(on: bool) -> dict[str, Any]:
+    """The Play button, the timer and the flag, playing or stopped."""
+    return {
+        "play": gr.Button(PAUSE_LABEL if on else PLAY_LABEL),
+        "timer": gr.Timer(active=on),
+        "playing": on,
+    }
+
+
+def play_panels(built: Any, k: Any, playing: Any) -> dict[str, Any]:
+    """▶ Play / ⏸ Pause. Play at the last event starts again from the first."""
+    if playing:
+        return _playing(False)
+    pg, _ = playground_of(built)
+    k = V.playground.clamp(pg, k)
+    restart = show_panels(built, 0) if k >= len(pg.events) else {}
+    return {**restart, **_playing(True)}
+
+
+def tick_panels(built: Any, k: Any, playing: Any = True) -> dict[str, Any]:
+    """A tick of the timer while playing: one event forward; stop at the last event. A tick
+    that was on its way when Pause was pressed changes nothing."""
+    if not playing:
+        return {}
+    pg, _ = playground_of(built)
+    k = V.playground.clamp(pg, k)
+    if k >= len(pg.events):
+        return _playing(False)
+    moved = show_panels(built, k + 1)
+    return {**moved, **_playing(False)} if k + 1 >= len(pg.events) else moved
+
+
 def symbol_boundaries(pg: Playground) -> list[int]:
     """The event indices where a symbol is fully added (0, then after each match event)."""
     return [0, *(i + 1 for i, e in enumerate(pg.events) if e["kind"] == "match")]
@@ -311,36 +350,50 @@ def build() -> PlaygroundParts:
                     label="Event (drag to replay the construction)",
                 )  # fmt: skip
                 with gr.Row():
-                    prev_symbol = gr.Button("◀◀ Previous symbol", size="sm", elem_id="sd-pg-prev")
-                    back = gr.Button("◀ Back", size="sm", elem_id="sd-pg-back")
-                    forward = gr.Button("Forward ▶", size="sm", elem_id="sd-pg-forward")
-                    next_symbol = gr.Button("Next symbol ▶▶", size="sm", elem_id="sd-pg-next")
+                    # narrow enough for the five buttons to share one row
+                    small = dict(size="sm", min_width=100)
+                    play = gr.Button(PLAY_LABEL, elem_id="sd-pg-play", **small)
+                    prev_symbol = gr.Button("◀◀ Previous symbol", elem_id="sd-pg-prev", **small)
+                    back = gr.Button("◀ Back", elem_id="sd-pg-back", **small)
+                    forward = gr.Button("Forward ▶", elem_id="sd-pg-forward", **small)
+                    next_symbol = gr.Button("Next symbol ▶▶", elem_id="sd-pg-next", **small)
                 plot = gr.Plot(c["plot"], show_label=False, elem_id="sd-pg-plot")
                 states = gr.Dropdown(
                     c["choices"], value=c["state"], label="Inspect a state", elem_id="sd-pg-state"
                 )
                 inspector = gr.HTML(c["inspector"], elem_id="sd-pg-inspector")
         built = gr.State(dict(DEFAULT_BUILT))
+        timer = gr.Timer(PLAY_SECONDS, active=False)
+        playing = gr.State(False)
     return PlaygroundParts(
         text, unit, build_btn, send, notice, built, slider, prev_symbol, back, forward,
-        next_symbol, plot, event, states, inspector, match,
+        next_symbol, plot, event, states, inspector, match, play, timer, playing,
     )  # fmt: skip
 
 
 def wire(p: PlaygroundParts, prompt: gr.Textbox) -> None:
     """`prompt`: the live demo's prompt box (Send to the live demo fills it)."""
-    out = {**p.panels(), "prompt": prompt}
+    out = {**p.panels(), "prompt": prompt, "play": p.play, "timer": p.timer, "playing": p.playing}
     shown = [out[name] for name in STEP_PANELS]
+    player = [p.play, p.timer, p.playing]
     quiet = dict(api_visibility="private", show_progress="hidden")
 
-    def on_build(text, unit):
-        return by_component(out, build_panels(text, unit))
+    def on_build(text, unit):  # a new text stops playing
+        return by_component(out, {**build_panels(text, unit), **_playing(False)})
 
     for trigger in (p.build.click, p.text.submit):
         trigger(
-            on_build, inputs=[p.text, p.unit], outputs=[p.notice, p.built, *shown],
+            on_build, inputs=[p.text, p.unit], outputs=[p.notice, p.built, *shown, *player],
             api_visibility="private",
         )  # fmt: skip
+    p.play.click(
+        lambda b, k, on: by_component(out, play_panels(b, k, on)),
+        inputs=[p.built, p.slider, p.playing], outputs=[*shown, *player], **quiet,
+    )  # fmt: skip
+    p.timer.tick(
+        lambda b, k, on: by_component(out, tick_panels(b, k, on)),
+        inputs=[p.built, p.slider, p.playing], outputs=[*shown, *player], **quiet,
+    )  # fmt: skip
     p.slider.input(
         lambda b, k: by_component(out, show_panels(b, k)),
         inputs=[p.built, p.slider], outputs=shown, trigger_mode="always_last", **quiet,
