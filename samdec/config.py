@@ -16,7 +16,7 @@ from .methods import METHODS, method
 POLICIES = ("cost", "fixed")
 # Model loading choices (samdec.models.load_model; samdec.kernels for the layouts).
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-LAYOUTS = ("stock", "transposed")
+LAYOUTS = ("stock", "transposed", "packed")
 ENDPOS = ("first", "last")
 SEED_MAX = 2**62
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from samdec import receipts
 from samdec.engine import Engine
-from samdec.kernels import LAYOUTS, TransposedLinear
+from samdec.kernels import LAYOUTS, PackedLinear, TransposedLinear
 from samdec.models import load_model
 from samdec.policy import CostModel
 
@@ -85,7 +85,7 @@ def _linears(model) -> list[tuple[str, torch.nn.Module]]:
     return [
         (name, m)
         for name, m in model.named_modules()
-        if isinstance(m, torch.nn.Linear | TransposedLinear)
+        if isinstance(m, torch.nn.Linear | TransposedLinear | PackedLinear)
     ]
 
 
