@@ -42,7 +42,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         "--layout",
         default=None,
         choices=LAYOUTS,
-        help="how linear weights are stored (default: transposed on a CPU, where it is faster)",
+        help="how linear weights are stored (default: packed for float32 on a CPU, where it is "
+        "faster; stock elsewhere)",
     )
     p.add_argument(
         "--static",

@@ -1,14 +1,20 @@
 """Weight layouts that make a CPU verify pass cheaper, without changing what it computes.
 
 `nn.Linear` stores W as (out, in) and calls `F.linear(x, W)`. For the few rows a decoding or
-verification step feeds (1 to ~16), the CPU kernel behind that call is slow: the bundled model's
-output layer took 9.9 ms for 1 row and 22.4 ms for 2 with `F.linear`, and 4.7 / 9.7 ms as
-`x @ Wt` with the same weights stored transposed (2-core AMD EPYC, torch 2.13, 2026-11-28).
-`transpose_linears` stores every linear layer's weight once as a contiguous (in, out) matrix and
-multiplies with `x @ Wt`. Same weights, same arithmetic in a different summation order: outputs
-agree to rounding, so argmax ties can flip in rare cases. The engine's plain loop and its
-speculative loop run the same layout, so speculation stays exact against plain decoding on the
-loaded model (tests/test_lossless.py checks it against transformers' own `generate`).
+verification step feeds (1 to ~16), the CPU kernel behind that call is slow and grows fast with
+the rows: the bundled model's output layer took 16.8 ms for 1 row and 39.0 for 2 with
+`F.linear` (2-core AMD EPYC, torch 2.13, 2026-11-28, weights warm in cache). Two layouts:
+
+- `transposed`: W stored once as a contiguous (in, out) matrix, `x @ Wt`: 9.4 / 17.6 ms, but
+  worse than stock from 4 rows (63 ms).
+- `packed`: oneDNN's linear with W packed once for 16 rows: 10.3 / 10.4 ms, 13.9 at 8 rows.
+  The default for float32 on a CPU (samdec.models.default_layout).
+
+Same weights, same fp32 arithmetic in another summation order: outputs agree to rounding, so an
+argmax tie can flip in rare cases (greedy `generate` gave the same tokens in the stock and packed
+layouts on 6 of 6 Spec-Bench questions here). The engine's plain loop and its speculative loop
+run the same layout, so speculation stays exact against plain decoding on the loaded model
+(tests/test_lossless.py checks it against transformers' own `generate` on that model).
 """
 
 from __future__ import annotations

@@ -194,10 +194,16 @@ NOT_EXACT = (
 )
 
 
-def default_layout(device: str) -> str:
-    """Transposed linear weights on a CPU, where they make a step cheaper (samdec.kernels);
-    the stock layout elsewhere."""
-    return "transposed" if device == "cpu" else "stock"
+def default_layout(device: str, dtype) -> str:
+    """oneDNN-packed linear weights for float32 on a CPU, where they make plain and
+    multi-token steps cheaper (samdec.kernels; benchmarks/verify_cost.json); transformers'
+    stock layout elsewhere (bfloat16's own kernels are already flat in the tokens verified)."""
+    import torch
+
+    from .kernels import packed_available
+
+    cpu_fp32 = device == "cpu" and dtype == torch.float32
+    return "packed" if cpu_fp32 and packed_available() else "stock"
 
 
 def load_model(
@@ -212,7 +218,7 @@ def load_model(
     "@dtype" ("bundled@bfloat16"; an explicit `dtype` wins). `dtype`:
     "auto" / None picks the device's exact-enough default (float32 on a CPU); bfloat16 on a
     CPU is faster but not exact (greedy output can change with the number of tokens a pass
-    verifies). `layout`: samdec.kernels.LAYOUTS, default `default_layout(device)`.
+    verifies). `layout`: samdec.kernels.LAYOUTS, default `default_layout(device, dtype)`.
     """
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -228,7 +234,7 @@ def load_model(
     import torch
 
     dtype = _dtype_for(device) if dtype in (None, "auto") else getattr(torch, dtype)
-    layout = layout or default_layout(device)
+    layout = layout or default_layout(device, dtype)
     source: str | Path
     if gguf_name is not None and folder is not None:
         source = _gguf_cache_dir(folder / gguf_name)

@@ -56,14 +56,20 @@ def read_bandwidth_gbs(repeats: int, size_mb: int = 1024) -> float:
 
 
 def weight_bytes(model) -> int:
-    """Bytes of distinct parameter storage (a tied embedding counts once)."""
-    seen, total = set(), 0
-    for p in model.parameters():
-        key = p.untyped_storage().data_ptr()
-        if key not in seen:
-            seen.add(key)
-            total += p.untyped_storage().nbytes()
+    """Bytes of weights one step reads: every linear layer's matrix and bias, whatever its
+    layout (the embedding table is not read, only one row of it per token)."""
+    total = 0
+    for _, m in _linears(model):
+        size = torch.empty((), dtype=_dtype_of(m)).element_size()
+        total += m.in_features * m.out_features * size
+        total += m.bias.numel() * size if getattr(m, "bias", None) is not None else 0
     return total
+
+
+def _dtype_of(m) -> torch.dtype:
+    for t in (*m.parameters(recurse=False), *m.buffers(recurse=False)):
+        return t.dtype
+    return torch.float32
 
 
 def step_ms(engine: Engine, k: int, repeats: int) -> float:
@@ -96,16 +102,16 @@ def breakdown(model, k: int, total_ms: float, repeats: int) -> dict[str, float]:
     head = model.get_output_embeddings()
     decoder = [m for _, m in layers if m is not head]
     with torch.no_grad():
-        xs = {m: torch.randn(1, k, m.in_features) for m in [*decoder, head]}
+        xs = {m: torch.randn(1, k, m.in_features, dtype=_dtype_of(m)) for m in [*decoder, head]}
         linear_ms = median_ms(lambda: [m(xs[m]) for m in decoder], repeats)
         head_ms = median_ms(lambda: head(xs[head]), repeats)
-        heads, kv = cfg.num_attention_heads, cfg.num_key_value_heads
+        heads = cfg.num_attention_heads
         dim = cfg.hidden_size // heads
-        q = torch.randn(1, heads, k, dim)
-        keys = torch.randn(1, heads, CONTEXT + k, dim)  # grouped heads repeated, as sdpa sees
-        values = torch.randn(1, heads, CONTEXT + k, dim)
-        mask = torch.zeros(1, 1, k, CONTEXT + k)
-        del kv
+        dt = _dtype_of(head)
+        q = torch.randn(1, heads, k, dim, dtype=dt)
+        keys = torch.randn(1, heads, CONTEXT + k, dim, dtype=dt)  # grouped heads repeated
+        values = torch.randn(1, heads, CONTEXT + k, dim, dtype=dt)
+        mask = torch.zeros(1, 1, k, CONTEXT + k, dtype=dt)
 
         def attention() -> None:
             for _ in range(cfg.num_hidden_layers):
@@ -127,7 +133,9 @@ def measure(spec: str, layout: str, dtype: str, repeats: int, sizes) -> dict:
     engine = Engine(loaded, cost=CostModel())
     curve = {k: step_ms(engine, k, repeats) for k in sizes}
     nbytes = weight_bytes(loaded.model)
-    parts = {k: breakdown(loaded.model, k, curve[k], repeats) for k in BREAKDOWN_SIZES}
+    parts = {
+        k: breakdown(loaded.model, k, curve[k], repeats) for k in BREAKDOWN_SIZES if k in curve
+    }
     return {
         "layout": layout,
         "dtype": dtype,
@@ -155,19 +163,19 @@ def table(rows: list[dict], bandwidth: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="bundled")
-    ap.add_argument("--layouts", default=",".join(LAYOUTS))
-    ap.add_argument("--dtypes", default="float32")
+    ap.add_argument(
+        "--rows",
+        default=",".join([*(f"{layout}:float32" for layout in LAYOUTS), "stock:bfloat16"]),
+        help="layout:dtype pairs to measure",
+    )
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)))
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     bandwidth = read_bandwidth_gbs(args.repeats)
-    rows = [
-        measure(args.model, layout, dtype, args.repeats, sizes)
-        for dtype in args.dtypes.split(",")
-        for layout in args.layouts.split(",")
-    ]
+    pairs = [row.split(":") for row in args.rows.split(",")]
+    rows = [measure(args.model, layout, dtype, args.repeats, sizes) for layout, dtype in pairs]
     print(f"read bandwidth: {bandwidth:.1f} GB/s; context {CONTEXT} tokens; ms per step")
     print(table(rows, bandwidth))
     for r in rows:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from samdec.kernels import TransposedLinear, apply_layout, transpose_linears
+from samdec.kernels import PackedLinear, TransposedLinear, apply_layout, transpose_linears
 from tests.conftest import tiny_model
 
 
@@ -41,11 +41,11 @@ def test_every_linear_of_a_model_is_swapped_and_its_logits_agree():
 
 
 @pytest.mark.model
-def test_the_bundled_model_loads_transposed_on_a_cpu_and_stock_for_the_baseline(bundled):
+def test_the_bundled_model_loads_packed_on_a_cpu_and_stock_for_the_baseline(bundled):
     from samdec.__main__ import _stock_loader
 
-    assert bundled.layout == "transposed"
-    assert isinstance(bundled.model.get_output_embeddings(), TransposedLinear)
+    assert bundled.layout == "packed"
+    assert isinstance(bundled.model.get_output_embeddings(), PackedLinear)
     args = argparse.Namespace(model="bundled", device="cpu", dtype="auto")
     stock = _stock_loader(args)
     model = stock()
