@@ -14,6 +14,8 @@ from typing import Any
 from .methods import METHODS, method
 
 POLICIES = ("cost", "fixed")
+# How the page and the CLI name each length policy.
+POLICY_LABELS = {"cost": "cost-aware", "fixed": "fixed length"}
 # Model loading choices (samdec.models.load_model; samdec.kernels for the layouts).
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 LAYOUTS = ("stock", "transposed", "packed")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from samdec.config import POLICY_LABELS
+
 
 def _slice(rows: list[dict], policy: str | None) -> tuple[list[dict], str | None]:
     """One slice of the grid: the draft-length setting (policy, max length) of the best point,
@@ -79,7 +81,8 @@ def tuning_heatmap(
     fig = go.Figure(_heatmap(cell, biases, thresholds, metric))
     _add_marks(fig, rows, cell, metric)
     fig.update_layout(
-        title=f"Predicted {metric} by l_bias and l_threshold ({policy} draft lengths)",
+        title=f"Predicted {metric} by l_bias and l_threshold "
+        f"({POLICY_LABELS.get(policy, policy)} length policy)",
         xaxis_title="l_bias (favour the dynamic match by this many tokens)",
         yaxis_title="l_threshold (shorter matches go to the auxiliary drafter)",
         template="plotly_white",

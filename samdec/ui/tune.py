@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 
 import visuals as V
+from samdec.config import POLICY_LABELS
 from samdec.methods import method
 
 from . import runtime as rt
@@ -86,7 +87,8 @@ def run_tune(values: Mapping[str, Any]) -> tuple[list[dict], str]:
         rows, seconds = gpu_tune(prepared.spec, prepared.ids, prepared.config)
     config = prepared.config
     note = (
-        f"{config.method}, {config.draft_policy} draft lengths, {n} tokens of greedy output on "
+        f"{config.method}, {POLICY_LABELS.get(config.draft_policy, config.draft_policy)} "
+        f"length policy, {n} tokens of greedy output on "
         f"{prepared.loaded.name}: one recorded run replayed for {len(rows)} settings in "
         f"{seconds:.1f} s, each step costed with the verify-cost curve measured on this "
         "machine. Exact for the SAM drafters; Token Recycling is approximated."
