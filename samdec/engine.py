@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,19 @@ class _Run:
     @property
     def topk(self) -> int:
         return self.drafter.topk if self.drafter is not None else 0
+
+
+def calibration_file(loaded: LoadedModel) -> tuple[str, Path]:
+    """(key, path) of a model's measured verify-cost curve on disk: one per model, device,
+    dtype, weight layout, thread count and OpenMP wait policy (which changes multi-token costs
+    by up to ~45% on a CPU)."""
+    omp = os.environ.get("OMP_WAIT_POLICY", "")
+    key = (
+        f"{loaded.name}|{torch.device(loaded.device)}|{loaded.dtype}|{loaded.layout}|"
+        f"{torch.get_num_threads()}|{omp}"
+    )
+    name = hashlib.sha1(key.encode()).hexdigest()[:16] + ".json"
+    return key, cache_root() / "calibration" / name
 
 
 class Engine:
@@ -138,15 +152,7 @@ class Engine:
 
     def calibrated_cost(self, recalibrate: bool = False) -> CostModel:
         """The verify-cost curve of this model on this device, measured once and kept on disk."""
-        # OpenMP's wait policy changes multi-token costs by up to ~45% on a CPU.
-        omp = os.environ.get("OMP_WAIT_POLICY", "")
-        key = (
-            f"{self.loaded.name}|{self.device}|{self.loaded.dtype}|{self.loaded.layout}|"
-            f"{torch.get_num_threads()}|{omp}"
-        )
-        path = (
-            cache_root() / "calibration" / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".json")
-        )
+        key, path = calibration_file(self.loaded)
         cached = None
         if path.is_file() and not recalibrate:
             with contextlib.suppress(ValueError, KeyError):  # a damaged file: measure again

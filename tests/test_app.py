@@ -171,6 +171,11 @@ def test_a_fast_not_exact_model_is_labelled_and_its_runs_say_so(client, ui, monk
     assert ui.controls.model_label("bundled") == "bundled"
     with pytest.raises(ui.runtime.UserError, match="neither"):
         ui.runtime.check_model_spec("not a model!@bfloat16")
+    from samdec.engine import Engine
+    from samdec.policy import CostModel
+
+    # The bfloat16 engine would calibrate its own cost curve first (seconds of CI time).
+    monkeypatch.setattr(Engine, "calibrated_cost", lambda self, recalibrate=False: CostModel())
     monkeypatch.setattr(ui.runtime, "RUNTIME", ui.runtime.Runtime(models=("bundled", fast)))
     text, trace, notes = generate(client, method="sam", max_new_tokens=6, model=fast)
     assert "bfloat16 is a fast mode, not an exact one" in notes

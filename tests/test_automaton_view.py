@@ -18,6 +18,7 @@ import pytest
 import visuals as V
 from samdec.automaton import DynamicSuffixAutomaton
 from samdec.trace import StepEvent, Trace
+from tests.test_visuals import event
 from visuals import automaton as A
 
 DATA = Path(__file__).parent / "data"
@@ -158,13 +159,7 @@ def test_arcs_nest_in_lanes():
 
 
 def step(**fields) -> StepEvent:
-    base = dict(
-        step=0, context_length=5, start_token=3, match_static=0, match_dynamic=0,
-        state_static=-1, state_dynamic=0, drafter="none", reason="", draft_tokens=[],
-        draft_parents=[], accepted_indices=[], bonus_token=9, new_tokens=[9], draft_us=1.0,
-        verify_ms=1.0,
-    )  # fmt: skip
-    return StepEvent(**{**base, **fields})
+    return event(**{"context_length": 5, **fields})
 
 
 @pytest.mark.parametrize(

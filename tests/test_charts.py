@@ -12,6 +12,7 @@ import pytest
 import visuals as V
 from samdec.drafters.sam import choose_source
 from samdec.trace import RunSummary, StepEvent
+from tests.test_visuals import event
 from visuals.charts import (
     PLAIN_ROW,
     acceptance_by_depth,
@@ -29,13 +30,7 @@ CURVE = {"1": 50.0, "2": 60.0, "4": 80.0, "16": 200.0, "32": 330.0}
 
 def step(**fields) -> StepEvent:
     """A hand-made step: one token appended (the model's own), no draft, unless told."""
-    base = dict(
-        step=0, context_length=3, start_token=3, match_static=0, match_dynamic=0,
-        state_static=-1, state_dynamic=0, drafter="none", reason="", draft_tokens=[],
-        draft_parents=[], accepted_indices=[], bonus_token=9, new_tokens=[9], draft_us=1.0,
-        verify_ms=1.0,
-    )  # fmt: skip
-    return StepEvent(**{**base, **fields})
+    return event(**fields)
 
 
 def view_of(steps: list[StepEvent], config=SAM, curve=CURVE, pieces=None) -> V.TraceView:

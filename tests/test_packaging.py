@@ -7,7 +7,6 @@ without changing the text; so this compares the token ids *and* each step's draf
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -57,16 +56,13 @@ def seed_calibration(cache: Path, loaded) -> Path:
     Measured curves differ between two runs; draft lengths follow the curve, so both runs must
     read the same one. Its scale is tiny, so the start-up probe never finds it stale (the policy
     compares costs with each other, so the scale does not change its choices). The file name
-    follows Engine.calibrated_cost's key; the test checks the engine used this file.
+    is samdec.engine.calibration_file's; the test checks the engine used this file.
     """
-    import torch
-
+    from samdec.engine import calibration_file
     from samdec.policy import CPU_DEFAULT_COST, CostModel
 
-    omp = os.environ.get("OMP_WAIT_POLICY", "")
-    device = torch.device(loaded.device)
-    key = f"{loaded.name}|{device}|{loaded.dtype}|{torch.get_num_threads()}|{omp}"
-    path = cache / "calibration" / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".json")
+    key, where = calibration_file(loaded)
+    path = cache / "calibration" / where.name
     CostModel({q: ms * 1e-6 for q, ms in CPU_DEFAULT_COST.items()}, key).save(path)
     return path
 
