@@ -104,7 +104,7 @@ def test_steps_are_coloured_and_sized_by_what_they_did(plain, spec):
     # thicker the more tokens a step added: 3 > 2 > 1
     assert ours[0][3] > ours[2][3] > ours[1][3]
     hover = next(b for b in fig.data if b.name == "dynamic automaton draft").hovertext[0]
-    assert "step 1: +3 token(s)" in hover and "drafted 3, accepted 2" in hover
+    assert "step 0: +3 token(s)" in hover and "drafted 3, accepted 2" in hover
     assert "120.0 ms verifying" in hover
 
 

@@ -49,7 +49,7 @@ def finish_seconds(trace: Trace) -> float:
 def _step_hover(ev: StepEvent) -> str:
     drafted = len(ev.draft_tokens)
     return (
-        f"step {ev.step + 1}: +{len(ev.new_tokens)} token(s)<br>"
+        f"step {ev.step}: +{len(ev.new_tokens)} token(s)<br>"  # 0-based, as the inspector
         f"drafted {drafted}, accepted {ev.accepted}"
         + (f" ({LABELS.get(ev.drafter, ev.drafter)})" if drafted else "")
         + f"<br>{ev.draft_us / 1e3:.2f} ms drafting + {ev.verify_ms:.1f} ms verifying"
