@@ -92,10 +92,6 @@ def swap_linears(model: nn.Module, kind: type[nn.Module] = TransposedLinear) -> 
     return len(swaps)
 
 
-def transpose_linears(model: nn.Module) -> int:
-    return swap_linears(model, TransposedLinear)
-
-
 def packed_available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 

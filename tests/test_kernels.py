@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from samdec.kernels import PackedLinear, TransposedLinear, apply_layout, transpose_linears
+from samdec.kernels import PackedLinear, TransposedLinear, apply_layout, swap_linears
 from tests.conftest import tiny_model
 
 
@@ -31,7 +31,7 @@ def test_every_linear_of_a_model_is_swapped_and_its_logits_agree():
     with torch.no_grad():
         before = loaded.model(input_ids=ids).logits
     linears = sum(type(m) is nn.Linear for m in loaded.model.modules())
-    assert linears > 0 and transpose_linears(loaded.model) == linears
+    assert linears > 0 and swap_linears(loaded.model, TransposedLinear) == linears
     assert not any(type(m) is nn.Linear for m in loaded.model.modules())
     with torch.no_grad():
         after = loaded.model(input_ids=ids).logits

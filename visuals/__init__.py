@@ -25,7 +25,7 @@ from .playground import (
     playground_match_html,
     playground_state_html,
 )
-from .stream import legend_html, rule_words, stats_html, stream_html
+from .stream import legend_html, stats_html, stream_html
 from .timeline import wallclock_figure
 from .tuning import tuning_heatmap
 from .view import TokenSpan, TraceView, as_view
@@ -57,7 +57,6 @@ __all__ = [
     "playground_figure",
     "playground_match_html",
     "playground_state_html",
-    "rule_words",
     "static_view",
     "stats_html",
     "steps_figure",

@@ -350,6 +350,33 @@ def _curve(p0, p1, bend: float, n: int = 16) -> tuple[list[float], list[float]]:
     return xs.tolist(), ys.tolist()
 
 
+def add_legend_keys(fig: go.Figure, keys) -> None:
+    """A legend entry (no points) for each (name, shown, marker) whose `shown` is true."""
+    for name, shown, marker in keys:
+        if shown:
+            fig.add_trace(
+                go.Scatter(
+                    x=[None], y=[None], mode="markers", marker=marker, name=name, hoverinfo="skip"
+                )
+            )
+
+
+def edge_labels(xs, ys, labels, hovers, size: int, name: str) -> go.Scatter:
+    """The text on the arrows: one label per transition, its hover saying what it reads."""
+    return go.Scatter(
+        x=xs,
+        y=ys,
+        mode="text",
+        text=labels,
+        hovertext=hovers,
+        hoverinfo="text",
+        textposition="top center",
+        textfont=dict(family=MONO, size=size, color=INK),
+        name=name,
+        showlegend=False,
+    )
+
+
 def empty_figure(message: str, height: int = 360) -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(
@@ -648,18 +675,7 @@ def _add_transitions(fig: go.Figure, scene: _Scene) -> go.Scatter:
             colour, size, width = (SHORTCUT, 1.0, 1.0) if shortcut else (EDGE, 1.1, 1.3)
             _arrowhead(fig, xs, ys, back=2, head=2, size=size, width=width, colour=colour)
     _add_transition_lines(fig, lines)
-    return go.Scatter(
-        x=lx,
-        y=ly,
-        mode="text",
-        text=labels,
-        hovertext=hovers,
-        hoverinfo="text",
-        textposition="top center",
-        textfont=dict(family=MONO, size=10, color=INK),
-        name="token",
-        showlegend=False,
-    )
+    return edge_labels(lx, ly, labels, hovers, size=10, name="token")
 
 
 def _add_transition_lines(fig: go.Figure, lines: dict) -> None:
@@ -885,13 +901,7 @@ def _add_legend_keys(fig: go.Figure, scene: _Scene) -> None:
         ("clone", bool(view.clones),
          dict(color=PLAIN_FILL, size=12, symbol="diamond", line=dict(color=BORDER, width=1.2))),
     )  # fmt: skip
-    for name, shown, marker in keys:
-        if shown:
-            fig.add_trace(
-                go.Scatter(
-                    x=[None], y=[None], mode="markers", marker=marker, name=name, hoverinfo="skip"
-                )
-            )
+    add_legend_keys(fig, keys)
 
 
 def _add_row_captions(fig: go.Figure, scene: _Scene) -> None:

@@ -13,7 +13,6 @@ from samdec.trace import StepEvent
 
 from .automaton import empty_figure
 from .palette import COLOURS, DRAFTERS, FONT, GRID, INK, LABELS, SELECTED, THRESHOLD
-from .stream import rule_words
 from .view import TraceView, as_view
 
 
@@ -128,7 +127,7 @@ def match_figure(trace, selected: int | None = None, height: int = 380) -> go.Fi
     view = as_view(trace)
     steps = [ev.step for ev in view.steps]
     ls, ld = _match_lengths(view)
-    rules = [html.escape(rule_words(view, ev)) for ev in view.steps]
+    rules = [html.escape(view.rule_words(ev)) for ev in view.steps]
     fig = go.Figure()
     if view.has_static:
         fig.add_trace(_static_trace(steps, ls))
@@ -233,7 +232,7 @@ def step_hover(view: TraceView, ev: StepEvent) -> str:
     the rule in its one form; every number from the trace."""
     row, kind = step_mark(ev)
     lines = [f"step {ev.step}: {_happened(ev, kind, row)}", policy_words(view, ev)]
-    rule = rule_words(view, ev)
+    rule = view.rule_words(ev)
     if rule:
         lines.append(f"rule: {rule}")
     return "<br>".join(html.escape(line) for line in lines if line)

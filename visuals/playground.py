@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 
-from .automaton import _arrowhead, _curve
-from .palette import COLOURS, FONT, INK, MONO, MUTED, NEW_STATE, SELECTED
+from .automaton import _arrowhead, _curve, add_legend_keys, edge_labels
+from .palette import COLOURS, FONT, INK, MUTED, NEW_STATE, SELECTED
 from .stream import compact
 
 if TYPE_CHECKING:  # annotations only: a Playground is handed in, visuals imports no more
@@ -247,18 +247,7 @@ def _add_transitions(fig: go.Figure, sam: Automaton, pos: dict, f: Focus, scale:
         xs, ys = _edge_path(pos[src], pos[was])
         _lines(fig, xs, ys, "the arrow before the redirect", dict(color=GHOST, width=2, dash="dot"))
     _lines(fig, *hot, "changed by this event", dict(color=CHANGED, width=3.5))
-    return go.Scatter(
-        x=lx,
-        y=ly,
-        mode="text",
-        text=labels,
-        hovertext=hovers,
-        hoverinfo="text",
-        textposition="top center",
-        textfont=dict(family=MONO, size=(12, 10, 8)[scale], color=INK),
-        showlegend=False,
-        name="symbol",
-    )
+    return edge_labels(lx, ly, labels, hovers, size=(12, 10, 8)[scale], name="symbol")
 
 
 def _add_links(fig: go.Figure, sam: Automaton, pos: dict, f: Focus) -> None:
@@ -346,13 +335,7 @@ def _add_states(fig, sam: Automaton, pos: dict, f: Focus, new: set[int], sep: st
         ("matched state (the draft starts after it)", f.matched > ROOT,
          dict(color=COLOURS["dynamic"], size=12)),
     )  # fmt: skip
-    for name, shown, marker in keys:
-        if shown:
-            fig.add_trace(
-                go.Scatter(
-                    x=[None], y=[None], mode="markers", marker=marker, name=name, hoverinfo="skip"
-                )
-            )
+    add_legend_keys(fig, keys)
 
 
 def new_states(pg: Playground, k: int) -> set[int]:

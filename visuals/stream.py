@@ -53,11 +53,6 @@ def rejected_groups(ev: StepEvent) -> tuple[list[int], str]:
     return [i for i, p in enumerate(ev.draft_parents) if p == parent], "alternatives"
 
 
-def rule_words(view: TraceView, ev: StepEvent) -> str:
-    """The decision rule of this step in its one printed form (TraceView.rule_words)."""
-    return view.rule_words(ev)
-
-
 def top_next(ev: StepEvent, j: int) -> list[tuple[int, float]]:
     """The model's most likely tokens (token, probability), most likely first, at the position
     where the step appended new_tokens[j]; [] for a trace recorded without them."""
@@ -109,7 +104,7 @@ def instead_line(ev: StepEvent, piece: Callable[[int], str]) -> str:
 
 def _title(view: TraceView, ev: StepEvent, what: str, lines: tuple[str, ...] = ()) -> str:
     """A tooltip: the step and what this is, then the given lines, then the rule's words."""
-    rule = rule_words(view, ev)
+    rule = view.rule_words(ev)
     parts = [f"step {ev.step} · {what}", *lines, f"rule: {rule}" if rule else ""]
     return html.escape("\n".join(p for p in parts if p), quote=True)
 
