@@ -257,7 +257,9 @@ def load_model(
         raise ModelLoadError(f"Model '{spec}' is not a causal language model: {exc}") from exc
     model.to(device)
     model.eval()
-    from .kernels import apply_layout
+    from .kernels import apply_layout, grouped_attention_on_cpu
 
     apply_layout(model, layout)
+    if device == "cpu":
+        grouped_attention_on_cpu()
     return LoadedModel(model, tokenizer, name, device, str(dtype).replace("torch.", ""), layout)

@@ -1,7 +1,8 @@
 """What one verification step costs, and where its time goes, for the loaded model and device.
 
 For each weight layout (and dtype) asked for, with CONTEXT tokens already in the cache:
-- the cost of verifying k tokens in one forward pass, k = 1..64 (median of --repeats);
+- the cost of verifying k tokens in one forward pass, k = 1..64 (median of --repeats; every
+  layout loaded at once and measured in turn, so a slow minute of the machine hits all alike);
 - the weight bytes a step reads, the achieved GB/s at k = 1, against the machine's measured
   read bandwidth (a large tensor sum);
 - where a k-token step's time goes: the decoder layers' linear layers, the output layer and
@@ -72,19 +73,36 @@ def _dtype_of(m) -> torch.dtype:
     return torch.float32
 
 
-def step_ms(engine: Engine, k: int, repeats: int) -> float:
-    """A k-token forward pass on top of CONTEXT cached tokens (the cache is cropped back)."""
-    cache = engine.new_cache()
-    with torch.no_grad():
-        engine._call(torch.randint(0, engine.vocab_size, (1, CONTEXT)), cache)
-    ids = torch.randint(0, engine.vocab_size, (1, k))
+class Step:
+    """A k-token forward pass on top of CONTEXT cached tokens; the cache is cropped back."""
 
-    def run() -> None:
+    def __init__(self, engine: Engine) -> None:
+        self.engine, self.cache = engine, engine.new_cache()
         with torch.no_grad():
-            engine._call(ids, cache)
-        cache.crop(-k)
+            engine._call(torch.randint(0, engine.vocab_size, (1, CONTEXT)), self.cache)
 
-    return median_ms(run, repeats)
+    def ms(self, ids: torch.Tensor) -> float:
+        start = time.perf_counter()
+        with torch.no_grad():
+            self.engine._call(ids, self.cache)
+        elapsed = (time.perf_counter() - start) * 1000.0
+        self.cache.crop(-ids.shape[1])
+        return elapsed
+
+
+def interleaved_curves(steps: list[Step], sizes, repeats: int) -> list[dict[int, float]]:
+    """Median ms per (row, k), the rows and sizes taken in turn within each repeat: a machine
+    that slows down for a while slows every row alike (sequential rows differed by 10-20%
+    here from one minute to the next)."""
+    ids = {k: torch.randint(0, steps[0].engine.vocab_size, (1, k)) for k in sizes}
+    times: list[dict[int, list[float]]] = [{k: [] for k in sizes} for _ in steps]
+    for rep in range(repeats + 1):  # the first round warms up (first calls allocate)
+        for k in sizes:
+            for step, row in zip(steps, times, strict=True):
+                elapsed = step.ms(ids[k])
+                if rep:
+                    row[k].append(elapsed)
+    return [{k: statistics.median(row[k]) for k in sizes} for row in times]
 
 
 def _linears(model) -> list[tuple[str, torch.nn.Module]]:
@@ -105,17 +123,19 @@ def breakdown(model, k: int, total_ms: float, repeats: int) -> dict[str, float]:
         xs = {m: torch.randn(1, k, m.in_features, dtype=_dtype_of(m)) for m in [*decoder, head]}
         linear_ms = median_ms(lambda: [m(xs[m]) for m in decoder], repeats)
         head_ms = median_ms(lambda: head(xs[head]), repeats)
-        heads = cfg.num_attention_heads
+        heads, groups = cfg.num_attention_heads, cfg.num_key_value_heads
         dim = cfg.hidden_size // heads
         dt = _dtype_of(head)
         q = torch.randn(1, heads, k, dim, dtype=dt)
-        keys = torch.randn(1, heads, CONTEXT + k, dim, dtype=dt)  # grouped heads repeated
-        values = torch.randn(1, heads, CONTEXT + k, dim, dtype=dt)
+        # Grouped key/value heads read in place, as the engine runs them on a CPU
+        # (samdec.kernels.grouped_attention_on_cpu).
+        keys = torch.randn(1, groups, CONTEXT + k, dim, dtype=dt)
+        values = torch.randn(1, groups, CONTEXT + k, dim, dtype=dt)
         mask = torch.zeros(1, 1, k, CONTEXT + k, dtype=dt)
 
         def attention() -> None:
             for _ in range(cfg.num_hidden_layers):
-                F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+                F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=True)
 
         attention_ms = median_ms(attention, repeats)
     rest = total_ms - linear_ms - head_ms - attention_ms
@@ -128,17 +148,19 @@ def breakdown(model, k: int, total_ms: float, repeats: int) -> dict[str, float]:
     }
 
 
-def measure(spec: str, layout: str, dtype: str, repeats: int, sizes) -> dict:
-    loaded = load_model(spec, device="cpu", dtype=dtype, layout=layout)
-    engine = Engine(loaded, cost=CostModel())
-    curve = {k: step_ms(engine, k, repeats) for k in sizes}
+def load_engine(spec: str, layout: str, dtype: str) -> Engine:
+    return Engine(load_model(spec, device="cpu", dtype=dtype, layout=layout), cost=CostModel())
+
+
+def describe(engine: Engine, curve: dict[int, float], repeats: int) -> dict:
+    loaded = engine.loaded
     nbytes = weight_bytes(loaded.model)
     parts = {
         k: breakdown(loaded.model, k, curve[k], repeats) for k in BREAKDOWN_SIZES if k in curve
     }
     return {
-        "layout": layout,
-        "dtype": dtype,
+        "layout": loaded.layout,
+        "dtype": loaded.dtype,
         "weight_bytes": nbytes,
         "verify_ms": {str(k): v for k, v in curve.items()},
         "ratio_to_one": {str(k): v / curve[1] for k, v in curve.items()},
@@ -175,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     bandwidth = read_bandwidth_gbs(args.repeats)
     pairs = [row.split(":") for row in args.rows.split(",")]
-    rows = [measure(args.model, layout, dtype, args.repeats, sizes) for layout, dtype in pairs]
+    engines = [load_engine(args.model, layout, dtype) for layout, dtype in pairs]
+    curves = interleaved_curves([Step(e) for e in engines], sizes, args.repeats)
+    rows = [describe(e, c, args.repeats) for e, c in zip(engines, curves, strict=True)]
     print(f"read bandwidth: {bandwidth:.1f} GB/s; context {CONTEXT} tokens; ms per step")
     print(table(rows, bandwidth))
     for r in rows:

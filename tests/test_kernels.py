@@ -1,15 +1,27 @@
-"""The transposed weight layout: the same linear maps, the default on a CPU, and the stock
-layout still there for the benchmark's stock-transformers baseline."""
+"""The weight layouts: the same linear maps (fused projections bit for bit), the packed layout
+the default on a CPU, and the stock layout still there for the stock-transformers baseline."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import threading
 
 import pytest
 import torch
 from torch import nn
 
-from samdec.kernels import PackedLinear, TransposedLinear, apply_layout, swap_linears
+from samdec.kernels import (
+    PackedLinear,
+    PackedMLP,
+    PackedQKV,
+    TransposedLinear,
+    apply_layout,
+    fuse_projections,
+    grouped_attention_on_cpu,
+    swap_linears,
+)
 from tests.conftest import tiny_model
 
 
@@ -46,8 +58,80 @@ def test_the_bundled_model_loads_packed_on_a_cpu_and_stock_for_the_baseline(bund
 
     assert bundled.layout == "packed"
     assert isinstance(bundled.model.get_output_embeddings(), PackedLinear)
+    layers = bundled.model.config.num_hidden_layers
+    assert sum(isinstance(m, PackedQKV) for m in bundled.model.modules()) == layers
+    assert not any(type(m) is nn.Linear for m in bundled.model.modules())
     args = argparse.Namespace(model="bundled", device="cpu", dtype="auto")
     stock = _stock_loader(args)
     model = stock()
     assert stock() is model  # loaded once
     assert type(model.get_output_embeddings()) is nn.Linear
+
+
+def _logits(loaded, ids):
+    with torch.no_grad():
+        return loaded.model(input_ids=ids).logits
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gemma3"])
+def test_fused_projections_give_the_unfused_packed_logits_bit_for_bit(arch):
+    """Stacking q/k/v and gate/up into one packed matrix changes no output bit (oneDNN
+    computes each output column from the same row and weights either way)."""
+    ids = torch.tensor([[1, 5, 9, 2, 7, 3]])
+    plain, fused = tiny_model(arch, vocab=64, seed=5), tiny_model(arch, vocab=64, seed=5)
+    stock = _logits(plain, ids)
+    swap_linears(plain.model, PackedLinear)
+    layers = plain.model.config.num_hidden_layers
+    assert fuse_projections(fused.model) == 2 * layers  # every attention and every MLP
+    swap_linears(fused.model, PackedLinear)
+    assert sum(isinstance(m, PackedQKV) for m in fused.model.modules()) == layers
+    assert sum(isinstance(m, PackedMLP) for m in fused.model.modules()) == layers
+    assert torch.equal(_logits(fused, ids), _logits(plain, ids))
+    assert torch.allclose(_logits(fused, ids), stock, atol=1e-5)
+
+
+def test_a_stashed_projection_refuses_an_input_q_proj_did_not_see():
+    loaded = tiny_model("llama", vocab=64, seed=1)
+    fuse_projections(loaded.model)
+    attn = loaded.model.model.layers[0].self_attn
+    x = torch.randn(1, 3, attn.q_proj.qkv.in_features)
+    attn.q_proj(x)
+    assert attn.k_proj(x).shape[-1] == attn.q_proj.sizes[1]
+    with pytest.raises(RuntimeError, match="k_proj called before q_proj"):
+        attn.k_proj(x.clone())  # same values, another tensor: a caller out of order
+
+
+def test_fused_projections_keep_threads_apart():
+    """The app serves several runs on one model: each thread's k and v are its own."""
+    loaded = tiny_model("llama", vocab=64, seed=2)
+    fuse_projections(loaded.model)
+    inputs = [torch.randint(0, 64, (1, n)) for n in (3, 5, 7, 9)]
+    alone = [_logits(loaded, ids) for ids in inputs]
+    results: dict[int, list] = {i: [] for i in range(len(inputs))}
+
+    def work(i: int) -> None:
+        for _ in range(20):
+            results[i].append(_logits(loaded, inputs[i]))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so runs interleave inside a layer
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    for i, expected in enumerate(alone):
+        assert len(results[i]) == 20  # a thread that raised stopped early
+        assert all(torch.equal(r, expected) for r in results[i])
+
+
+def test_grouped_attention_is_asked_for_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv("TRANSFORMERS_SDPA_FORCE_GQA", raising=False)
+    grouped_attention_on_cpu()
+    assert os.environ["TRANSFORMERS_SDPA_FORCE_GQA"] == "1"
+    monkeypatch.setenv("TRANSFORMERS_SDPA_FORCE_GQA", "0")
+    grouped_attention_on_cpu()
+    assert os.environ["TRANSFORMERS_SDPA_FORCE_GQA"] == "0"
