@@ -454,6 +454,8 @@ class Engine:
             rule_source=draft.rule_source,
             no_draft=draft.no_draft if not len(draft) else "",
             policy_cut=max(0, min(proposed, limit) - len(draft)),
+            grafted=len(draft.graft_nodes),
+            grafted_accepted=len(set(draft.graft_nodes).intersection(path)),
             expected_tokens=draft.expected_tokens,
             expected_offered=draft.expected_offered,
             cost_ms=float(self.cost(1 + len(draft))),

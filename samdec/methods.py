@@ -17,6 +17,9 @@ class Method:
     static: bool  # drafts from the static automaton over a corpus
     dynamic: bool  # drafts from the dynamic automaton over the current text
     recycling: bool  # drafts a Token Recycling tree (below l_threshold when with SAM)
+    # Below l_threshold, grafts the short match's retrieval chain into the recycling tree
+    # instead of dropping it (samdec/drafters/graft.py).
+    graft: bool = False
 
     @property
     def automata(self) -> bool:
@@ -44,6 +47,7 @@ _TABLE = (
     Method("sam-dynamic", "SAM, dynamic automaton only", False, dynamic=True, recycling=False),
     Method("recycling", "Token Recycling only", static=False, dynamic=False, recycling=True),
     Method("sam+recycling", "SAM + Token Recycling", static=True, dynamic=True, recycling=True),
+    Method("sam+graft", "SAM grafted into Token Recycling", True, True, recycling=True, graft=True),
 )
 TABLE: dict[str, Method] = {m.name: m for m in _TABLE}
 METHODS = tuple(TABLE)

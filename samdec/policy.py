@@ -24,6 +24,7 @@ import numpy as np
 
 from .data import data_path, require
 from .drafters.base import Draft
+from .drafters.graft import GRAFT_KEY_BASE, GRAFTED
 
 # Verify cost measured here (CPU, bundled model, ~300 tokens of context), ms by tokens verified.
 # Used until the engine calibrates on the actual device.
@@ -150,8 +151,11 @@ def prior_rates(source: str, bucket: int, size: int) -> np.ndarray:
 
     Retrieval drafts use rates fitted on the model's own answers to training prompts
     (samdec/data/policy_priors.json), blended with a geometric guess from the match length
-    where a bucket was seen too rarely; Token Recycling uses its rank priors.
+    where a bucket was seen too rarely; Token Recycling uses its rank priors; a recycling tree
+    with a short match grafted in (source "recycling+dynamic" / "recycling+static") both.
     """
+    if source.startswith(GRAFTED):
+        return _grafted_prior(source.removeprefix(GRAFTED), bucket, size)
     guess = _geometric_prior(source, bucket, size)
     fitted = fitted_priors().get(source, {}).get(str(bucket))
     if fitted and source != "recycling":
@@ -163,6 +167,19 @@ def prior_rates(source: str, bucket: int, size: int) -> np.ndarray:
         weight = positions / (positions + 20.0)  # a bucket seen a handful of times stays a guess
         return weight * out + (1 - weight) * guess
     return guess
+
+
+def _grafted_prior(retrieval: str, bucket: int, size: int) -> np.ndarray:
+    """Template nodes keep the rank priors. The grafted node at chain position i is accepted
+    exactly when the match's first i + 1 tokens are, the event the retrieval priors of this
+    source and match bucket estimate, so it starts at that rate rather than at zero: the cut
+    keeps it when the match, short as it is, usually continues right (dynamic matches of 3
+    tokens: 0.60 at the first position in the shipped priors), and drops it when not (static
+    matches of 1 token: 0.10)."""
+    out = prior_rates("recycling", 0, size)
+    n = max(0, size - GRAFT_KEY_BASE)
+    out[GRAFT_KEY_BASE:] = prior_rates(retrieval, bucket, n)
+    return out
 
 
 def _geometric_prior(source: str, bucket: int, size: int) -> np.ndarray:
@@ -211,6 +228,8 @@ class CostAware:
         return min(self.max_len if self.max_len else self.size, draft_budget, self.size)
 
     def _key(self, draft: Draft) -> tuple[str, int]:
+        if draft.graft_source:  # a recycling tree with a short match grafted in: both priors
+            return GRAFTED + draft.graft_source, match_bucket(draft.match_length)
         bucket = match_bucket(draft.match_length) if draft.source != "recycling" else 0
         return draft.source, bucket
 

@@ -48,6 +48,10 @@ class StepEvent:
     rule_source: str = ""  # the drafter the decision rule picked (even if nothing was verified)
     no_draft: str = ""  # why no draft was verified: a key of NO_DRAFT ("" when one was)
     policy_cut: int = 0  # draft tokens the length policy removed from what the drafter offered
+    # Draft nodes verified that were grafted into a recycling tree from a short automaton
+    # match (method sam+graft), and how many of them were accepted.
+    grafted: int = 0
+    grafted_accepted: int = 0
     # The length policy's estimate of tokens this step appends (bonus included) if it verifies
     # what it kept / everything it was offered (up to draft_limit). 0: the policy (fixed) does
     # not estimate.
@@ -162,7 +166,7 @@ class Trace:
 
 _STEP_INTS = ("step", "context_length", "start_token", "match_static", "match_dynamic",
               "state_static", "state_dynamic", "bonus_token", "draft_limit", "proposed",
-              "policy_cut")  # fmt: skip
+              "policy_cut", "grafted", "grafted_accepted")  # fmt: skip
 _STEP_INT_LISTS = ("draft_tokens", "draft_parents", "accepted_indices", "new_tokens")
 _STEP_FLOATS = ("expected_tokens", "expected_offered", "cost_ms", "cost_offered_ms")
 
@@ -192,6 +196,8 @@ def _check_step(ev: StepEvent) -> None:
         raise ValueError(f"{where}: draft_parents must give each draft node an earlier parent")
     if any(not 0 <= i < n for i in ev.accepted_indices):
         raise ValueError(f"{where}: accepted_indices must point into the draft")
+    if not 0 <= ev.grafted_accepted <= min(ev.grafted, ev.accepted) or ev.grafted > n:
+        raise ValueError(f"{where}: grafted counts must fit the draft and its accepted path")
     for name in ("reason", "rule_source"):
         if not isinstance(getattr(ev, name), str):
             raise ValueError(f"{where}: {name} must be text")

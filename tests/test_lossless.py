@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from samdec.engine import DecodeConfig, Engine
+from samdec.methods import TABLE
 from samdec.policy import CostModel
 from samdec.questions import CATEGORIES, load_questions, pick
 
 MAX_NEW = 48
 QUESTIONS = pick(load_questions(), per_category=2)
-METHODS = ["sam", "sam-dynamic", "recycling", "sam+recycling"]
+METHODS = [m.name for m in TABLE.values() if m.drafts]  # every drafting method
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,30 @@ def test_greedy_is_lossless(engine, references, method, policy):
     assert not mismatches, f"{method}/{policy}: first differing token per question {mismatches}"
     # The drafter really drafted (a run with no drafts would be trivially lossless).
     assert drafted > 0 and accepted > 0
+
+
+# Questions where sam+graft grafted nodes that the model accepted (bundled model, default cost
+# table, 48 tokens: 12 and 10 grafted nodes accepted); two of the 12 keep the test ~20 s.
+GRAFT_QUESTIONS = (162, 482)
+
+
+def test_grafted_method_is_lossless_and_accepts_grafted_nodes(engine, references):
+    """sam+graft differs from sam+recycling only in the steps that graft, so this checks the
+    grafted trees: the output is plain greedy decoding's, and grafted nodes were accepted."""
+    grafted = grafted_accepted = accepted = 0
+    for qid in GRAFT_QUESTIONS:
+        ids, expected = references[qid]
+        trace = engine.generate(ids, DecodeConfig(method="sam+graft", max_new_tokens=MAX_NEW))
+        assert trace.token_ids == expected, f"question {qid}"
+        trace.validate()
+        grafted += sum(s.grafted for s in trace.steps)
+        grafted_accepted += sum(s.grafted_accepted for s in trace.steps)
+        accepted += sum(s.accepted for s in trace.steps)
+    assert accepted > grafted_accepted > 0, f"grafted {grafted}, accepted {grafted_accepted}"
+
+
+def test_every_drafting_method_is_checked_greedy():
+    assert {m for m, _ in CONFIGS} | {"sam+graft"} == set(METHODS)
 
 
 def test_ar_matches_generate_and_takes_one_token_per_step(engine, references):

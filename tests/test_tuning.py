@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from samdec.config import DecodeConfig
 from samdec.engine import Engine
 from samdec.policy import CostModel
-from samdec.tuning import Recording, replay
+from samdec.tuning import Recording, record, replay
 from tests.conftest import tiny_model
 
 PROMPT = [3, 17, 29, 5, 3, 17, 29, 5, 11, 3, 17, 29, 41, 7, 3, 17]
@@ -62,6 +64,32 @@ def test_replay_matches_engine_on_real_prompts(bundled, static_default):
             got = (result.steps, result.drafted, result.accepted)
             assert got == (trace.summary.steps, drafted, accepted), f"{where}: replay differs"
             assert result.tokens_by_source == trace.summary.tokens_by_source, where
+
+
+def test_replay_grafts_the_short_match_into_an_empty_tree():
+    """With no recorded top-k, Token Recycling's tree is always empty, so sam+graft drafts the
+    short match's chain alone below l_threshold and the retrieval chain above it: exactly what
+    sam-dynamic drafts with l_threshold 1, labelled recycling where it was grafted."""
+    tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)
+    trace = Engine(tiny, cost=CostModel()).generate(PROMPT, method="ar", max_new_tokens=60)
+    recording = Recording(PROMPT, trace.token_ids)
+    base = DecodeConfig(draft_policy="fixed", max_new_tokens=60)
+    graft = replay(recording, replace(base, method="sam+graft", l_threshold=5), CostModel())
+    plain = replay(recording, replace(base, method="sam-dynamic", l_threshold=1), CostModel())
+    assert (graft.steps, graft.drafted, graft.accepted) == (
+        plain.steps,
+        plain.drafted,
+        plain.accepted,
+    )
+    assert graft.accepted > 0 and graft.tokens_by_source["recycling"] > 0, "nothing was grafted"
+
+
+def test_replay_runs_the_grafted_method_on_recorded_trees():
+    tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)
+    recording = record(Engine(tiny, cost=CostModel()), PROMPT, max_new_tokens=60)
+    result = replay(recording, DecodeConfig(method="sam+graft", max_new_tokens=60), CostModel())
+    assert result.new_tokens == len(recording.token_ids) == 60
+    assert result.accepted > 0 and result.steps < result.new_tokens
 
 
 def test_tune_command_writes_a_grid_with_best_and_paper_points(tmp_path):

@@ -3,6 +3,7 @@
 from .base import Draft, Drafter, Verified, chain
 from .dynamic_sam import DynamicSAM
 from .factory import build_drafter, chain_template, uses_static
+from .graft import graft_chain, merge_chain
 from .recycling import TokenRecycling, make_template
 from .sam import SAM, choose_source
 from .static_sam import StaticSAM
@@ -19,6 +20,8 @@ __all__ = [
     "chain",
     "chain_template",
     "choose_source",
+    "graft_chain",
     "make_template",
+    "merge_chain",
     "uses_static",
 ]

@@ -41,6 +41,10 @@ class Draft:
     # append, bonus included, if this draft / the whole draft it was cut from is verified.
     expected_tokens: float = 0.0
     expected_offered: float = 0.0
+    # A recycling tree with a retrieval chain grafted in (drafters/graft.py): the automaton
+    # whose short match was grafted ("" when none was), and the indices of the grafted nodes.
+    graft_source: str = ""
+    graft_nodes: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.rule_source:
@@ -74,6 +78,8 @@ class Draft:
             node_keys=self.node_keys[:n],
             expected_tokens=self.expected_tokens,
             expected_offered=self.expected_offered,
+            graft_source=self.graft_source,
+            graft_nodes=[i for i in self.graft_nodes if i < n],
         )
 
 

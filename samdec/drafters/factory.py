@@ -43,6 +43,8 @@ def build_drafter(
         if not tree_ok:
             notes.append("this model does not take a tree attention mask: recycling drafts chains")
             recycling.template = chain_template(recycling.template)
+            if spec.graft:
+                notes.append("nothing is grafted into them")
     if not spec.automata:
         return recycling, "; ".join(notes)
     if uses_static(config) and static is None:
@@ -53,6 +55,7 @@ def build_drafter(
         l_bias=config.l_bias,
         l_threshold=config.l_threshold,
         endpos=config.endpos,
+        graft=spec.graft and tree_ok,
     )
     return drafter, "; ".join(notes)
 

@@ -3,14 +3,16 @@
 Decision rule (SAM-Decoding, section 3.3): prefer the dynamic match unless the static one is
 longer by more than `l_bias`; if the chosen match is shorter than `l_threshold`, retrieval is
 unlikely to be right, so hand over to the auxiliary drafter (or draft nothing without one).
+With `graft`, the handed-over tree also carries the short match's continuation (graft.py).
 """
 
 from __future__ import annotations
 
 from ..automaton import StaticSuffixAutomaton
-from ..rule import choose_source
+from ..rule import choose_source, retrieval_choice
 from .base import Draft, Drafter, Verified, chain
 from .dynamic_sam import DynamicSAM
+from .graft import GRAFT_KEY_BASE, GRAFT_KEYS, graft_chain
 from .static_sam import StaticSAM
 
 __all__ = ["SAM", "choose_source"]
@@ -26,12 +28,16 @@ class SAM:
         l_bias: int = 5,
         l_threshold: int = 5,
         endpos: str = "first",
+        graft: bool = False,
     ) -> None:
         self.dynamic = DynamicSAM(endpos=endpos)
         self.static = StaticSAM(static) if static is not None else None
         self.auxiliary = auxiliary
         self.l_bias = l_bias
         self.l_threshold = l_threshold
+        self.graft = graft and auxiliary is not None
+        if self.graft and len(getattr(auxiliary, "template", ())) > GRAFT_KEY_BASE:
+            raise ValueError(f"grafting needs a tree template of at most {GRAFT_KEY_BASE} nodes")
         self.topk = auxiliary.topk if auxiliary is not None else 0
 
     def _parts(self) -> list:
@@ -64,6 +70,8 @@ class SAM:
         )
         if source == "recycling" and self.auxiliary is not None:
             draft = self.auxiliary.propose(max_tokens)
+            if self.graft:
+                draft = graft_chain(draft, self._short_match_chain(ls, ld, max_tokens), max_tokens)
         elif source == "static" and self.static is not None:
             draft = self.static.propose(max_tokens)
         elif source == "dynamic":
@@ -71,8 +79,18 @@ class SAM:
         else:
             draft = chain([], "none")
         draft.reason = reason if len(draft) else f"{reason} (nothing to draft)"
+        if draft.graft_nodes:
+            grafted = f"{len(draft.graft_nodes)} {draft.graft_source} tokens grafted into the tree"
+            draft.reason = f"{draft.reason}; {grafted}"
         draft.match_length = length
         draft.rule_source = source
         for key, value in info.items():
             setattr(draft, key, value)
         return draft
+
+    def _short_match_chain(self, ls: int, ld: int, max_tokens: int) -> Draft:
+        """The continuation of the match the rule found too short to draft on its own."""
+        source, _, _ = retrieval_choice(ls, ld, self.l_bias, self.static is not None)
+        retrieval = self.static if source == "static" else self.dynamic
+        assert retrieval is not None  # retrieval_choice names static only when there is one
+        return retrieval.propose(min(max_tokens, GRAFT_KEYS))
