@@ -125,9 +125,10 @@ def add_bench(sub) -> None:
     bn.add_argument("--max-new-tokens", default="256")
     bn.add_argument(
         "--methods",
-        default="ar,hf-generate,hf-stock,pld,sam,sam-dynamic,recycling,sam+recycling,sam:fixed",
+        default="ar,hf-generate,hf-stock,pld:4,sam,sam+recycling,sam+graft",
         help="comma-separated; NAME:fixed / NAME:cost picks the draft policy; pld:N is prompt "
-        "lookup with N draft tokens (plain pld: 10; scripts/tune_pld.py picks N)",
+        "lookup with N draft tokens (plain pld: 10; pld:4 was chosen on training prompts by "
+        "scripts/tune_pld.py, benchmarks/pld_tuning.json)",
     )
     bn.add_argument("--categories", default=None, help="comma-separated subset of categories")
     bn.add_argument("--out", default="results/results.json")
