@@ -79,12 +79,15 @@ class _Run:
 
 def calibration_file(loaded: LoadedModel) -> tuple[str, Path]:
     """(key, path) of a model's measured verify-cost curve on disk: one per model, device,
-    dtype, weight layout, thread count and OpenMP wait policy (which changes multi-token costs
-    by up to ~45% on a CPU)."""
+    dtype, weight layout (and its revision: a curve measured before a layout changed is not
+    its curve), thread count and OpenMP wait policy (which changes multi-token costs by up to
+    ~45% on a CPU)."""
+    from .kernels import LAYOUT_REVISION
+
     omp = os.environ.get("OMP_WAIT_POLICY", "")
     key = (
-        f"{loaded.name}|{torch.device(loaded.device)}|{loaded.dtype}|{loaded.layout}|"
-        f"{torch.get_num_threads()}|{omp}"
+        f"{loaded.name}|{torch.device(loaded.device)}|{loaded.dtype}|{loaded.layout}"
+        f"@{LAYOUT_REVISION}|{torch.get_num_threads()}|{omp}"
     )
     name = hashlib.sha1(key.encode()).hexdigest()[:16] + ".json"
     return key, cache_root() / "calibration" / name

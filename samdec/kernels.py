@@ -50,6 +50,10 @@ class TransposedLinear(nn.Module):
         return y + self.bias if self.bias is not None else y
 
 
+# Bumped whenever a layout starts computing another way (2: packed fuses projections, attention
+# reads grouped heads in place): cached cost curves are keyed by it (engine.calibration_file).
+LAYOUT_REVISION = 2
+
 # oneDNN packs a weight for a batch size; 16 rows costs least across 1..32 rows here (the
 # bundled model's output layer, ms for 1/2/4/8/16 rows: packed for 1: 9.7/19.5/19.9/20.2/22.3;
 # for 8: 11.2/11.4/12.3/14.1/16.3; for 16: 10.3/10.4/11.9/13.9/18.1).
