@@ -123,9 +123,10 @@ def done_rows(out_path: Path) -> Iterator[tuple[str, str | None]]:
         for line in f:
             try:
                 row = json.loads(line)
-                yield row["id"], row.get("prompt")
+                key = row["id"]
             except (json.JSONDecodeError, KeyError):
                 continue  # a line cut by an interrupt: that prompt is simply done again
+            yield key, row.get("prompt")
 
 
 def done_ids(out_path: Path) -> set[str]:
