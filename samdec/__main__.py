@@ -101,7 +101,14 @@ def add_corpus(sub) -> None:
     c = sub.add_parser("corpus", help="make a static corpus: distil answers, build an automaton")
     csub = c.add_subparsers(dest="corpus_command", required=True, parser_class=CleanParser)
     d = csub.add_parser("distill", help="append the model's greedy answers to prompts (resumable)")
-    d.add_argument("--prompts", nargs="+", required=True, help="GSM8K JSONL / Code Alpaca JSON")
+    d.add_argument(
+        "--prompts", nargs="+", required=True, help="GSM8K / Self-Instruct JSONL, Code Alpaca JSON"
+    )
+    d.add_argument(
+        "--hold-out-tuning",
+        action="store_true",
+        help="leave every 4th prompt of each file (by position) out, for tuning",
+    )
     d.add_argument("--out", required=True, help="output JSONL (appended to; resumes)")
     d.add_argument("--max-new-tokens", type=positive_int, default=384)
     d.add_argument("--batch-size", type=positive_int, default=32)
@@ -252,11 +259,11 @@ def cmd_corpus(args: argparse.Namespace) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
+        prompts = corpus.distill_prompts(args.prompts, Path(args.out), args.hold_out_tuning)
         loaded = load_model(args.model, device=args.device)
-        sources = [corpus.read_prompts(Path(p)) for p in args.prompts]
         added = corpus.distill(
             loaded,
-            corpus.interleave(*sources),
+            prompts,
             Path(args.out),
             max_new_tokens=args.max_new_tokens,
             batch_size=args.batch_size,

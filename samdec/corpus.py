@@ -2,8 +2,9 @@
 
 SAM-Decoding's static automaton indexes text the model is likely to write again. The best such
 text is the model's own output: `distill` runs the model greedily over instruction prompts
-(GSM8K questions and Code Alpaca instructions; never Spec-Bench, which is for evaluation) and
-appends each answer to a JSONL file, so an interrupted run resumes where it stopped.
+(GSM8K questions, Code Alpaca and Self-Instruct instructions; never Spec-Bench, which is for
+evaluation) and appends each answer to a JSONL file, so an interrupted run resumes where it
+stopped. Every 4th Self-Instruct prompt is held out of the corpus for tuning (`tuning_split`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ from .data import data_path, require
 
 # Shipped with its README (provenance, size) and licences beside it, in samdec/data/corpus/.
 DEFAULT_CORPUS = data_path("corpus", "smollm2_distilled.jsonl")
+# The Self-Instruct prompt files the corpus draws on (README.md beside them says which rows).
+SELF_INSTRUCT_PROMPTS = tuple(
+    data_path("corpus", "prompts", name)
+    for name in ("seed_tasks.jsonl", "user_oriented_instructions.jsonl")
+)
+# Every TUNING_EVERY-th prompt of a source (by position) is kept for tuning, never distilled.
+TUNING_EVERY = 4
 
 
 def open_text(path: Path, mode: str = "rt"):
@@ -28,7 +36,11 @@ def open_text(path: Path, mode: str = "rt"):
 
 
 def read_prompts(path: Path) -> list[dict[str, str]]:
-    """Prompts as {"id", "prompt"} from a GSM8K-style JSONL or a Code Alpaca-style JSON list."""
+    """Prompts as {"id", "prompt"} from a GSM8K-style JSONL, a Code Alpaca-style JSON list or a
+    Self-Instruct JSONL (an instruction with "instances"; the first instance's input is used).
+
+    Ids are `file stem:row index`, so the source file and its row can be found again.
+    """
     path = Path(path)
     rows: list[dict[str, Any]]
     text = path.read_text(encoding="utf-8")
@@ -41,13 +53,58 @@ def read_prompts(path: Path) -> list[dict[str, str]]:
         if "question" in row:
             prompt = row["question"]
         elif "instruction" in row:
-            prompt = row["instruction"] + (f"\n\n{row['input']}" if row.get("input") else "")
+            given = row["instances"][0] if row.get("instances") else row
+            prompt = row["instruction"] + (f"\n\n{given['input']}" if given.get("input") else "")
         elif "turns" in row:
             raise ValueError(f"{path} looks like Spec-Bench: it is for evaluation, not the corpus")
         else:
             raise ValueError(f"{path}: row {i} has no 'question' or 'instruction' field")
         prompts.append({"id": f"{path.stem}:{i}", "prompt": prompt})
     return prompts
+
+
+def tuning_split(prompts: list[dict[str, str]]) -> tuple[list[dict], list[dict]]:
+    """(corpus part, held-out part) of one source's prompts: every 4th by position is held out.
+
+    By position (i % 4 == 3), not by hash or shuffle, so the rule fits in a sentence and holds
+    for any version of this code. Apply it to each source file before interleaving.
+    """
+    held = {i for i in range(len(prompts)) if i % TUNING_EVERY == TUNING_EVERY - 1}
+    corpus_part = [p for i, p in enumerate(prompts) if i not in held]
+    return corpus_part, [p for i, p in enumerate(prompts) if i in held]
+
+
+def unused_prompts(prompts: list[dict[str, str]], corpus_path: Path = DEFAULT_CORPUS) -> list[dict]:
+    """The prompts whose ids have no answer in the corpus: fair game for tuning (e.g. GSM8K)."""
+    used = done_ids(Path(corpus_path))
+    return [p for p in prompts if p["id"] not in used]
+
+
+def distill_prompts(paths: list[Path], out_path: Path, hold_out_tuning: bool) -> list[dict]:
+    """The prompts of `paths` to distil into `out_path`, interleaved; with `hold_out_tuning`,
+    each file's tuning part is left out (an error if `out_path` already answers one of them)."""
+    sources = [read_prompts(Path(p)) for p in paths]
+    if hold_out_tuning:
+        splits = [tuning_split(s) for s in sources]
+        sources = [part for part, _ in splits]
+        held = {p["id"] for _, out in splits for p in out}
+        clash = sorted(held & done_ids(Path(out_path)))
+        if clash:
+            raise ValueError(f"{out_path} already answers held-out prompts: {clash[:5]}")
+    prompts = interleave(*sources)
+    check_unique_ids(prompts, Path(out_path))
+    return prompts
+
+
+def check_unique_ids(prompts: list[dict[str, str]], out_path: Path) -> None:
+    """Resuming skips ids already answered: two prompts sharing an id would lose one silently."""
+    seen: dict[str, str] = {}
+    for p in prompts:
+        if seen.setdefault(p["id"], p["prompt"]) != p["prompt"]:
+            raise ValueError(f"two different prompts share the id {p['id']!r}")
+    for key, prompt in done_rows(out_path):
+        if prompt is not None and seen.get(key, prompt) != prompt:
+            raise ValueError(f"{out_path} answers another prompt under the id {key!r}")
 
 
 def interleave(*lists: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -58,17 +115,22 @@ def interleave(*lists: list[dict[str, str]]) -> list[dict[str, str]]:
     return out
 
 
-def done_ids(out_path: Path) -> set[str]:
+def done_rows(out_path: Path) -> Iterator[tuple[str, str | None]]:
+    """(id, prompt) of each answer already in out_path; prompt None where a row lacks it."""
     if not out_path.exists():
-        return set()
-    ids = set()
+        return
     with open_text(out_path) as f:
         for line in f:
             try:
-                ids.add(json.loads(line)["id"])
+                row = json.loads(line)
+                key = row["id"]
             except (json.JSONDecodeError, KeyError):
                 continue  # a line cut by an interrupt: that prompt is simply done again
-    return ids
+            yield key, row.get("prompt")
+
+
+def done_ids(out_path: Path) -> set[str]:
+    return {key for key, _ in done_rows(out_path)}
 
 
 def distill(
