@@ -4,7 +4,7 @@
 
 transformers documents `prompt_lookup_num_tokens=10`; on a slow CPU a shorter draft can win,
 since every rejected draft token still costs verification work. The prompts come from the
-shipped corpus (GSM8K and Code Alpaca, taken evenly from both with a fixed seed), never from
+shipped corpus (GSM8K, Code Alpaca, Self-Instruct: evenly from each source, fixed seed), never from
 Spec-Bench, which stays the evaluation set. Per prompt: plain `generate` and PLD at each
 candidate N, in an order that rotates per prompt, after one warm-up. Greedy, float32, the
 bundled model. Prints a table and the bench method to use (`pld:N`). Run it on a quiet machine:
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             "prompts": [r["id"] for r in rows],
             "max_new_tokens": args.max_new_tokens,
             "candidates": candidates,
-            "source": f"{DEFAULT_CORPUS.name} (training prompts: GSM8K, Code Alpaca; seed {SEED})",
+            "source": f"{DEFAULT_CORPUS.name} (training prompts, even by source; seed {SEED})",
             "model": loaded.name,
             "device": loaded.device,
             "dtype": "float32",

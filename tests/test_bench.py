@@ -227,13 +227,20 @@ def load_tune_pld():
     return module
 
 
-def test_tune_pld_takes_training_prompts_evenly_from_both_sources():
+def test_tune_pld_takes_training_prompts_evenly_from_every_corpus_source():
+    from collections import Counter
+
+    from samdec.corpus import DEFAULT_CORPUS
+
     tune_pld = load_tune_pld()
-    rows = tune_pld.pick_prompts(6)
-    sources = [r["id"].split(":")[0] for r in rows]
-    assert sorted(sources) == ["code_alpaca_2k"] * 3 + ["train"] * 3
-    assert [r["id"] for r in tune_pld.pick_prompts(6)] == [r["id"] for r in rows]  # fixed seed
-    assert len({r["id"] for r in rows}) == 6
+    with open(DEFAULT_CORPUS, encoding="utf-8") as f:
+        corpus_sources = {json.loads(line)["id"].split(":")[0] for line in f}
+    rows = tune_pld.pick_prompts(2 * len(corpus_sources))
+    counts = Counter(r["id"].split(":")[0] for r in rows)
+    assert counts == dict.fromkeys(corpus_sources, 2)
+    again = tune_pld.pick_prompts(2 * len(corpus_sources))
+    assert [r["id"] for r in again] == [r["id"] for r in rows]  # fixed seed
+    assert len({r["id"] for r in rows}) == len(rows)
 
 
 def test_tune_pld_writes_its_choice_with_a_receipt(tmp_path):
