@@ -122,6 +122,26 @@ def at(rows: list[dict], setting: dict) -> dict | None:
     return next((r for r in rows if all(r[k] == v for k, v in setting.items())), None)
 
 
+GRID = {
+    "l_bias": L_BIASES,
+    "l_threshold": L_THRESHOLDS,
+    "other_methods": {"l_bias": COARSE[0], "l_threshold": COARSE[1]},
+    "draft_policy": list(POLICIES),
+    "draft_len": list(DRAFT_LENS),
+}
+
+
+def compared(result: dict, chosen: dict, paper: dict) -> dict:
+    """A method's best setting, and its rows at the chosen and at the paper's settings."""
+    rows = result["rows"]
+    return {
+        "best": result["best"],
+        "at_chosen": at(rows, chosen),
+        "at_paper": at(rows, paper),
+        "seconds": result["seconds"],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-source", type=int, default=8)
@@ -147,27 +167,13 @@ def main(argv: list[str] | None = None) -> int:
         "new_tokens": sum(len(r.token_ids) for r in recs),
         "cost_model": engine.cost.to_dict(),
         "layout": loaded.layout,
-        "grid": {
-            "l_bias": L_BIASES,
-            "l_threshold": L_THRESHOLDS,
-            "other_methods": {"l_bias": COARSE[0], "l_threshold": COARSE[1]},
-            "draft_policy": list(POLICIES),
-            "draft_len": list(DRAFT_LENS),
-        },
+        "grid": GRID,
         "chosen": setting,
         "paper": paper,
         # The whole grid for the method the defaults are chosen on; for the others, their best
         # setting and how they do at the chosen and the paper's settings.
         "grid_rows": results["sam"]["rows"],
-        "methods": {
-            m: {
-                "best": r["best"],
-                "at_chosen": at(r["rows"], setting),
-                "at_paper": at(r["rows"], paper),
-                "seconds": r["seconds"],
-            }
-            for m, r in results.items()
-        },
+        "methods": {m: compared(r, setting, paper) for m, r in results.items()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")

@@ -99,3 +99,15 @@ def test_a_tree_is_drawn_as_a_tree_and_a_chain_is_not():
     assert "padding-left:2.1em" in rows  # node 3 is at position 3
     chain = event(drafter="dynamic", draft_tokens=[5, 6], draft_parents=[-1, 0], proposed=2)
     assert "└ " not in V.inspector_html(V.TraceView([1, 2, 3], [chain], config=SAM), 0)
+
+
+def test_a_grafted_step_says_how_much_of_the_short_match_was_grafted_and_accepted():
+    ev = event(
+        drafter="recycling", rule_source="recycling", match_dynamic=3, match_static=1,
+        draft_tokens=[5, 6, 7, 8], draft_parents=[-1, 0, -1, 2], accepted_indices=[2, 3],
+        new_tokens=[7, 8, 9], grafted=2, grafted_accepted=2,
+    )  # fmt: skip
+    shown = inspect(ev, {**SAM, "method": "sam+graft"})
+    assert "match 3 < l_threshold 5 -> recycling drafts; 2 tokens of that short match's" in shown
+    assert "grafted into the tree, 2 accepted" in shown
+    assert "grafted" not in inspect(event(match_dynamic=3, match_static=1))

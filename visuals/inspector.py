@@ -95,6 +95,11 @@ def _facts_html(view: TraceView, ev: StepEvent) -> str:
 def _rule_line(view: TraceView, ev: StepEvent) -> str:
     """Who drafts: the rule in its one form, numbers filled in, outcome named."""
     words = view.rule_words(ev)
+    if words and ev.grafted:  # sam+graft: the short match was not thrown away
+        words += (
+            f"; {ev.grafted} tokens of that short match's continuation grafted into the tree, "
+            f"{ev.grafted_accepted} accepted"
+        )
     if words:
         return f"<b>rule</b>: {html.escape(words)}"
     if view.decoding.recycling:

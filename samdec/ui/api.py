@@ -13,6 +13,7 @@ from collections.abc import Generator, Iterator
 
 import gradio as gr
 
+from samdec.config import DecodeConfig
 from samdec.trace import Trace
 
 from . import runtime as rt
@@ -36,10 +37,10 @@ def generate(
     prompt: str,
     method: str = "sam+recycling",
     max_new_tokens: int = 64,
-    l_bias: int = 5,
-    l_threshold: int = 5,
-    draft_policy: str = "cost",
-    draft_len: int = 40,
+    l_bias: int = DecodeConfig.l_bias,  # the shipped defaults (chosen on training prompts)
+    l_threshold: int = DecodeConfig.l_threshold,
+    draft_policy: str = DecodeConfig.draft_policy,
+    draft_len: int = DecodeConfig.draft_len,
     temperature: float = 0.0,
     seed: int | None = None,
     use_static: bool = True,

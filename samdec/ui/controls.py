@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 
 import visuals as V
-from samdec.config import label
+from samdec.config import DecodeConfig, label
 from samdec.methods import TABLE
 from samdec.models import split_dtype
 
@@ -139,23 +139,24 @@ def example_note(example: dict) -> str:
 
 
 def _drafting_settings() -> dict[str, Any]:
+    d = DecodeConfig  # the shipped defaults, chosen on training prompts (config.py)
     return {
         "l_bias": gr.Slider(
-            0, 32, value=5, step=1, label=label("l_bias"),
+            0, 32, value=d.l_bias, step=1, label=label("l_bias"),
             info="static wins only if longer than dynamic + l_bias", elem_id="sd-l-bias",
         ),
         "l_threshold": gr.Slider(
-            0, 32, value=5, step=1, label=label("l_threshold"),
+            0, 32, value=d.l_threshold, step=1, label=label("l_threshold"),
             info="a shorter match hands over to Token Recycling", elem_id="sd-l-threshold",
         ),
         "draft_policy": gr.Radio(
-            [("cost-aware", "cost"), ("fixed length", "fixed")], value="cost",
+            [("cost-aware", "cost"), ("fixed length", "fixed")], value=d.draft_policy,
             label=label("draft_policy"),
             info="how many drafted tokens to verify: cost-aware verifies only what is expected "
             "to pay on this device",
         ),
         "draft_len": gr.Slider(
-            1, 128, value=40, step=1, label=label("draft_len"),
+            1, 128, value=d.draft_len, step=1, label=label("draft_len"),
             info="the draft limit: the most tokens one step may verify (either policy)",
         ),
     }  # fmt: skip
