@@ -132,7 +132,9 @@ def drive(page) -> None:
     assert title.startswith("step 0")
     assert page.locator(".sd-legend .sd-chip").count() == 5
 
-    # the automaton view and the charts are drawn
+    # the automaton view and the charts are drawn. The automaton tab follows the drafter of
+    # the selected step, so the dynamic tab is chosen by hand before its plot is checked.
+    page.get_by_role("tab", name="Dynamic automaton (this text)").click()
     for plot in ("#sd-dyn-plot", "#sd-match-plot", "#sd-steps-plot"):
         page.wait_for_selector(f"{plot} .js-plotly-plot", timeout=30_000)
     states = page.locator("#sd-dyn-plot .scatterlayer .point").count()
