@@ -10,7 +10,8 @@ the rows: the bundled model's output layer took 16.8 ms for 1 row and 39.0 for 2
 - `packed`: oneDNN's linear with W packed once for 16 rows: 10.3 / 10.4 ms, 13.9 at 8 rows.
   The default for float32 on a CPU (samdec.models.default_layout). It also stacks q/k/v and
   gate/up into one matrix each (`fuse_projections`): 7 linear calls a layer become 4, with
-  bit-identical outputs; interleaved here, a 1-token step took ~3-8% less.
+  bit-identical outputs; interleaved here, a 1-token step took 3-10% less (the machine's own
+  drift was as large), and benchmarks/verify_cost.json has the whole layout's curve.
 
 Same weights, same fp32 arithmetic in another summation order: outputs agree to rounding, so an
 argmax tie can flip in rare cases (greedy `generate` gave the same tokens in the stock and packed
@@ -154,8 +155,8 @@ def _linears_of(module: nn.Module | None, names: tuple[str, ...]) -> bool:
 
 
 def fuse_projections(model: nn.Module) -> int:
-    """Fuse gate/up and q/k/v of every llama-like layer: 7 linear calls a layer become 4
-    (measured here: a 1-token step ~8% faster, outputs bit-identical to unfused packed)."""
+    """Fuse gate/up and q/k/v of every llama-like layer: 7 linear calls a layer become 4, each
+    output bit-identical to the unfused packed layout (the module docstring has the timing)."""
     fused = 0
     for module in list(model.modules()):
         if _linears_of(getattr(module, "mlp", None), ("gate_proj", "up_proj", "down_proj")):
