@@ -18,7 +18,7 @@ POLICIES = ("cost", "fixed")
 POLICY_LABELS = {"cost": "cost-aware", "fixed": "fixed length"}
 # Model loading choices (samdec.models.load_model; samdec.kernels for the layouts).
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-LAYOUTS = ("stock", "transposed", "packed")
+LAYOUTS = ("stock", "transposed", "packed", "streamed")
 ENDPOS = ("first", "last")
 SEED_MAX = 2**62
 

@@ -12,6 +12,8 @@ the rows: the bundled model's output layer took 16.8 ms for 1 row and 39.0 for 2
   gate/up into one matrix each (`fuse_projections`): 7 linear calls a layer become 4, with
   bit-identical outputs; interleaved here, a 1-token step took 3-10% less (the machine's own
   drift was as large), and benchmarks/verify_cost.json has the whole layout's curve.
+- `streamed` (opt-in, `--layout streamed`): samdec.streaming's numba kernel, which reads each
+  weight once for every row of a step and computes a row the same way whatever rows share it.
 
 Same weights, same fp32 arithmetic in another summation order: outputs agree to rounding, so an
 argmax tie can flip in rare cases (greedy `generate` gave the same tokens in the stock and packed
@@ -29,6 +31,7 @@ import torch
 from torch import nn
 
 from .config import LAYOUTS
+from .streaming import StreamedLinear
 
 
 class TransposedLinear(nn.Module):
@@ -98,11 +101,12 @@ class PackedMLP(nn.Module):
     """A gated MLP, down(act(gate(x)) * up(x)), with gate and up as one packed matrix: one
     oneDNN call instead of two (a call costs ~0.25 ms here, most of it whatever its size)."""
 
-    def __init__(self, mlp: nn.Module) -> None:
+    def __init__(self, mlp: nn.Module, linear: type[nn.Module] | None = None) -> None:
         super().__init__()
+        linear = linear or PackedLinear
         self.act_fn, self.hidden = mlp.act_fn, mlp.gate_proj.out_features
-        self.gate_up = PackedLinear(mlp.gate_proj, mlp.up_proj)
-        self.down_proj = PackedLinear(mlp.down_proj)
+        self.gate_up = linear(mlp.gate_proj, mlp.up_proj)
+        self.down_proj = linear(mlp.down_proj)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, up = self.gate_up(x).split(self.hidden, dim=-1)
@@ -118,11 +122,11 @@ class PackedQKV(nn.Module):
     order raises instead of computing something else.
     """
 
-    def __init__(self, attn: nn.Module) -> None:
+    def __init__(self, attn: nn.Module, linear: type[nn.Module] | None = None) -> None:
         super().__init__()
         projections = [attn.q_proj, attn.k_proj, attn.v_proj]
         self.sizes = [p.out_features for p in projections]
-        self.qkv = PackedLinear(*projections)
+        self.qkv = (linear or PackedLinear)(*projections)
         self.stash = threading.local()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -154,24 +158,26 @@ def _linears_of(module: nn.Module | None, names: tuple[str, ...]) -> bool:
     return len({c.bias is None for c in children}) == 1
 
 
-def fuse_projections(model: nn.Module) -> int:
+def fuse_projections(model: nn.Module, linear: type[nn.Module] | None = None) -> int:
     """Fuse gate/up and q/k/v of every llama-like layer: 7 linear calls a layer become 4, each
-    output bit-identical to the unfused packed layout (the module docstring has the timing)."""
+    output bit-identical to the unfused layout (the module docstring has the timing). `linear`:
+    the fused matrices' class, PackedLinear by default."""
     fused = 0
     for module in list(model.modules()):
         if _linears_of(getattr(module, "mlp", None), ("gate_proj", "up_proj", "down_proj")):
-            module.mlp = PackedMLP(module.mlp)
+            module.mlp = PackedMLP(module.mlp, linear)
             fused += 1
         attn = getattr(module, "self_attn", None)
         if _linears_of(attn, ("q_proj", "k_proj", "v_proj")):
-            attn.q_proj = qkv = PackedQKV(attn)
+            attn.q_proj = qkv = PackedQKV(attn, linear)
             attn.k_proj = StashedProjection(qkv, "k_proj")
             attn.v_proj = StashedProjection(qkv, "v_proj")
             fused += 1
     return fused
 
 
-SWAP = {"transposed": TransposedLinear, "packed": PackedLinear}
+SWAP = {"transposed": TransposedLinear, "packed": PackedLinear, "streamed": StreamedLinear}
+FUSED = ("packed", "streamed")  # layouts that also stack q/k/v and gate/up
 
 
 def swap_linears(model: nn.Module, kind: type[nn.Module] = TransposedLinear) -> int:
@@ -207,7 +213,11 @@ def grouped_attention_on_cpu() -> None:
 def apply_layout(model: nn.Module, layout: str) -> None:
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}")
-    if layout == "packed":
-        fuse_projections(model)
+    weight = next(model.parameters(), torch.empty(0))
+    if layout == "streamed" and (weight.dtype, weight.device.type) != (torch.float32, "cpu"):
+        raise ValueError("the streamed layout computes in float32 on a CPU only")
     if layout in SWAP:
-        swap_linears(model, SWAP[layout])
+        kind = SWAP[layout]
+        if layout in FUSED:
+            fuse_projections(model, kind)
+        swap_linears(model, kind)

@@ -33,6 +33,7 @@ from samdec.engine import Engine
 from samdec.kernels import LAYOUTS, PackedLinear, TransposedLinear
 from samdec.models import load_model
 from samdec.policy import CostModel
+from samdec.streaming import StreamedLinear
 
 SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 BREAKDOWN_SIZES = (1, 8)
@@ -109,7 +110,7 @@ def _linears(model) -> list[tuple[str, torch.nn.Module]]:
     return [
         (name, m)
         for name, m in model.named_modules()
-        if isinstance(m, torch.nn.Linear | TransposedLinear | PackedLinear)
+        if isinstance(m, torch.nn.Linear | TransposedLinear | PackedLinear | StreamedLinear)
     ]
 
 
