@@ -97,9 +97,9 @@ def streamed_available() -> bool:
     """Whether the kernel runs here on a thread-safe numba threading layer.
 
     The app serves several runs on one model at once; numba's `workqueue` layer aborts the
-    process when two threads enter a parallel region together, `omp` and `tbb` do not. `omp`
-    also shares torch's OpenMP runtime (one libgomp by soname), so torch's spinning threads
-    and numba's are the same threads rather than rivals for the two cores.
+    process when two threads enter a parallel region together, `omp` and `tbb` do not. Here
+    `omp` loads the system's libgomp beside torch's own copy: two thread pools that take turns
+    within a step (their spin-waits are in the measured curves, benchmarks/verify_cost.json).
     """
     import numba
 
