@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .config import LAYOUTS
-from .streaming import StreamedLinear
+from .streaming import rows_times_weight, streamed_available
 
 
 class TransposedLinear(nn.Module):
@@ -54,9 +54,10 @@ class TransposedLinear(nn.Module):
         return y + self.bias if self.bias is not None else y
 
 
-# Bumped whenever a layout starts computing another way (2: packed fuses projections, attention
-# reads grouped heads in place): cached cost curves are keyed by it (engine.calibration_file).
-LAYOUT_REVISION = 2
+# Bumped whenever a step starts costing another way (2: packed fuses projections, attention
+# reads grouped heads in place; 3: the KV cache appends in place, samdec.kvcache): cached cost
+# curves are keyed by it (engine.calibration_file).
+LAYOUT_REVISION = 3
 
 # oneDNN packs a weight for a batch size; 16 rows costs least across 1..32 rows here (the
 # bundled model's output layer, ms for 1/2/4/8/16 rows: packed for 1: 9.7/19.5/19.9/20.2/22.3;
@@ -66,6 +67,15 @@ PACK_ROWS = 16
 
 def _pack(weight: torch.Tensor) -> torch.Tensor:
     return torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), PACK_ROWS)
+
+
+def _stacked(linears: tuple[nn.Linear, ...]) -> tuple[torch.Tensor, nn.Parameter | None]:
+    """The weights of linears of one input as one (sum of outs, in) matrix, and their biases."""
+    with torch.no_grad():
+        weight = torch.cat([linear.weight.detach() for linear in linears])
+        biases = [linear.bias for linear in linears]
+        bias = None if biases[0] is None else torch.cat([b.detach() for b in biases])
+    return weight, nn.Parameter(bias, False) if bias is not None else None
 
 
 class PackedLinear(nn.Module):
@@ -79,14 +89,9 @@ class PackedLinear(nn.Module):
 
     def __init__(self, *linears: nn.Linear) -> None:
         super().__init__()
-        self.in_features = linears[0].in_features
-        self.out_features = sum(linear.out_features for linear in linears)
-        with torch.no_grad():
-            weight = torch.cat([linear.weight for linear in linears])
-            self.register_buffer("packed", _pack(weight), persistent=False)
-            biases = [linear.bias for linear in linears]
-            bias = None if biases[0] is None else torch.cat(biases)
-        self.bias = nn.Parameter(bias, False) if bias is not None else None
+        weight, self.bias = _stacked(linears)
+        self.out_features, self.in_features = weight.shape
+        self.register_buffer("packed", _pack(weight), persistent=False)
 
     @property
     def weight(self) -> torch.Tensor:
@@ -95,6 +100,27 @@ class PackedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+
+
+class StreamedLinear(nn.Module):
+    """`nn.Linear` (float32, CPU) through samdec.streaming's kernel, which reads each weight
+    once for every row of a step; several linears of one input stacked as in `PackedLinear`."""
+
+    def __init__(self, *linears: nn.Linear) -> None:
+        super().__init__()
+        weight, self.bias = _stacked(linears)
+        self.out_features, self.in_features = weight.shape
+        self.register_buffer("stacked", weight.float().contiguous(), persistent=False)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.stacked
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = rows_times_weight(x.reshape(-1, self.in_features), self.stacked)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*x.shape[:-1], self.out_features)
 
 
 class PackedMLP(nn.Module):
@@ -216,6 +242,8 @@ def apply_layout(model: nn.Module, layout: str) -> None:
     weight = next(model.parameters(), torch.empty(0))
     if layout == "streamed" and (weight.dtype, weight.device.type) != (torch.float32, "cpu"):
         raise ValueError("the streamed layout computes in float32 on a CPU only")
+    if layout == "streamed" and not streamed_available():
+        raise ValueError("the streamed layout needs numba with its omp or tbb threading layer")
     if layout in SWAP:
         kind = SWAP[layout]
         if layout in FUSED:

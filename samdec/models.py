@@ -259,7 +259,10 @@ def load_model(
     model.eval()
     from .kernels import apply_layout, grouped_attention_on_cpu
 
-    apply_layout(model, layout)
+    try:
+        apply_layout(model, layout)
+    except ValueError as exc:
+        raise ModelLoadError(f"Layout {layout!r} is not available here: {exc}") from exc
     if device == "cpu":
         grouped_attention_on_cpu()
     return LoadedModel(model, tokenizer, name, device, str(dtype).replace("torch.", ""), layout)

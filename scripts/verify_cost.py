@@ -30,10 +30,9 @@ import torch.nn.functional as F
 
 from samdec import receipts
 from samdec.engine import Engine
-from samdec.kernels import LAYOUTS, PackedLinear, TransposedLinear
+from samdec.kernels import LAYOUTS, PackedLinear, StreamedLinear, TransposedLinear
 from samdec.models import load_model
 from samdec.policy import CostModel
-from samdec.streaming import StreamedLinear
 
 SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 BREAKDOWN_SIZES = (1, 8)

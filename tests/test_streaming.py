@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from samdec.kernels import PackedMLP, PackedQKV, apply_layout
-from samdec.streaming import STREAM_ROWS, StreamedLinear, streamed_available
+from samdec.kernels import PackedMLP, PackedQKV, StreamedLinear, apply_layout
+from samdec.streaming import STREAM_ROWS, streamed_available
 from tests.conftest import tiny_model
 
 pytestmark = pytest.mark.skipif(not streamed_available(), reason="no thread-safe numba layer")
@@ -103,7 +103,7 @@ def test_speculation_on_the_streamed_bundled_model_is_plain_decoding(static_defa
     loaded = load_model(layout="streamed")
     engine = Engine(loaded, static=static_default, cost=CostModel())
     accepted = 0
-    for q in pick(load_questions(), per_category=1)[:4]:
+    for q in pick(load_questions(), per_category=1)[:2]:  # 4 took 40 s of CI, 2026-12-02
         ids = loaded.encode_prompt(q.turns[0])
         with torch.no_grad():
             out = loaded.model.generate(torch.tensor([ids]), max_new_tokens=40, do_sample=False)
