@@ -147,7 +147,9 @@ class Engine:
     def new_cache(self):
         from transformers import DynamicCache
 
-        cache = DynamicCache(config=self.model.config)
+        from .kvcache import growing
+
+        cache = growing(DynamicCache(config=self.model.config))  # appends without a copy
         # Sliding-window layers drop old entries unless told to keep them until the next crop,
         # which a rejected draft needs.
         cache.activate_past_recording()
