@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .config import DTYPES, ENDPOS, LAYOUTS, POLICIES, DecodeConfig
+from .config import DTYPES, ENDPOS, LAYOUT_CHOICES, POLICIES, DecodeConfig
 from .methods import METHODS, TABLE, method
 
 
@@ -41,9 +41,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--layout",
         default=None,
-        choices=LAYOUTS,
-        help="how linear weights are stored (default: packed for float32 on a CPU, where it is "
-        "faster; stock elsewhere)",
+        choices=LAYOUT_CHOICES,
+        help="how linear weights are stored (default: auto for float32 on a CPU: the fastest of "
+        "stock, packed and streamed there, measured once per machine; stock elsewhere)",
     )
     p.add_argument(
         "--static",

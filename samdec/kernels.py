@@ -1,19 +1,22 @@
-"""Weight layouts that make a CPU verify pass cheaper, without changing what it computes.
+"""Weight layouts that can make a CPU verify pass cheaper, without changing what it computes.
 
 `nn.Linear` stores W as (out, in) and calls `F.linear(x, W)`. For the few rows a decoding or
-verification step feeds (1 to ~16), the CPU kernel behind that call is slow and grows fast with
-the rows: the bundled model's output layer took 16.8 ms for 1 row and 39.0 for 2 with
-`F.linear` (2-core AMD EPYC, torch 2.13, 2026-11-28, weights warm in cache). Two layouts:
+verification step feeds (1 to ~16), the CPU kernel behind that call can be slow and grow fast
+with the rows: on a 2-core AMD EPYC (torch 2.13, 2026-11-28, weights warm in cache) the bundled
+model's output layer took 16.8 ms for 1 row and 39.0 for 2 with `F.linear`. The layouts:
 
-- `transposed`: W stored once as a contiguous (in, out) matrix, `x @ Wt`: 9.4 / 17.6 ms, but
-  worse than stock from 4 rows (63 ms).
-- `packed`: oneDNN's linear with W packed once for 16 rows: 10.3 / 10.4 ms, 13.9 at 8 rows.
-  The default for float32 on a CPU (samdec.models.default_layout). It also stacks q/k/v and
-  gate/up into one matrix each (`fuse_projections`): 7 linear calls a layer become 4, with
-  bit-identical outputs; interleaved here, a 1-token step took 3-10% less (the machine's own
-  drift was as large), and benchmarks/verify_cost.json has the whole layout's curve.
-- `streamed` (opt-in, `--layout streamed`): samdec.streaming's numba kernel, which reads each
-  weight once for every row of a step and computes a row the same way whatever rows share it.
+- `transposed`: W stored once as a contiguous (in, out) matrix, `x @ Wt`: 9.4 / 17.6 ms there,
+  but worse than stock from 4 rows (63 ms).
+- `packed`: oneDNN's linear with W packed once for 16 rows: 10.3 / 10.4 ms there, 13.9 at 8
+  rows. It also stacks q/k/v and gate/up into one matrix each (`fuse_projections`): 7 linear
+  calls a layer become 4, with bit-identical outputs.
+- `streamed`: samdec.streaming's numba kernel, which reads each weight once for every row of a
+  step and computes a row the same way whatever rows share it; stacked as in `packed`.
+
+Which is fastest depends on the CPU: on that EPYC, streamed then packed then stock; on a 2-core
+Intel Xeon (2026-12-02) stock was fastest, its MKL kernel already cheap at 1-3 rows
+(benchmarks/verify_cost.json). So the default for float32 on a CPU is "auto": `layout_costs`
+measures them on the machine once and samdec.models.choose_layout keeps the fastest.
 
 Same weights, same fp32 arithmetic in another summation order: outputs agree to rounding, so an
 argmax tie can flip in rare cases (greedy `generate` gave the same tokens in the stock and packed
@@ -238,7 +241,7 @@ def grouped_attention_on_cpu() -> None:
 
 def apply_layout(model: nn.Module, layout: str) -> None:
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}")
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
     weight = next(model.parameters(), torch.empty(0))
     if layout == "streamed" and (weight.dtype, weight.device.type) != (torch.float32, "cpu"):
         raise ValueError("the streamed layout computes in float32 on a CPU only")
@@ -249,3 +252,54 @@ def apply_layout(model: nn.Module, layout: str) -> None:
         if layout in FUSED:
             fuse_projections(model, kind)
         swap_linears(model, kind)
+
+
+# What "auto" compares: a plain decoding step plus a 2-token verify step (one drafted token:
+# the cost-aware policy's drafts are mostly short, Spec-Bench MAT 1.3-2 here), 300 tokens of
+# context. On both machines measured, it ranked the layouts as whole Spec-Bench runs did, in
+# tokens/s of plain and of speculative decoding: AMD EPYC, 2026-11-29, streamed, packed, stock;
+# Intel Xeon, 2026-12-02, stock, then packed and streamed (benchmarks/layouts.md). With a
+# 4-token step instead, the Xeon's three layouts came within 4% of each other (one run,
+# 2026-12-02), though its plain loop ran 25% faster in stock than in packed.
+CHOICE_CONTEXT, CHOICE_SIZES, CHOICE_ROUNDS = 300, (1, 2), 5
+
+
+def layout_costs(model: nn.Module, candidates: tuple[str, ...]) -> dict[str, float]:
+    """ms of a plain step plus a 2-token verify step of `model` in each layout, the layouts
+    measured in turns so that a slow moment of the machine slows them alike. `model` itself
+    stays as it is: each layout is applied to a copy."""
+    import copy
+    import inspect
+    import statistics
+    import time
+
+    from transformers import DynamicCache
+
+    from .kvcache import growing
+
+    params = inspect.signature(model.forward).parameters
+    kw = "cache" if "cache" in params else "past_key_values"  # transformers 5 renamed it
+    shape = (1, CHOICE_CONTEXT + max(CHOICE_SIZES))
+    ids = torch.randint(
+        0, model.config.vocab_size, shape, generator=torch.Generator().manual_seed(0)
+    )
+    trials = []
+    with torch.no_grad():
+        for name in candidates:
+            copied = copy.deepcopy(model)
+            apply_layout(copied, name)
+            cache = growing(DynamicCache(config=model.config))
+            copied(input_ids=ids[:, :CHOICE_CONTEXT], **{kw: cache})
+            trials.append((name, copied, cache))
+        times: dict[str, list[float]] = {name: [] for name in candidates}
+        for round_ in range(CHOICE_ROUNDS + 1):  # the first round warms up
+            for name, copied, cache in trials:
+                total = 0.0
+                for k in CHOICE_SIZES:
+                    start = time.perf_counter()
+                    copied(input_ids=ids[:, CHOICE_CONTEXT : CHOICE_CONTEXT + k], **{kw: cache})
+                    total += (time.perf_counter() - start) * 1000.0
+                    cache.crop(-k)
+                if round_:
+                    times[name].append(total)
+    return {name: statistics.median(t) for name, t in times.items()}

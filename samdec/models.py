@@ -195,15 +195,62 @@ NOT_EXACT = (
 
 
 def default_layout(device: str, dtype) -> str:
-    """oneDNN-packed linear weights for float32 on a CPU, where they make plain and
-    multi-token steps cheaper (samdec.kernels; benchmarks/verify_cost.json); transformers'
-    stock layout elsewhere (bfloat16's own kernels are already flat in the tokens verified)."""
+    """ "auto" for float32 on a CPU: which weight layout is fastest there depends on the CPU
+    (samdec.kernels.layout_costs), so it is measured on the machine; transformers' stock
+    layout elsewhere (bfloat16's own kernels are already flat in the tokens verified)."""
     import torch
 
-    from .kernels import packed_available
+    return "auto" if device == "cpu" and dtype == torch.float32 else "stock"
 
-    cpu_fp32 = device == "cpu" and dtype == torch.float32
-    return "packed" if cpu_fp32 and packed_available() else "stock"
+
+def auto_candidates() -> tuple[str, ...]:
+    from .config import AUTO_LAYOUTS
+    from .kernels import packed_available
+    from .streaming import streamed_available
+
+    available = {"packed": packed_available, "streamed": streamed_available}
+    return tuple(name for name in AUTO_LAYOUTS if name not in available or available[name]())
+
+
+def layout_choice_file(name: str, device: str, dtype: str) -> tuple[str, Path]:
+    """(key, path) of the layout chosen for a model on this machine: one per model, device,
+    dtype, CPU, thread count and OpenMP wait policy, and layout revision."""
+    import torch
+
+    from .kernels import LAYOUT_REVISION
+    from .receipts import machine_info
+
+    info = machine_info()
+    key = (
+        f"{name}|{device}|{dtype}|{info.get('cpu', info['processor'])}|{info['cpu_count']}"
+        f"|{torch.get_num_threads()}|{os.environ.get('OMP_WAIT_POLICY', '')}@{LAYOUT_REVISION}"
+    )
+    return key, cache_root() / "layouts" / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".json")
+
+
+def choose_layout(model, name: str, device: str, dtype: str) -> str:
+    """The fastest of `auto_candidates()` for this model on this machine: measured once
+    (a few seconds), then read from the cache; the costs are kept beside the choice."""
+    import json
+
+    from .kernels import layout_costs
+
+    key, path = layout_choice_file(name, device, dtype)
+    candidates = auto_candidates()
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))["layout"]
+        if recorded in candidates:
+            return recorded
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not measured yet, or a damaged file: measure
+    costs = layout_costs(model, candidates)
+    chosen = min(costs, key=costs.get)
+    record = {"key": key, "layout": chosen, "ms_plain_plus_2_token_step": costs}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+        f.write(json.dumps(record, indent=1) + "\n")
+    os.replace(f.name, path)  # whole or not at all, if two processes measure at once
+    return chosen
 
 
 def load_model(
@@ -218,7 +265,7 @@ def load_model(
     "@dtype" ("bundled@bfloat16"; an explicit `dtype` wins). `dtype`:
     "auto" / None picks the device's exact-enough default (float32 on a CPU); bfloat16 on a
     CPU is faster but not exact (greedy output can change with the number of tokens a pass
-    verifies). `layout`: samdec.kernels.LAYOUTS, default `default_layout(device, dtype)`.
+    verifies). `layout`: samdec.config.LAYOUT_CHOICES, default `default_layout(device, dtype)`.
     """
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -260,6 +307,8 @@ def load_model(
     from .kernels import apply_layout, grouped_attention_on_cpu
 
     try:
+        if layout == "auto":
+            layout = choose_layout(model, name, device, str(dtype).replace("torch.", ""))
         apply_layout(model, layout)
     except ValueError as exc:
         raise ModelLoadError(f"Layout {layout!r} is not available here: {exc}") from exc

@@ -1,9 +1,11 @@
-"""The weight layouts: the same linear maps (fused projections bit for bit), the packed layout
-the default on a CPU, and the stock layout still there for the stock-transformers baseline."""
+"""The weight layouts: the same linear maps (fused projections bit for bit), the one measured
+fastest on the machine the default on a CPU, exact speculation in every layout it may choose,
+and the stock layout still there for the stock-transformers baseline."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import threading
@@ -12,6 +14,8 @@ import pytest
 import torch
 from torch import nn
 
+from samdec import kernels
+from samdec.config import AUTO_LAYOUTS
 from samdec.kernels import (
     PackedLinear,
     PackedMLP,
@@ -22,6 +26,7 @@ from samdec.kernels import (
     grouped_attention_on_cpu,
     swap_linears,
 )
+from samdec.models import auto_candidates, choose_layout, layout_choice_file, load_model
 from tests.conftest import tiny_model
 
 
@@ -53,19 +58,88 @@ def test_every_linear_of_a_model_is_swapped_and_its_logits_agree():
 
 
 @pytest.mark.model
-def test_the_bundled_model_loads_packed_on_a_cpu_and_stock_for_the_baseline(bundled):
+def test_the_bundled_model_loads_in_the_layout_measured_fastest_here(bundled):
+    _, path = layout_choice_file(bundled.name, bundled.device, bundled.dtype)
+    record = json.loads(path.read_text(encoding="utf-8"))
+    costs = record["ms_plain_plus_2_token_step"]
+    assert set(costs) == set(auto_candidates()) and min(costs.values()) > 0
+    assert bundled.layout == record["layout"] == min(costs, key=costs.get)
+    fused = sum(isinstance(m, PackedQKV) for m in bundled.model.modules())
+    linears = sum(type(m) is nn.Linear for m in bundled.model.modules())
+    if bundled.layout == "stock":
+        assert fused == 0 and linears > 0
+    else:
+        assert fused == bundled.model.config.num_hidden_layers and linears == 0
+
+
+def test_auto_takes_the_cheapest_layout_measured_and_remembers_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("SAMDEC_CACHE", str(tmp_path))
+    model = tiny_model("llama", vocab=64, seed=3).model
+    measured = []
+
+    def costs(model, candidates):
+        measured.append(candidates)
+        return {name: 1.0 + (name != "stock") for name in candidates}  # stock the cheapest
+
+    monkeypatch.setattr(kernels, "layout_costs", costs)
+    assert choose_layout(model, "tiny", "cpu", "float32") == "stock"
+    assert choose_layout(model, "tiny", "cpu", "float32") == "stock"
+    assert len(measured) == 1  # the second load read the choice
+    _, path = layout_choice_file("tiny", "cpu", "float32")
+    path.write_text('{"layout": "diagonal"}', encoding="utf-8")  # damaged: measured again
+    monkeypatch.setattr(kernels, "layout_costs", lambda m, c: {n: 2.0 - (n == c[-1]) for n in c})
+    assert choose_layout(model, "tiny", "cpu", "float32") == auto_candidates()[-1]
+    assert json.loads(path.read_text(encoding="utf-8"))["layout"] == auto_candidates()[-1]
+
+
+def test_layout_costs_measure_copies_and_leave_the_model_as_it_was():
+    loaded = tiny_model("llama", vocab=64, seed=3)
+    costs = kernels.layout_costs(loaded.model, auto_candidates())
+    assert set(costs) == set(auto_candidates()) and all(ms > 0 for ms in costs.values())
+    assert not any(isinstance(m, PackedQKV) for m in loaded.model.modules())
+
+
+@pytest.mark.model
+def test_the_stock_baseline_loads_stock_whatever_auto_chose():
     from samdec.__main__ import _stock_loader
 
-    assert bundled.layout == "packed"
-    assert isinstance(bundled.model.get_output_embeddings(), PackedLinear)
-    layers = bundled.model.config.num_hidden_layers
-    assert sum(isinstance(m, PackedQKV) for m in bundled.model.modules()) == layers
-    assert not any(type(m) is nn.Linear for m in bundled.model.modules())
     args = argparse.Namespace(model="bundled", device="cpu", dtype="auto")
     stock = _stock_loader(args)
     model = stock()
     assert stock() is model  # loaded once
     assert type(model.get_output_embeddings()) is nn.Linear
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("layout", AUTO_LAYOUTS)
+def test_speculation_in_every_layout_auto_may_choose_is_plain_decoding(
+    bundled, static_default, layout
+):
+    """Greedy chains (fixed length: whole drafts) and trees on real prompts reproduce
+    transformers' `generate` on the same model in each layout, and really speculate.
+    tests/test_lossless.py checks the layout this machine chose in depth."""
+    from samdec.engine import DecodeConfig, Engine
+    from samdec.policy import CostModel
+    from samdec.questions import load_questions, pick
+
+    if layout == bundled.layout:
+        pytest.skip("the loaded layout: tests/test_lossless.py")
+    if layout not in auto_candidates():
+        pytest.skip(f"{layout} is not available here")
+    loaded = load_model(layout=layout)
+    engine = Engine(loaded, static=static_default, cost=CostModel())
+    accepted = 0
+    for q in pick(load_questions(), per_category=1)[:2]:  # 4 took 40 s of CI, 2026-12-02
+        ids = loaded.encode_prompt(q.turns[0])
+        with torch.no_grad():
+            out = loaded.model.generate(torch.tensor([ids]), max_new_tokens=40, do_sample=False)
+        expected = out[0, len(ids) :].tolist()
+        for method, policy in (("sam", "fixed"), ("sam+recycling", "cost")):
+            config = DecodeConfig(method=method, draft_policy=policy, max_new_tokens=40)
+            trace = engine.generate(ids, config)
+            assert trace.token_ids == expected, (q.question_id, method)
+            accepted += sum(s.accepted for s in trace.steps)
+    assert accepted > 0
 
 
 def _logits(loaded, ids):

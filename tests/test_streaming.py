@@ -89,28 +89,3 @@ def test_the_streamed_layout_refuses_weights_it_does_not_compute():
     loaded.model.to(torch.bfloat16)
     with pytest.raises(ValueError, match="float32 on a CPU"):
         apply_layout(loaded.model, "streamed")
-
-
-@pytest.mark.model
-def test_speculation_on_the_streamed_bundled_model_is_plain_decoding(static_default):
-    """Greedy chains (fixed length: whole drafts) and trees on real prompts reproduce
-    transformers' `generate` on the same streamed model, and really speculate."""
-    from samdec.engine import DecodeConfig, Engine
-    from samdec.models import load_model
-    from samdec.policy import CostModel
-    from samdec.questions import load_questions, pick
-
-    loaded = load_model(layout="streamed")
-    engine = Engine(loaded, static=static_default, cost=CostModel())
-    accepted = 0
-    for q in pick(load_questions(), per_category=1)[:2]:  # 4 took 40 s of CI, 2026-12-02
-        ids = loaded.encode_prompt(q.turns[0])
-        with torch.no_grad():
-            out = loaded.model.generate(torch.tensor([ids]), max_new_tokens=40, do_sample=False)
-        expected = out[0, len(ids) :].tolist()
-        for method, policy in (("sam", "fixed"), ("sam+recycling", "cost")):
-            config = DecodeConfig(method=method, draft_policy=policy, max_new_tokens=40)
-            trace = engine.generate(ids, config)
-            assert trace.token_ids == expected, (q.question_id, method)
-            accepted += sum(s.accepted for s in trace.steps)
-    assert accepted > 0
