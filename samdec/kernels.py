@@ -13,10 +13,11 @@ model's output layer took 16.8 ms for 1 row and 39.0 for 2 with `F.linear`. The 
 - `streamed`: samdec.streaming's numba kernel, which reads each weight once for every row of a
   step and computes a row the same way whatever rows share it; stacked as in `packed`.
 
-Which is fastest depends on the CPU: on that EPYC, streamed then packed then stock; on a 2-core
-Intel Xeon (2026-12-02) stock was fastest, its MKL kernel already cheap at 1-3 rows
-(benchmarks/verify_cost.json). So the default for float32 on a CPU is "auto": `layout_costs`
-measures them on the machine once and samdec.models.choose_layout keeps the fastest.
+Which is fastest depends on the CPU: on that EPYC, streamed then packed then stock
+(benchmarks/verify_cost_epyc.json); on a 2-core Intel Xeon (2026-12-02) stock, its MKL kernel
+already cheap at 1-3 rows (benchmarks/verify_cost.json). So the default for float32 on a CPU is
+"auto": `layout_costs` measures them on the machine once, samdec.models.choose_layout keeps the
+fastest.
 
 Same weights, same fp32 arithmetic in another summation order: outputs agree to rounding, so an
 argmax tie can flip in rare cases (greedy `generate` gave the same tokens in the stock and packed
@@ -258,7 +259,7 @@ def apply_layout(model: nn.Module, layout: str) -> None:
 # the cost-aware policy's drafts are mostly short, Spec-Bench MAT 1.3-2 here), 300 tokens of
 # context. On both machines measured, it ranked the layouts as whole Spec-Bench runs did, in
 # tokens/s of plain and of speculative decoding: AMD EPYC, 2026-11-29, streamed, packed, stock;
-# Intel Xeon, 2026-12-02, stock, then packed and streamed (benchmarks/layouts.md). With a
+# Intel Xeon, 2026-12-02, stock, then packed and streamed (benchmarks/layouts/). With a
 # 4-token step instead, the Xeon's three layouts came within 4% of each other (one run,
 # 2026-12-02), though its plain loop ran 25% faster in stock than in packed.
 CHOICE_CONTEXT, CHOICE_SIZES, CHOICE_ROUNDS = 300, (1, 2), 5

@@ -250,9 +250,10 @@ def specbench(arts: dict) -> str:
     )
     head = (
         f"{provenance(res, 'specbench.json')}: {cfg['questions']} Spec-Bench questions, at most "
-        f"{cfg['max_new_tokens']} new tokens, `{cfg.get('turns', 'first')}` turn; "
-        f"{pld}. The faster plain baseline was `{best}` at "
-        f"{plain[best]:.1f} tokens/s" + (f" ({others})." if others else ".")
+        f"{cfg['max_new_tokens']} new tokens, `{cfg.get('turns', 'first')}` turn"
+        + (f", the `{cfg['layout']}` weight layout" if cfg.get("layout") else "")
+        + f"; {pld}. The faster plain baseline was `{best}` at {plain[best]:.1f} tokens/s"
+        + (f" ({others})." if others else ".")
     )
     if not res.get("complete", True):
         head += " The run did not finish: these are the questions it completed."
