@@ -194,16 +194,9 @@ NOT_EXACT = (
 )
 
 
-def default_layout(device: str, dtype) -> str:
-    """ "auto" for float32 on a CPU: which weight layout is fastest there depends on the CPU
-    (samdec.kernels.layout_costs), so it is measured on the machine; transformers' stock
-    layout elsewhere (bfloat16's own kernels are already flat in the tokens verified)."""
-    import torch
-
-    return "auto" if device == "cpu" and dtype == torch.float32 else "stock"
-
-
 def auto_candidates() -> tuple[str, ...]:
+    """What `--layout auto` chooses among on this machine: which weight layout is fastest
+    depends on the CPU (samdec.kernels), so float32 on a CPU measures them."""
     from .config import AUTO_LAYOUTS
     from .kernels import packed_available
     from .streaming import streamed_available
@@ -265,7 +258,9 @@ def load_model(
     "@dtype" ("bundled@bfloat16"; an explicit `dtype` wins). `dtype`:
     "auto" / None picks the device's exact-enough default (float32 on a CPU); bfloat16 on a
     CPU is faster but not exact (greedy output can change with the number of tokens a pass
-    verifies). `layout`: samdec.config.LAYOUT_CHOICES, default `default_layout(device, dtype)`.
+    verifies). `layout`: samdec.config.LAYOUT_CHOICES; "auto" (the default): for float32 on
+    a CPU the fastest there (`choose_layout`), transformers' stock layout elsewhere (bfloat16's
+    own kernels are already flat in the tokens verified).
     """
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -281,7 +276,6 @@ def load_model(
     import torch
 
     dtype = _dtype_for(device) if dtype in (None, "auto") else getattr(torch, dtype)
-    layout = layout or default_layout(device, dtype)
     source: str | Path
     if gguf_name is not None and folder is not None:
         source = _gguf_cache_dir(folder / gguf_name)
@@ -307,8 +301,9 @@ def load_model(
     from .kernels import apply_layout, grouped_attention_on_cpu
 
     try:
-        if layout == "auto":
-            layout = choose_layout(model, name, device, str(dtype).replace("torch.", ""))
+        if layout in (None, "auto"):
+            cpu_fp32 = device == "cpu" and dtype == torch.float32
+            layout = choose_layout(model, name, device, "float32") if cpu_fp32 else "stock"
         apply_layout(model, layout)
     except ValueError as exc:
         raise ModelLoadError(f"Layout {layout!r} is not available here: {exc}") from exc

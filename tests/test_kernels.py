@@ -209,3 +209,8 @@ def test_grouped_attention_is_asked_for_unless_the_user_chose(monkeypatch):
     monkeypatch.setenv("TRANSFORMERS_SDPA_FORCE_GQA", "0")
     grouped_attention_on_cpu()
     assert os.environ["TRANSFORMERS_SDPA_FORCE_GQA"] == "0"
+
+
+@pytest.mark.model
+def test_auto_keeps_the_stock_layout_where_it_does_not_measure():
+    assert load_model(dtype="bfloat16", layout="auto").layout == "stock"

@@ -68,13 +68,14 @@ def seed_calibration(cache: Path, loaded) -> Path:
 
 
 def shared_cache(tmp: Path) -> Path:
-    """A cache folder of its own for calibration, sharing the real one's models and automata."""
+    """A cache folder of its own for calibration, sharing the real one's models, automata and
+    layout choices (so both runs load the layout the `bundled` fixture was loaded in)."""
     from samdec.models import cache_root
 
     cache = tmp / "cache"
     cache.mkdir()
     real = cache_root()
-    for name in ("models", "static"):
+    for name in ("models", "static", "layouts"):
         (real / name).mkdir(parents=True, exist_ok=True)
         (cache / name).symlink_to(real / name, target_is_directory=True)
     return cache
