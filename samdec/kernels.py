@@ -256,7 +256,7 @@ def apply_layout(model: nn.Module, layout: str) -> None:
 
 
 # What "auto" compares: a plain decoding step plus a 2-token verify step (one drafted token:
-# the cost-aware policy's drafts are mostly short, Spec-Bench MAT 1.3-2 here), 300 tokens of
+# the cost-aware policy's drafts are mostly short, Spec-Bench MAT 1.5-2 here), 300 tokens of
 # context. On both machines measured, it ranked the layouts as whole Spec-Bench runs did, in
 # tokens/s of plain and of speculative decoding: AMD EPYC, 2026-11-29, streamed, packed, stock;
 # Intel Xeon, 2026-12-02, stock, then packed and streamed (benchmarks/layouts/). With a
