@@ -14,7 +14,6 @@ any more are cut off, so the width tracks the longest live row rather than the w
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -53,11 +52,6 @@ def supports_refill(model) -> bool:
     return _plain_layers(DynamicCache(config=model.config))
 
 
-def _cache_kw(model) -> str:
-    """transformers 5.x renamed the forward's cache argument; older models take the old name."""
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
 def _take(pending: Iterator, n: int) -> tuple[list, bool]:
     """Up to n items from an iterator, and whether it ran out."""
     group: list = []
@@ -81,7 +75,9 @@ class _LiveRows:
         self.eos_ids = eos_ids
         self.pad_id = pad_id
         self.max_new_tokens = max_new_tokens
-        self.cache_kw = _cache_kw(model)
+        from .kvcache import cache_keyword
+
+        self.cache_kw = cache_keyword(model)
         self.keys: list[Any] = []
         self.answers: list[list[int]] = []
         self.cache = self.mask = self.last = None

@@ -16,8 +16,6 @@ x is kept with probability p(x), and with a seed the output is plain sampling's,
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import inspect
 import os
 import statistics
 import threading
@@ -34,7 +32,7 @@ from .automaton import StaticSuffixAutomaton
 from .config import DecodeConfig
 from .drafters import Draft, Drafter, TokenRecycling, Verified, build_drafter
 from .methods import method
-from .models import LoadedModel, cache_root
+from .models import LoadedModel, keyed_cache_file
 from .policy import CostAware, CostModel, FixedLength, calibrate, make_policy, timed
 from .sampling import PositionNoise, accept_sampled, target_probs
 from .stepping import draft_step, follow_greedy
@@ -89,8 +87,7 @@ def calibration_file(loaded: LoadedModel) -> tuple[str, Path]:
         f"{loaded.name}|{torch.device(loaded.device)}|{loaded.dtype}|{loaded.layout}"
         f"@{LAYOUT_REVISION}|{torch.get_num_threads()}|{omp}"
     )
-    name = hashlib.sha1(key.encode()).hexdigest()[:16] + ".json"
-    return key, cache_root() / "calibration" / name
+    return key, keyed_cache_file("calibration", key)
 
 
 class Engine:
@@ -108,8 +105,9 @@ class Engine:
         self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
         self.max_context = loaded.max_context
         self.eos_ids = self._eos_ids()
-        params = inspect.signature(self.model.forward).parameters
-        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        from .kvcache import cache_keyword
+
+        self._cache_kw = cache_keyword(self.model)
         self._tree_ok: bool | None = None
         self._pieces: dict[int, str] = {}
         self._recycling: TokenRecycling | None = None  # kept for carry_recycling
@@ -145,15 +143,9 @@ class Engine:
         return text
 
     def new_cache(self):
-        from transformers import DynamicCache
+        from .kvcache import new_cache
 
-        from .kvcache import growing
-
-        cache = growing(DynamicCache(config=self.model.config))  # appends without a copy
-        # Sliding-window layers drop old entries unless told to keep them until the next crop,
-        # which a rejected draft needs.
-        cache.activate_past_recording()
-        return cache
+        return new_cache(self.model)
 
     def calibrated_cost(self, recalibrate: bool = False) -> CostModel:
         """The verify-cost curve of this model on this device, measured once and kept on disk."""

@@ -270,16 +270,12 @@ def layout_costs(model: nn.Module, candidates: tuple[str, ...]) -> dict[str, flo
     measured in turns so that a slow moment of the machine slows them alike. `model` itself
     stays as it is: each layout is applied to a copy."""
     import copy
-    import inspect
     import statistics
     import time
 
-    from transformers import DynamicCache
+    from .kvcache import cache_keyword, new_cache
 
-    from .kvcache import growing
-
-    params = inspect.signature(model.forward).parameters
-    kw = "cache" if "cache" in params else "past_key_values"  # transformers 5 renamed it
+    kw = cache_keyword(model)
     shape = (1, CHOICE_CONTEXT + max(CHOICE_SIZES))
     ids = torch.randint(
         0, model.config.vocab_size, shape, generator=torch.Generator().manual_seed(0)
@@ -289,7 +285,7 @@ def layout_costs(model: nn.Module, candidates: tuple[str, ...]) -> dict[str, flo
         for name in candidates:
             copied = copy.deepcopy(model)
             apply_layout(copied, name)
-            cache = growing(DynamicCache(config=model.config))
+            cache = new_cache(copied)
             copied(input_ids=ids[:, :CHOICE_CONTEXT], **{kw: cache})
             trials.append((name, copied, cache))
         times: dict[str, list[float]] = {name: [] for name in candidates}

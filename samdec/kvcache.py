@@ -1,16 +1,18 @@
 """A KV cache that appends in place: what a step writes costs the step, not the whole context.
 
 transformers' `DynamicLayer` appends a step's keys and values with `torch.cat`, a copy of the
-layer's whole cache, twice a layer, every forward pass: 5.9 ms of a 45 ms 1-token step of the
-bundled model with 300 tokens of context (torch profiler, packed layout, 2-core AMD EPYC,
-2026-12-02), and it grows with the context. `GrowingLayer` keeps spare room after the cached
-tokens, doubling it when full, so a step copies only its own rows. `keys` and `values` stay
-what transformers and the engine read: views of the cached tokens, cropped and rewritten in
-place (`Engine._keep_path`) as before. Attention reads the same numbers in the same order, so
-outputs are unchanged (tests/test_kvcache.py).
+layer's whole cache, twice a layer, every forward pass: the largest op after the linear layers
+in a torch profile of a 1-token step of the bundled model with 300 tokens of context (packed
+layout, 2-core Intel Xeon, 2026-12-02), and it grows with the context. `GrowingLayer` keeps
+spare room after the cached tokens, doubling it when full, so a step copies only its own rows.
+`keys` and `values` stay what transformers and the engine read: views of the cached tokens,
+cropped and rewritten in place (`Engine._keep_path`) as before. Attention reads the same
+numbers in the same order, so outputs are unchanged (tests/test_kvcache.py).
 """
 
 from __future__ import annotations
+
+import inspect
 
 import torch
 from transformers.cache_utils import DynamicLayer
@@ -68,4 +70,20 @@ def growing(cache):
     cache.layers = [
         GrowingLayer() if type(layer) is DynamicLayer else layer for layer in cache.layers
     ]
+    return cache
+
+
+def cache_keyword(model) -> str:
+    """The forward's cache argument: transformers 5.x renamed it; older models take the old name."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def new_cache(model):
+    """An empty cache for `model` that appends in place and can roll back a rejected draft."""
+    from transformers import DynamicCache
+
+    cache = growing(DynamicCache(config=model.config))
+    # Sliding-window layers drop old entries unless told to keep them until the next crop,
+    # which a rejected draft needs.
+    cache.activate_past_recording()
     return cache

@@ -76,6 +76,11 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "samdec"
 
 
+def keyed_cache_file(folder: str, key: str) -> Path:
+    """The file in the cache's `folder` that holds what was measured for `key`."""
+    return cache_root() / folder / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".json")
+
+
 def pick_device(requested: str | None = None) -> str:
     import torch
 
@@ -218,7 +223,7 @@ def layout_choice_file(name: str, device: str, dtype: str) -> tuple[str, Path]:
         f"{name}|{device}|{dtype}|{info.get('cpu', info['processor'])}|{info['cpu_count']}"
         f"|{torch.get_num_threads()}|{os.environ.get('OMP_WAIT_POLICY', '')}@{LAYOUT_REVISION}"
     )
-    return key, cache_root() / "layouts" / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".json")
+    return key, keyed_cache_file("layouts", key)
 
 
 def choose_layout(model, name: str, device: str, dtype: str) -> str:

@@ -20,6 +20,8 @@ weights: compute-bound there, and the same in plain and speculative decoding.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -83,6 +85,7 @@ def rows_times_weight(rows: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return out
 
 
+@functools.cache  # asked at every load; the answer cannot change in a process
 def streamed_available() -> bool:
     """Whether the kernel runs here on a thread-safe numba threading layer.
 
