@@ -78,14 +78,14 @@ class _Run:
 def calibration_file(loaded: LoadedModel) -> tuple[str, Path]:
     """(key, path) of a model's measured verify-cost curve on disk: one per model, device,
     dtype, weight layout (and its revision: a curve measured before a layout changed is not
-    its curve), thread count and OpenMP wait policy (which changes multi-token costs by up to
-    ~45% on a CPU)."""
+    its curve), forward pass (samdec.lean's or transformers'), thread count and OpenMP wait
+    policy (which changes multi-token costs by up to ~45% on a CPU)."""
     from .kernels import LAYOUT_REVISION
 
     omp = os.environ.get("OMP_WAIT_POLICY", "")
     key = (
         f"{loaded.name}|{torch.device(loaded.device)}|{loaded.dtype}|{loaded.layout}"
-        f"@{LAYOUT_REVISION}|{torch.get_num_threads()}|{omp}"
+        f"@{LAYOUT_REVISION}|{loaded.forward_kind}|{torch.get_num_threads()}|{omp}"
     )
     return key, keyed_cache_file("calibration", key)
 
@@ -108,6 +108,7 @@ class Engine:
         from .kvcache import cache_keyword
 
         self._cache_kw = cache_keyword(self.model)
+        self._lean = loaded.lean  # None: transformers' forward
         self._tree_ok: bool | None = None
         self._pieces: dict[int, str] = {}
         self._recycling: TokenRecycling | None = None  # kept for carry_recycling
@@ -189,6 +190,8 @@ class Engine:
 
     # ----------------------------------------------------------------- model calls
     def _call(self, ids: torch.Tensor, cache, **kwargs) -> torch.Tensor:
+        if self._lean is not None:  # the same logits, bit for bit (samdec.lean)
+            return self._lean(ids, cache, **kwargs)[0]
         out = self.model(input_ids=ids, use_cache=True, **{self._cache_kw: cache}, **kwargs)
         return out.logits[0]
 
@@ -493,6 +496,7 @@ class Engine:
         recorded["device"] = str(self.device)
         recorded["dtype"] = self.loaded.dtype
         recorded["layout"] = self.loaded.layout
+        recorded["forward"] = self.loaded.forward_kind
         if run.note:
             recorded["note"] = run.note
         prompt_ids = run.ids[: len(run.ids) - len(run.generated)]

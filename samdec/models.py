@@ -7,6 +7,7 @@ de-quantised weights, config and tokenizer to a cache folder; later loads read t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -37,6 +38,19 @@ class LoadedModel:
     device: str  # "cuda" | "mps" | "cpu"
     dtype: str
     layout: str = "stock"  # how linear weights are stored (samdec.kernels.LAYOUTS)
+
+    @functools.cached_property
+    def lean(self):
+        """samdec.lean's forward for this model, kept only where it computes bit-identical
+        logits to transformers' forward on this machine; None: transformers' own is used."""
+        from .lean import lean_forward
+
+        return lean_forward(self.model)
+
+    @property
+    def forward_kind(self) -> str:
+        """Which forward pass the engine runs: "lean" or "transformers"."""
+        return "lean" if self.lean is not None else "transformers"
 
     @property
     def max_context(self) -> int:

@@ -1,0 +1,197 @@
+"""A lean forward pass for llama models: transformers' arithmetic without its per-call machinery.
+
+A step of the bundled model (30 layers of width 576) is ~1,400 small torch ops. transformers
+wraps them in ~400 module calls, decorators (argument renaming, output capture, gradient
+checkpointing), a mask and an attention-function lookup per layer; on a 2-core Intel Xeon
+(2026-12-02, stock layout, 300 tokens of context) that machinery was ~4 ms of a ~40 ms step,
+which plain and speculative decoding pay alike. `LeanForward` runs the same torch ops, in the
+same order, on the same weights and cache, calling transformers' own functions for the mask,
+the rotary embedding and attention, and skips the rest.
+
+Same ops in the same order give the same bits, and `lean_forward` does not take that on
+trust: before the engine uses it, it runs a prefill, chain steps and a tree step through both
+forwards and keeps the lean one only if every logit is bit-identical. Anything it does not know
+(another architecture, sliding windows, another attention implementation) keeps transformers'
+forward.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _rms_norm(norm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """transformers' LlamaRMSNorm.forward, op for op."""
+    dtype = hidden.dtype
+    hidden = hidden.to(torch.float32)
+    variance = hidden.pow(2).mean(-1, keepdim=True)
+    hidden = hidden * torch.rsqrt(variance + norm.variance_epsilon)
+    return norm.weight * hidden.to(dtype)
+
+
+def _linear(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What `module(x)` computes, without the module call for a plain `nn.Linear`; a layout's
+    own module (samdec.kernels) is called as it is."""
+    if type(module) is nn.Linear:
+        return F.linear(x, module.weight, module.bias)
+    return module(x)
+
+
+def _mlp(mlp: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """transformers' LlamaMLP.forward, op for op; a fused layout's MLP module as it is."""
+    if not hasattr(mlp, "gate_proj"):
+        return mlp(x)
+    return _linear(mlp.down_proj, mlp.act_fn(_linear(mlp.gate_proj, x)) * _linear(mlp.up_proj, x))
+
+
+class LeanForward:
+    """model(input_ids=..., cache=...).logits, computed as transformers' llama forward does."""
+
+    def __init__(self, model: nn.Module) -> None:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+        from transformers.masking_utils import create_causal_mask
+        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+        self.model = model
+        self.core = model.model
+        self._mask, self._rotary, self._attend = (
+            create_causal_mask,
+            apply_rotary_pos_emb,
+            sdpa_attention_forward,
+        )
+
+    def __call__(
+        self,
+        input_ids: torch.Tensor,
+        cache,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        logits_to_keep: int = 0,
+    ) -> torch.Tensor:
+        """Logits (1, tokens, vocab) of `input_ids` (1, tokens) after what `cache` holds."""
+        hidden = self.hidden(input_ids, cache, attention_mask, position_ids)
+        if logits_to_keep:
+            hidden = hidden[:, -logits_to_keep:, :]
+        return self.head(hidden)
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The output layer: logits of hidden states `hidden` returns."""
+        return _linear(self.model.lm_head, hidden)
+
+    def hidden(
+        self,
+        input_ids: torch.Tensor,
+        cache,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The last hidden states (1, tokens, width), normed, before the output layer."""
+        core = self.core
+        hidden = core.embed_tokens(input_ids)
+        if position_ids is None:
+            past = cache.get_seq_length()
+            position_ids = (torch.arange(hidden.shape[1], device=hidden.device) + past).unsqueeze(0)
+        mask = self._mask(
+            config=self.model.config,
+            inputs_embeds=hidden,
+            attention_mask=attention_mask,
+            cache=cache,
+            position_ids=position_ids,
+        )
+        cos_sin = core.rotary_emb(hidden, position_ids=position_ids)
+        for index, layer in enumerate(core.layers):
+            hidden = hidden + self._attention(
+                layer.self_attn, index, layer.input_layernorm, hidden, mask, cos_sin, cache
+            )
+            hidden = hidden + _mlp(layer.mlp, _rms_norm(layer.post_attention_layernorm, hidden))
+        return _rms_norm(core.norm, hidden)
+
+    def _attention(self, attn, index, norm, hidden, mask, cos_sin, cache) -> torch.Tensor:
+        """transformers' LlamaAttention.forward with the sdpa implementation, op for op."""
+        x = _rms_norm(norm, hidden)
+        input_shape = x.shape[:-1]
+        shape = (*input_shape, -1, attn.head_dim)
+        query = _linear(attn.q_proj, x).view(shape).transpose(1, 2)
+        key = _linear(attn.k_proj, x).view(shape).transpose(1, 2)
+        value = _linear(attn.v_proj, x).view(shape).transpose(1, 2)
+        query, key = self._rotary(query, key, *cos_sin)
+        key, value = cache.update(key, value, index)
+        out, _ = self._attend(attn, query, key, value, mask, dropout=0.0, scaling=attn.scaling)
+        return _linear(attn.o_proj, out.reshape(*input_shape, -1).contiguous())
+
+
+def why_not_lean(model: nn.Module) -> str:
+    """Why `LeanForward` cannot stand in for this model's forward ("" when it may)."""
+    config = getattr(model, "config", None)
+    if getattr(config, "model_type", None) != "llama":
+        return "not a llama model"
+    if getattr(config, "_attn_implementation", None) != "sdpa":
+        return "attention is not transformers' sdpa implementation"
+    if getattr(config, "sliding_window", None) or any(
+        "sliding" in str(t) for t in getattr(config, "layer_types", None) or []
+    ):
+        return "sliding-window layers"
+    if model.training:
+        return "in training mode"
+    return ""
+
+
+# The check's shapes: a prefill, the chains of a plain step and a verify step, and a tree.
+CHECK_PREFILL, CHECK_CHAINS = 24, (1, 3)
+
+
+def _tree_inputs(past: int, dtype=torch.float32, device="cpu") -> dict[str, torch.Tensor]:
+    """A 4-node tree step (start token, two children, a grandchild under the first), as the
+    engine feeds one: a 4D additive mask over past + nodes and each node's position."""
+    parents = [-1, 0, 0, 1]
+    allowed = torch.eye(4, dtype=torch.bool)
+    for i, p in enumerate(parents):
+        if p >= 0:
+            allowed[i] |= allowed[p]
+    mask = torch.zeros((1, 1, 4, past + 4), dtype=dtype, device=device)
+    mask[0, 0, :, past:] = torch.where(allowed, 0.0, torch.finfo(dtype).min).to(dtype)
+    position_ids = torch.tensor([[past, past + 1, past + 1, past + 2]], device=device)
+    return {"attention_mask": mask, "position_ids": position_ids}
+
+
+def matches_transformers(lean: LeanForward, model: nn.Module) -> bool:
+    """Whether `lean` gives bit-identical logits to `model`'s own forward on a prefill, chain
+    steps and a tree step (random tokens, a cache each)."""
+    from .kvcache import cache_keyword, new_cache
+
+    keyword = cache_keyword(model)
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    vocab = model.config.vocab_size
+    tokens = torch.randint(
+        0,
+        vocab,
+        (1, CHECK_PREFILL + sum(CHECK_CHAINS) + 4),
+        generator=torch.Generator().manual_seed(0),
+    ).to(device)
+    ours, theirs = new_cache(model), new_cache(model)
+    steps, start = [(CHECK_PREFILL, {})], 0
+    steps += [(n, {}) for n in CHECK_CHAINS]
+    steps += [(4, _tree_inputs(CHECK_PREFILL + sum(CHECK_CHAINS), dtype, device))]
+    with torch.no_grad():
+        for n, extra in steps:
+            ids = tokens[:, start : start + n]
+            start += n
+            mine = lean(ids, ours, **extra)
+            reference = model(input_ids=ids, use_cache=True, **{keyword: theirs}, **extra).logits
+            if mine.shape != reference.shape or not torch.equal(mine, reference):
+                return False
+    return True
+
+
+def lean_forward(model: nn.Module) -> LeanForward | None:
+    """A `LeanForward` for `model` if it computes bit-identical logits here, else None."""
+    if why_not_lean(model):
+        return None
+    lean = LeanForward(model)
+    try:
+        return lean if matches_transformers(lean, model) else None
+    except Exception:  # a variant of the architecture this forward does not know
+        return None
