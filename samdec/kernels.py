@@ -59,9 +59,10 @@ class TransposedLinear(nn.Module):
 
 
 # Bumped whenever a step starts costing another way (2: packed fuses projections, attention
-# reads grouped heads in place; 3: the KV cache appends in place, samdec.kvcache): cached cost
-# curves are keyed by it (engine.calibration_file).
-LAYOUT_REVISION = 3
+# reads grouped heads in place; 3: the KV cache appends in place, samdec.kvcache; 4: layouts
+# are compared through samdec.lean's forward, which the engine runs): cached cost curves and
+# layout choices are keyed by it (engine.calibration_file, models.layout_choice_file).
+LAYOUT_REVISION = 4
 
 # oneDNN packs a weight for a batch size; 16 rows costs least across 1..32 rows here (the
 # bundled model's output layer, ms for 1/2/4/8/16 rows: packed for 1: 9.7/19.5/19.9/20.2/22.3;
@@ -265,17 +266,41 @@ def apply_layout(model: nn.Module, layout: str) -> None:
 CHOICE_CONTEXT, CHOICE_SIZES, CHOICE_ROUNDS = 300, (1, 2), 5
 
 
-def layout_costs(model: nn.Module, candidates: tuple[str, ...]) -> dict[str, float]:
-    """ms of a plain step plus a 2-token verify step of `model` in each layout, the layouts
-    measured in turns so that a slow moment of the machine slows them alike. `model` itself
-    stays as it is: each layout is applied to a copy."""
-    import copy
-    import statistics
+def _forward_of(model: nn.Module):
+    """The forward the engine will run on `model`: samdec.lean's where it checks out."""
+    from .kvcache import cache_keyword
+    from .lean import lean_forward
+
+    lean = lean_forward(model)
+    if lean is not None:
+        return lean
+    keyword = cache_keyword(model)
+    return lambda ids, cache: model(input_ids=ids, **{keyword: cache})
+
+
+def _plain_plus_verify_ms(forward, cache, ids: torch.Tensor) -> float:
+    """ms of one step of each of CHOICE_SIZES after CHOICE_CONTEXT tokens; the cache is
+    cropped back after each."""
     import time
 
-    from .kvcache import cache_keyword, new_cache
+    total = 0.0
+    for k in CHOICE_SIZES:
+        start = time.perf_counter()
+        forward(ids[:, CHOICE_CONTEXT : CHOICE_CONTEXT + k], cache)
+        total += (time.perf_counter() - start) * 1000.0
+        cache.crop(-k)
+    return total
 
-    kw = cache_keyword(model)
+
+def layout_costs(model: nn.Module, candidates: tuple[str, ...]) -> dict[str, float]:
+    """ms of a plain step plus a 2-token verify step of `model` in each layout, through the
+    forward the engine runs, the layouts measured in turns so that a slow moment of the
+    machine slows them alike. `model` itself stays as it is: each layout is applied to a copy."""
+    import copy
+    import statistics
+
+    from .kvcache import new_cache
+
     shape = (1, CHOICE_CONTEXT + max(CHOICE_SIZES))
     ids = torch.randint(
         0, model.config.vocab_size, shape, generator=torch.Generator().manual_seed(0)
@@ -285,18 +310,13 @@ def layout_costs(model: nn.Module, candidates: tuple[str, ...]) -> dict[str, flo
         for name in candidates:
             copied = copy.deepcopy(model)
             apply_layout(copied, name)
-            cache = new_cache(copied)
-            copied(input_ids=ids[:, :CHOICE_CONTEXT], **{kw: cache})
-            trials.append((name, copied, cache))
+            forward, cache = _forward_of(copied), new_cache(copied)
+            forward(ids[:, :CHOICE_CONTEXT], cache)
+            trials.append((name, forward, cache))
         times: dict[str, list[float]] = {name: [] for name in candidates}
         for round_ in range(CHOICE_ROUNDS + 1):  # the first round warms up
-            for name, copied, cache in trials:
-                total = 0.0
-                for k in CHOICE_SIZES:
-                    start = time.perf_counter()
-                    copied(input_ids=ids[:, CHOICE_CONTEXT : CHOICE_CONTEXT + k], **{kw: cache})
-                    total += (time.perf_counter() - start) * 1000.0
-                    cache.crop(-k)
+            for name, forward, cache in trials:
+                ms = _plain_plus_verify_ms(forward, cache, ids)
                 if round_:
-                    times[name].append(total)
+                    times[name].append(ms)
     return {name: statistics.median(t) for name, t in times.items()}

@@ -95,6 +95,40 @@ def tiny_model(arch: str = "llama", vocab: int = 8, seed: int = 0, sharpen: floa
     return LoadedModel(model, TinyTokenizer(), f"tiny-{arch}", "cpu", "float32")
 
 
+def greedy_reference(loaded, ids: list[int], max_new_tokens: int) -> list[int]:
+    """transformers' own greedy continuation of `ids`: what every lossless test compares with."""
+    import torch
+
+    with torch.no_grad():
+        out = loaded.model.generate(
+            torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False
+        )
+    return out[0, len(ids) :].tolist()
+
+
+def speculate_against(engine, cases, config) -> tuple[list[tuple], int, int]:
+    """Run `config` on each (key, prompt ids, expected tokens) of `cases`.
+
+    Returns (mismatches as (key, first differing index), tokens drafted, tokens accepted): a
+    lossless test asserts no mismatch *and* that drafts were made and accepted, since a run
+    that never speculates is trivially exact.
+    """
+    mismatches, drafted, accepted = [], 0, 0
+    for key, ids, expected in cases:
+        trace = engine.generate(ids, config)
+        got = trace.token_ids
+        if got != expected:
+            pairs = zip(got, expected, strict=False)
+            first = next(
+                (i for i, (a, b) in enumerate(pairs) if a != b), min(len(got), len(expected))
+            )
+            mismatches.append((key, first))
+        assert sum(len(s.new_tokens) for s in trace.steps) == len(got)
+        drafted += sum(len(s.draft_tokens) for s in trace.steps)
+        accepted += sum(s.accepted for s in trace.steps)
+    return mismatches, drafted, accepted
+
+
 @pytest.fixture(scope="session")
 def bundled():
     from samdec.models import load_model

@@ -6,12 +6,11 @@ import json
 import threading
 
 import pytest
-import torch
 
 from samdec.engine import DecodeConfig, Engine
 from samdec.policy import CostModel
 from samdec.trace import Trace
-from tests.conftest import tiny_model
+from tests.conftest import greedy_reference, tiny_model
 
 # A prompt with repeats, so the dynamic automaton has something to retrieve.
 PROMPT = [3, 17, 29, 5, 3, 17, 29, 5, 11, 3, 17, 29, 41, 7, 3, 17]
@@ -22,17 +21,11 @@ def tiny(request):
     return tiny_model(request.param, vocab=64, seed=1, sharpen=4.0)
 
 
-def reference(loaded, prompt, n):
-    with torch.no_grad():
-        out = loaded.model.generate(torch.tensor([prompt]), max_new_tokens=n, do_sample=False)
-    return out[0, len(prompt) :].tolist()
-
-
 @pytest.mark.parametrize("method", ["ar", "sam-dynamic", "recycling", "sam+recycling"])
 @pytest.mark.parametrize("policy", ["fixed", "cost"])
 def test_greedy_lossless_on_each_architecture(tiny, method, policy):
     engine = Engine(tiny, cost=CostModel())
-    expected = reference(tiny, PROMPT, 40)
+    expected = greedy_reference(tiny, PROMPT, 40)
     trace = engine.generate(PROMPT, method=method, draft_policy=policy, max_new_tokens=40)
     assert trace.token_ids == expected
     if method == "recycling" and policy == "fixed":
@@ -92,10 +85,12 @@ def test_context_limit_stops_cleanly():
     tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)  # 128 positions
     engine = Engine(tiny, cost=CostModel())
     # The prompt ends in the model's own output, which repeats: the dynamic automaton drafts it.
-    prompt = (PROMPT + reference(tiny, PROMPT, 84))[:100]
+    prompt = (PROMPT + greedy_reference(tiny, PROMPT, 84))[:100]
     trace = engine.generate(prompt, method="sam-dynamic", max_new_tokens=50, draft_policy="fixed")
     assert trace.summary.stop_reason == "context_limit"
-    assert trace.token_ids == reference(tiny, prompt, 128 - len(prompt)), "not plain decoding's"
+    assert trace.token_ids == greedy_reference(tiny, prompt, 128 - len(prompt)), (
+        "not plain decoding's"
+    )
     drafted = sum(len(s.draft_tokens) for s in trace.steps)
     accepted = sum(s.accepted for s in trace.steps)
     assert drafted > 0 and accepted > 0, f"drafted {drafted} tokens, accepted {accepted}"

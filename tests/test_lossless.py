@@ -8,12 +8,12 @@ each length policy on a chain and on a tree; the reference is transformers'
 from __future__ import annotations
 
 import pytest
-import torch
 
 from samdec.engine import DecodeConfig, Engine
 from samdec.methods import TABLE
 from samdec.policy import CostModel
 from samdec.questions import CATEGORIES, load_questions, pick
+from tests.conftest import greedy_reference, speculate_against
 
 MAX_NEW = 48
 QUESTIONS = pick(load_questions(), per_category=2)
@@ -31,11 +31,7 @@ def references(bundled):
     refs = {}
     for q in QUESTIONS:
         ids = bundled.encode_prompt(q.turns[0])
-        with torch.no_grad():
-            out = bundled.model.generate(
-                torch.tensor([ids]), max_new_tokens=MAX_NEW, do_sample=False
-            )
-        refs[q.question_id] = (ids, out[0, len(ids) :].tolist())
+        refs[q.question_id] = (ids, greedy_reference(bundled, ids, MAX_NEW))
     return refs
 
 
@@ -53,23 +49,9 @@ CONFIGS = [("sam", "fixed"), ("sam-dynamic", "cost"), ("recycling", "fixed"),
 
 @pytest.mark.parametrize(("method", "policy"), CONFIGS)
 def test_greedy_is_lossless(engine, references, method, policy):
-    mismatches = []
-    drafted = accepted = 0
-    for q in QUESTIONS:
-        ids, expected = references[q.question_id]
-        trace = engine.generate(
-            ids, DecodeConfig(method=method, draft_policy=policy, max_new_tokens=MAX_NEW)
-        )
-        if trace.token_ids != expected:
-            pairs = zip(trace.token_ids, expected, strict=False)
-            first = next(
-                (i for i, (a, b) in enumerate(pairs) if a != b),
-                min(len(trace.token_ids), len(expected)),
-            )
-            mismatches.append((q.question_id, first))
-        assert sum(len(s.new_tokens) for s in trace.steps) == len(trace.token_ids)
-        drafted += sum(len(s.draft_tokens) for s in trace.steps)
-        accepted += sum(s.accepted for s in trace.steps)
+    cases = [(qid, *references[qid]) for qid in (q.question_id for q in QUESTIONS)]
+    config = DecodeConfig(method=method, draft_policy=policy, max_new_tokens=MAX_NEW)
+    mismatches, drafted, accepted = speculate_against(engine, cases, config)
     assert not mismatches, f"{method}/{policy}: first differing token per question {mismatches}"
     # The drafter really drafted (a run with no drafts would be trivially lossless).
     assert drafted > 0 and accepted > 0
@@ -121,9 +103,7 @@ def test_max_new_tokens_is_exact_even_with_long_drafts(engine, references):
 
 def test_stops_at_eos_like_generate(engine, bundled):
     ids = bundled.encode_prompt("Reply with the single word: yes")
-    with torch.no_grad():
-        out = bundled.model.generate(torch.tensor([ids]), max_new_tokens=40, do_sample=False)
-    expected = out[0, len(ids) :].tolist()
+    expected = greedy_reference(bundled, ids, 40)
     trace = engine.generate(ids, method="sam+recycling", max_new_tokens=40)
     assert trace.token_ids == expected
     assert expected[-1] == bundled.tokenizer.eos_token_id, "prompt should end before 40 tokens"
