@@ -31,6 +31,7 @@ import torch
 from .automaton import StaticSuffixAutomaton
 from .config import DecodeConfig
 from .drafters import Draft, Drafter, TokenRecycling, Verified, build_drafter
+from .lean import model_forward
 from .methods import method
 from .models import LoadedModel, keyed_cache_file
 from .policy import CostAware, CostModel, FixedLength, calibrate, make_policy, timed
@@ -41,6 +42,29 @@ from .trace import StepEvent, Trace, summarize
 # A cached cost curve is measured again when a 1-token forward now takes under this fraction of
 # the cached time: the cached curve was then probably measured on a busy machine.
 STALE_CALIBRATION = 0.75
+
+
+def tree_inputs(parents: list[int], past: int, dtype, device) -> dict[str, torch.Tensor]:
+    """The forward's extra inputs for a draft tree after `past` cached tokens: each node (the
+    start token, then draft node i under `parents[i]`, -1 for the start token) sees the past,
+    its ancestors and itself (a 4D additive mask), at position past + its depth."""
+    q = len(parents) + 1
+    full_parents = [-1] + [p + 1 for p in parents]
+    allowed = np.zeros((q, q), dtype=bool)
+    depth = np.zeros(q, dtype=np.int64)
+    for i in range(q):
+        allowed[i, i] = True
+        if full_parents[i] >= 0:
+            allowed[i] |= allowed[full_parents[i]]
+            depth[i] = depth[full_parents[i]] + 1
+    mask = torch.zeros((1, 1, q, past + q), dtype=dtype, device=device)
+    mask[0, 0, :, past:] = torch.where(
+        torch.from_numpy(allowed).to(device),
+        torch.tensor(0.0, dtype=dtype, device=device),
+        torch.tensor(torch.finfo(dtype).min, dtype=dtype, device=device),
+    )
+    position_ids = torch.from_numpy(depth + past).to(device).unsqueeze(0)
+    return {"attention_mask": mask, "position_ids": position_ids}
 
 
 class Generation:
@@ -105,10 +129,7 @@ class Engine:
         self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
         self.max_context = loaded.max_context
         self.eos_ids = self._eos_ids()
-        from .kvcache import cache_keyword
-
-        self._cache_kw = cache_keyword(self.model)
-        self._lean = loaded.lean  # None: transformers' forward
+        self._model_forward = model_forward(self.model, loaded.lean)  # lean where it checks out
         self._tree_ok: bool | None = None
         self._pieces: dict[int, str] = {}
         self._recycling: TokenRecycling | None = None  # kept for carry_recycling
@@ -190,35 +211,15 @@ class Engine:
 
     # ----------------------------------------------------------------- model calls
     def _call(self, ids: torch.Tensor, cache, **kwargs) -> torch.Tensor:
-        if self._lean is not None:  # the same logits, bit for bit (samdec.lean)
-            return self._lean(ids, cache, **kwargs)[0]
-        out = self.model(input_ids=ids, use_cache=True, **{self._cache_kw: cache}, **kwargs)
-        return out.logits[0]
+        return self._model_forward(ids, cache, **kwargs)[0]
 
     def _forward(self, tokens: list[int], parents: list[int], cache, past: int) -> torch.Tensor:
         """Logits (q, vocab) for the start token followed by the draft nodes."""
-        q = len(tokens)
         ids = torch.tensor([tokens], dtype=torch.long, device=self.device)
         if all(p == i - 1 for i, p in enumerate(parents)):  # a chain: the causal mask is right
             return self._call(ids, cache)
-        # A tree: each node sees the past, its ancestors and itself, at position past + depth.
-        full_parents = [-1] + [p + 1 for p in parents]
-        allowed = np.zeros((q, q), dtype=bool)
-        depth = np.zeros(q, dtype=np.int64)
-        for i in range(q):
-            allowed[i, i] = True
-            if full_parents[i] >= 0:
-                allowed[i] |= allowed[full_parents[i]]
-                depth[i] = depth[full_parents[i]] + 1
-        dtype = self.model.dtype
-        mask = torch.zeros((1, 1, q, past + q), dtype=dtype, device=self.device)
-        mask[0, 0, :, past:] = torch.where(
-            torch.from_numpy(allowed).to(self.device),
-            torch.tensor(0.0, dtype=dtype, device=self.device),
-            torch.tensor(torch.finfo(dtype).min, dtype=dtype, device=self.device),
-        )
-        position_ids = torch.from_numpy(depth + past).to(self.device).unsqueeze(0)
-        return self._call(ids, cache, attention_mask=mask, position_ids=position_ids)
+        inputs = tree_inputs(parents, past, self.model.dtype, self.device)
+        return self._call(ids, cache, **inputs)
 
     @staticmethod
     def _keep_path(cache, path_inputs: list[int], fed: int) -> None:

@@ -266,18 +266,6 @@ def apply_layout(model: nn.Module, layout: str) -> None:
 CHOICE_CONTEXT, CHOICE_SIZES, CHOICE_ROUNDS = 300, (1, 2), 5
 
 
-def _forward_of(model: nn.Module):
-    """The forward the engine will run on `model`: samdec.lean's where it checks out."""
-    from .kvcache import cache_keyword
-    from .lean import lean_forward
-
-    lean = lean_forward(model)
-    if lean is not None:
-        return lean
-    keyword = cache_keyword(model)
-    return lambda ids, cache: model(input_ids=ids, **{keyword: cache})
-
-
 def _plain_plus_verify_ms(forward, cache, ids: torch.Tensor) -> float:
     """ms of one step of each of CHOICE_SIZES after CHOICE_CONTEXT tokens; the cache is
     cropped back after each."""
@@ -300,6 +288,7 @@ def layout_costs(model: nn.Module, candidates: tuple[str, ...]) -> dict[str, flo
     import statistics
 
     from .kvcache import new_cache
+    from .lean import lean_forward, model_forward
 
     shape = (1, CHOICE_CONTEXT + max(CHOICE_SIZES))
     ids = torch.randint(
@@ -310,7 +299,8 @@ def layout_costs(model: nn.Module, candidates: tuple[str, ...]) -> dict[str, flo
         for name in candidates:
             copied = copy.deepcopy(model)
             apply_layout(copied, name)
-            forward, cache = _forward_of(copied), new_cache(copied)
+            forward = model_forward(copied, lean_forward(copied))  # what the engine runs
+            cache = new_cache(copied)
             forward(ids[:, :CHOICE_CONTEXT], cache)
             trials.append((name, forward, cache))
         times: dict[str, list[float]] = {name: [] for name in candidates}

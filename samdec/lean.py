@@ -141,29 +141,16 @@ def why_not_lean(model: nn.Module) -> str:
 
 
 # The check's shapes: a prefill, the chains of a plain step and a verify step, and a tree.
-CHECK_PREFILL, CHECK_CHAINS = 24, (1, 3)
-
-
-def _tree_inputs(past: int, dtype=torch.float32, device="cpu") -> dict[str, torch.Tensor]:
-    """A 4-node tree step (start token, two children, a grandchild under the first), as the
-    engine feeds one: a 4D additive mask over past + nodes and each node's position."""
-    parents = [-1, 0, 0, 1]
-    allowed = torch.eye(4, dtype=torch.bool)
-    for i, p in enumerate(parents):
-        if p >= 0:
-            allowed[i] |= allowed[p]
-    mask = torch.zeros((1, 1, 4, past + 4), dtype=dtype, device=device)
-    mask[0, 0, :, past:] = torch.where(allowed, 0.0, torch.finfo(dtype).min).to(dtype)
-    position_ids = torch.tensor([[past, past + 1, past + 1, past + 2]], device=device)
-    return {"attention_mask": mask, "position_ids": position_ids}
+CHECK_PREFILL, CHECK_CHAINS, CHECK_TREE = 24, (1, 3), [-1, -1, 0]
 
 
 def matches_transformers(lean: LeanForward, model: nn.Module) -> bool:
     """Whether `lean` gives bit-identical logits to `model`'s own forward on a prefill, chain
     steps and a tree step (random tokens, a cache each)."""
-    from .kvcache import cache_keyword, new_cache
+    from .engine import tree_inputs
+    from .kvcache import new_cache
 
-    keyword = cache_keyword(model)
+    transformers_forward = model_forward(model, None)
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     vocab = model.config.vocab_size
@@ -176,16 +163,32 @@ def matches_transformers(lean: LeanForward, model: nn.Module) -> bool:
     ours, theirs = new_cache(model), new_cache(model)
     steps, start = [(CHECK_PREFILL, {})], 0
     steps += [(n, {}) for n in CHECK_CHAINS]
-    steps += [(4, _tree_inputs(CHECK_PREFILL + sum(CHECK_CHAINS), dtype, device))]
+    # A 4-node tree: two children under the start token, a grandchild under the first.
+    steps += [(4, tree_inputs(CHECK_TREE, CHECK_PREFILL + sum(CHECK_CHAINS), dtype, device))]
     with torch.no_grad():
         for n, extra in steps:
             ids = tokens[:, start : start + n]
             start += n
             mine = lean(ids, ours, **extra)
-            reference = model(input_ids=ids, use_cache=True, **{keyword: theirs}, **extra).logits
+            reference = transformers_forward(ids, theirs, **extra)
             if mine.shape != reference.shape or not torch.equal(mine, reference):
                 return False
     return True
+
+
+def model_forward(model: nn.Module, lean: LeanForward | None):
+    """The forward pass the engine runs on `model`, called as forward(ids, cache, **kwargs) ->
+    logits (1, tokens, vocab): `lean` when given (see lean_forward), else transformers'."""
+    if lean is not None:
+        return lean
+    from .kvcache import cache_keyword
+
+    keyword = cache_keyword(model)
+
+    def transformers_forward(ids: torch.Tensor, cache, **kwargs) -> torch.Tensor:
+        return model(input_ids=ids, use_cache=True, **{keyword: cache}, **kwargs).logits
+
+    return transformers_forward
 
 
 def lean_forward(model: nn.Module) -> LeanForward | None:

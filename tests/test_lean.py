@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from samdec import lean
+from samdec.engine import tree_inputs
 from samdec.kvcache import cache_keyword, new_cache
 from tests.conftest import tiny_model
 
@@ -24,7 +25,8 @@ def _steps(vocab: int, past: int) -> list[tuple[torch.Tensor, dict]]:
         steps.append((torch.randint(0, vocab, (1, q), generator=gen), {}))
         past += q
     for _ in range(2):
-        steps.append((torch.randint(0, vocab, (1, 4), generator=gen), lean._tree_inputs(past)))
+        tree = tree_inputs(lean.CHECK_TREE, past, torch.float32, "cpu")
+        steps.append((torch.randint(0, vocab, (1, 4), generator=gen), tree))
         past += 4
     return steps
 
@@ -71,7 +73,7 @@ def test_the_engine_uses_the_lean_forward_and_the_trace_says_so(bundled):
     from samdec.policy import CostModel
 
     engine = Engine(bundled, cost=CostModel())
-    assert engine._lean is bundled.lean is not None
+    assert engine._model_forward is bundled.lean is not None
     trace = engine.generate(bundled.encode_prompt("Hi"), method="ar", max_new_tokens=4)
     assert trace.summary.config["forward"] == "lean"
 
