@@ -4,11 +4,14 @@ A step of the bundled model (30 layers of width 576) is ~1,400 small torch ops. 
 wraps them in ~400 module calls, decorators (argument renaming, output capture, gradient
 checkpointing), a mask and an attention-function lookup per layer, which plain and speculative
 decoding pay alike. `LeanForward` runs the same torch ops, in the same order, on the same
-weights and cache, calling transformers' own functions for the mask, the rotary embedding and
-attention, and skips the rest. In the done-when Spec-Bench run (benchmarks/specbench.json,
+weights and cache, and skips the rest: transformers' own function builds the mask; the choices
+its attention function makes (grouped heads, the causal flag) are taken once a step instead of
+once a layer, and where it would copy or regroup heads its own function runs; rotary cos and
+sin get their head axis once a step. In the done-when Spec-Bench run (benchmarks/specbench.json,
 2-core Intel Xeon, 2026-12-02, stock layout) the engine's plain loop on it ran 1.08x stock
 `generate` on the same weights; in the run before it (commit 30537f7, same machine and
-layout, transformers' forward) 1.02x.
+layout, transformers' forward) 1.02x. Taking the per-step choices once a step saved another
+1.3-1.8 ms of a 31-47 ms step at 1-8 tokens (scratch timing, same machine, 2026-12-02).
 
 Same ops in the same order give the same bits, and `lean_forward` does not take that on
 trust: before the engine uses it, it runs a prefill, chain steps and a tree step through both
@@ -19,18 +22,29 @@ forward.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
 def _rms_norm(norm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
-    """transformers' LlamaRMSNorm.forward, op for op."""
+    """transformers' LlamaRMSNorm.forward, op for op; its casts to and from float32 are no-ops
+    on float32 states, and skipped there."""
     dtype = hidden.dtype
-    hidden = hidden.to(torch.float32)
+    if dtype != torch.float32:
+        hidden = hidden.to(torch.float32)
     variance = hidden.pow(2).mean(-1, keepdim=True)
     hidden = hidden * torch.rsqrt(variance + norm.variance_epsilon)
-    return norm.weight * hidden.to(dtype)
+    return norm.weight * (hidden if dtype == torch.float32 else hidden.to(dtype))
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """transformers' llama `apply_rotary_pos_emb` for one tensor, op for op, with cos and sin
+    already given a head axis (once a step, not twice a layer)."""
+    half = x.shape[-1] // 2
+    return (x * cos) + (torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin)
 
 
 def _linear(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -45,22 +59,37 @@ def _mlp(mlp: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """transformers' LlamaMLP.forward, op for op; a fused layout's MLP module as it is."""
     if not hasattr(mlp, "gate_proj"):
         return mlp(x)
-    return _linear(mlp.down_proj, mlp.act_fn(_linear(mlp.gate_proj, x)) * _linear(mlp.up_proj, x))
+    gate = _linear(mlp.gate_proj, x)
+    gate = F.silu(gate) if type(mlp.act_fn) is nn.SiLU else mlp.act_fn(gate)
+    return _linear(mlp.down_proj, gate * _linear(mlp.up_proj, x))
+
+
+@dataclass
+class _Step:
+    """What every layer of one step shares: computed once a step, not once a layer."""
+
+    mask: torch.Tensor | None
+    cos: torch.Tensor  # rotary cos and sin, with a head axis
+    sin: torch.Tensor
+    causal: bool  # transformers' is_causal: several tokens and no mask
+    grouped: bool | None = None  # SDPA reads grouped key/value heads itself (set by layer 0)
 
 
 class LeanForward:
     """model(input_ids=..., cache=...).logits, computed as transformers' llama forward does."""
 
     def __init__(self, model: nn.Module) -> None:
-        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+        from transformers.integrations.sdpa_attention import (
+            sdpa_attention_forward,
+            use_gqa_in_sdpa,
+        )
         from transformers.masking_utils import create_causal_mask
-        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
         self.model = model
         self.core = model.model
-        self._mask, self._rotary, self._attend = (
+        self._mask, self._grouped, self._attend = (
             create_causal_mask,
-            apply_rotary_pos_emb,
+            use_gqa_in_sdpa,
             sdpa_attention_forward,
         )
 
@@ -102,26 +131,51 @@ class LeanForward:
             cache=cache,
             position_ids=position_ids,
         )
-        cos_sin = core.rotary_emb(hidden, position_ids=position_ids)
+        cos, sin = core.rotary_emb(hidden, position_ids=position_ids)
+        step = _Step(mask, cos.unsqueeze(1), sin.unsqueeze(1), hidden.shape[1] > 1 and mask is None)
         for index, layer in enumerate(core.layers):
             hidden = hidden + self._attention(
-                layer.self_attn, index, layer.input_layernorm, hidden, mask, cos_sin, cache
+                layer.self_attn, index, _rms_norm(layer.input_layernorm, hidden), step, cache
             )
             hidden = hidden + _mlp(layer.mlp, _rms_norm(layer.post_attention_layernorm, hidden))
         return _rms_norm(core.norm, hidden)
 
-    def _attention(self, attn, index, norm, hidden, mask, cos_sin, cache) -> torch.Tensor:
+    def _attention(self, attn, index: int, x: torch.Tensor, step: _Step, cache) -> torch.Tensor:
         """transformers' LlamaAttention.forward with the sdpa implementation, op for op."""
-        x = _rms_norm(norm, hidden)
         input_shape = x.shape[:-1]
         shape = (*input_shape, -1, attn.head_dim)
         query = _linear(attn.q_proj, x).view(shape).transpose(1, 2)
         key = _linear(attn.k_proj, x).view(shape).transpose(1, 2)
         value = _linear(attn.v_proj, x).view(shape).transpose(1, 2)
-        query, key = self._rotary(query, key, *cos_sin)
+        query, key = _rotate(query, step.cos, step.sin), _rotate(key, step.cos, step.sin)
         key, value = cache.update(key, value, index)
-        out, _ = self._attend(attn, query, key, value, mask, dropout=0.0, scaling=attn.scaling)
+        out = self._sdpa(attn, query, key, value, step)
         return _linear(attn.o_proj, out.reshape(*input_shape, -1).contiguous())
+
+    def _sdpa(self, attn, query, key, value, step: _Step) -> torch.Tensor:
+        """transformers' sdpa_attention_forward, its choices taken once a step. Where it would
+        copy or regroup key/value heads (no grouped-head SDPA here), its own function runs."""
+        groups = attn.num_key_value_groups
+        if step.grouped is None:
+            step.grouped = groups == 1 or self._grouped(step.mask, key, value)
+        if not step.grouped:
+            out, _ = self._attend(attn, query, key, value, step.mask, scaling=attn.scaling)
+            return out
+        causal = step.causal and getattr(attn, "is_causal", True)
+        q_length = query.shape[2]
+        if causal and key.shape[2] > q_length:  # transformers' cut for flash attention's sake
+            key, value = key[:, :, :q_length, :], value[:, :, :q_length, :]
+        out = F.scaled_dot_product_attention(
+            query,
+            key,
+            value,
+            attn_mask=step.mask,
+            dropout_p=0.0,
+            scale=attn.scaling,
+            is_causal=causal,
+            enable_gqa=groups > 1,
+        )
+        return out.transpose(1, 2).contiguous()
 
 
 def why_not_lean(model: nn.Module) -> str:

@@ -104,14 +104,35 @@ def _positions_from_one(self, input_ids, cache, attention_mask=None, position_id
 _original_hidden = lean.LeanForward.hidden
 
 
+def _rotation_the_other_way(x, cos, sin):
+    half = x.shape[-1] // 2
+    return (x * cos) + (torch.cat((x[..., half:], -x[..., :half]), dim=-1) * sin)
+
+
+def _attention_without_the_causal_flag(self, attn, query, key, value, step):
+    step.causal = False  # a maskless prefill then attends to the tokens after each one
+    return _original_sdpa(self, attn, query, key, value, step)
+
+
+_original_sdpa = lean.LeanForward._sdpa
+
+
 @pytest.mark.parametrize(
     "target, slip",
     [
         ("_rms_norm", _norm_without_epsilon),
         ("_rms_norm", _norm_in_another_order),
         ("LeanForward.hidden", _positions_from_one),
+        ("_rotate", _rotation_the_other_way),
+        ("LeanForward._sdpa", _attention_without_the_causal_flag),
     ],
-    ids=["norm-without-epsilon", "norm-weight-first", "positions-off-by-one"],
+    ids=[
+        "norm-without-epsilon",
+        "norm-weight-first",
+        "positions-off-by-one",
+        "rotation-the-other-way",
+        "attention-not-causal",
+    ],
 )
 def test_a_forward_that_computes_anything_else_is_not_used(monkeypatch, target, slip):
     owner = lean.LeanForward if "." in target else lean
