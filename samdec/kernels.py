@@ -10,14 +10,16 @@ model's output layer took 16.8 ms for 1 row and 39.0 for 2 with `F.linear`. The 
 - `packed`: oneDNN's linear with W packed once for 16 rows: 10.3 / 10.4 ms there, 13.9 at 8
   rows. It also stacks q/k/v and gate/up into one matrix each (`fuse_projections`): 7 linear
   calls a layer become 4, with bit-identical outputs.
-- `streamed`: samdec.streaming's numba kernel, which reads each weight once for every row of a
-  step and computes a row the same way whatever rows share it; stacked as in `packed`.
+- `streamed`: samdec.streaming's AVX-512 kernel (samdec/csrc/streamed.cpp), which packs each
+  weight once, streams it from memory once for every row of a step and computes a row the same
+  way whatever rows share it; stacked as in `packed`.
 
-Which is fastest depends on the CPU: on that EPYC, streamed then packed then stock
-(benchmarks/verify_cost_epyc.json); on a 2-core Intel Xeon (2026-12-02) stock, its MKL kernel
-already cheap at 1-3 rows (benchmarks/verify_cost.json). So the default for float32 on a CPU is
-"auto": `layout_costs` measures them on the machine once, samdec.models.choose_layout keeps the
-fastest.
+Which is fastest depends on the CPU and on what is measured: on that EPYC, streamed then packed
+then stock (benchmarks/verify_cost_epyc.json, an earlier numba version of the streamed kernel);
+on a 2-core Intel Xeon (2026-12-02) stock is cheapest for 1 row by a millimetre, its MKL kernel
+cheap at 1-3 rows, and streamed from 4 rows on (benchmarks/verify_cost.json). So the default for
+float32 on a CPU is "auto": `layout_costs` measures them on the machine once, over the step
+sizes speculation uses (CHOICE_SIZES), and samdec.models.choose_layout keeps the cheapest.
 
 Same weights, same fp32 arithmetic in another summation order: outputs agree to rounding, so an
 argmax tie can flip in rare cases (greedy `generate` gave the same tokens in the stock and packed
@@ -35,7 +37,7 @@ import torch
 from torch import nn
 
 from .config import LAYOUTS
-from .streaming import rows_times_weight, streamed_available
+from .streaming import pack_weight, rows_times_weight, streamed_available
 
 
 class TransposedLinear(nn.Module):
@@ -60,9 +62,10 @@ class TransposedLinear(nn.Module):
 
 # Bumped whenever a step starts costing another way (2: packed fuses projections, attention
 # reads grouped heads in place; 3: the KV cache appends in place, samdec.kvcache; 4: layouts
-# are compared through samdec.lean's forward, which the engine runs): cached cost curves and
-# layout choices are keyed by it (engine.calibration_file, models.layout_choice_file).
-LAYOUT_REVISION = 4
+# are compared through samdec.lean's forward, which the engine runs; 5: the streamed layout's
+# kernel is samdec/csrc/streamed.cpp): cached cost curves and layout choices are keyed by it
+# (engine.calibration_file, models.layout_choice_file).
+LAYOUT_REVISION = 5
 
 # oneDNN packs a weight for a batch size; 16 rows costs least across 1..32 rows here (the
 # bundled model's output layer, ms for 1/2/4/8/16 rows: packed for 1: 9.7/19.5/19.9/20.2/22.3;
@@ -115,14 +118,15 @@ class StreamedLinear(nn.Module):
         super().__init__()
         weight, self.bias = _stacked(linears)
         self.out_features, self.in_features = weight.shape
-        self.register_buffer("stacked", weight.float().contiguous(), persistent=False)
+        self.register_buffer("packed", pack_weight(weight), persistent=False)
 
     @property
     def weight(self) -> torch.Tensor:
-        return self.stacked
+        """Only the shape of (out, in) is kept: the packed buffer is what computes."""
+        return torch.empty(self.out_features, self.in_features, device="meta")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = rows_times_weight(x.reshape(-1, self.in_features), self.stacked)
+        y = rows_times_weight(x.reshape(-1, self.in_features), self.packed, self.out_features)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
@@ -248,7 +252,7 @@ def apply_layout(model: nn.Module, layout: str) -> None:
     if layout == "streamed" and (weight.dtype, weight.device.type) != (torch.float32, "cpu"):
         raise ValueError("the streamed layout computes in float32 on a CPU only")
     if layout == "streamed" and not streamed_available():
-        raise ValueError("the streamed layout needs numba with its omp or tbb threading layer")
+        raise ValueError("the streamed layout needs AVX-512 and a C++ compiler to build its kernel")
     if layout in SWAP:
         kind = SWAP[layout]
         if layout in FUSED:
@@ -256,17 +260,17 @@ def apply_layout(model: nn.Module, layout: str) -> None:
         swap_linears(model, kind)
 
 
-# What "auto" compares: a plain decoding step plus a 2-token verify step (one drafted token:
-# the cost-aware policy's drafts are mostly short, Spec-Bench MAT 1.5-2 here), 300 tokens of
-# context. On both machines measured, it ranked the layouts as whole Spec-Bench runs did, in
-# tokens/s of plain and of speculative decoding: AMD EPYC, 2026-11-29, streamed, packed, stock;
-# Intel Xeon, 2026-12-02, stock, then packed and streamed (benchmarks/layouts/). With a
-# 4-token step instead, the Xeon's three layouts came within 4% of each other (one run,
-# 2026-12-02), though its plain loop ran 25% faster in stock than in packed.
-CHOICE_CONTEXT, CHOICE_SIZES, CHOICE_ROUNDS = 300, (1, 2), 5
+# What "auto" compares: steps of 1, 2, 4 and 8 tokens, 300 tokens of context: a plain step and
+# the verify steps speculation takes, whose drafts the cost-aware policy lengthens where a
+# layout makes them cheap. On the Intel Xeon of 2026-12-02, short Spec-Bench runs in each
+# layout (benchmarks/layouts/, same day, 18 questions) gave `sam` 53.7 tokens/s in streamed
+# and 50.1 in stock (MAT 2.21 vs 2.05; sam+recycling 55.8 vs 50.9), though the plain loop ran
+# 3% faster in stock (29.4 vs 28.4): a plain step and a 2-token step alone, the earlier
+# criterion, ranked stock first there. On the AMD EPYC of 2026-11-29 streamed led either way.
+CHOICE_CONTEXT, CHOICE_SIZES, CHOICE_ROUNDS = 300, (1, 2, 4, 8), 5
 
 
-def _plain_plus_verify_ms(forward, cache, ids: torch.Tensor) -> float:
+def _steps_ms(forward, cache, ids: torch.Tensor) -> float:
     """ms of one step of each of CHOICE_SIZES after CHOICE_CONTEXT tokens; the cache is
     cropped back after each."""
     import time
@@ -281,8 +285,8 @@ def _plain_plus_verify_ms(forward, cache, ids: torch.Tensor) -> float:
 
 
 def layout_costs(model: nn.Module, candidates: tuple[str, ...]) -> dict[str, float]:
-    """ms of a plain step plus a 2-token verify step of `model` in each layout, through the
-    forward the engine runs, the layouts measured in turns so that a slow moment of the
+    """ms of steps of CHOICE_SIZES tokens of `model` in each layout, through the forward the
+    engine runs, the layouts measured in turns so that a slow moment of the
     machine slows them alike. `model` itself stays as it is: each layout is applied to a copy."""
     import copy
     import statistics
@@ -306,7 +310,7 @@ def layout_costs(model: nn.Module, candidates: tuple[str, ...]) -> dict[str, flo
         times: dict[str, list[float]] = {name: [] for name in candidates}
         for round_ in range(CHOICE_ROUNDS + 1):  # the first round warms up
             for name, forward, cache in trials:
-                ms = _plain_plus_verify_ms(forward, cache, ids)
+                ms = _steps_ms(forward, cache, ids)
                 if round_:
                     times[name].append(ms)
     return {name: statistics.median(t) for name, t in times.items()}

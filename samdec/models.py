@@ -257,7 +257,7 @@ def choose_layout(model, name: str, device: str, dtype: str) -> str:
         pass  # not measured yet, or a damaged file: measure
     costs = layout_costs(model, candidates)
     chosen = min(costs, key=costs.get)
-    record = {"key": key, "layout": chosen, "ms_plain_plus_2_token_step": costs}
+    record = {"key": key, "layout": chosen, "ms_steps_of_1_2_4_8_tokens": costs}
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
         f.write(json.dumps(record, indent=1) + "\n")

@@ -61,7 +61,7 @@ def test_every_linear_of_a_model_is_swapped_and_its_logits_agree():
 def test_the_bundled_model_loads_in_the_layout_measured_fastest_here(bundled):
     _, path = layout_choice_file(bundled.name, bundled.device, bundled.dtype)
     record = json.loads(path.read_text(encoding="utf-8"))
-    costs = record["ms_plain_plus_2_token_step"]
+    costs = record["ms_steps_of_1_2_4_8_tokens"]
     assert set(costs) == set(auto_candidates()) and min(costs.values()) > 0
     assert bundled.layout == record["layout"] == min(costs, key=costs.get)
     fused = sum(isinstance(m, PackedQKV) for m in bundled.model.modules())

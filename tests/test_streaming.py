@@ -13,7 +13,10 @@ from samdec.kernels import PackedMLP, PackedQKV, StreamedLinear, apply_layout
 from samdec.streaming import STREAM_ROWS, streamed_available
 from tests.conftest import tiny_model
 
-pytestmark = pytest.mark.skipif(not streamed_available(), reason="no thread-safe numba layer")
+pytestmark = pytest.mark.skipif(
+    not streamed_available(),
+    reason="the streamed kernel cannot be built here (AVX-512, a C++ compiler)",
+)
 
 
 def test_a_row_computes_the_same_bits_whatever_rows_share_the_call():
@@ -25,6 +28,20 @@ def test_a_row_computes_the_same_bits_whatever_rows_share_the_call():
         alone = torch.cat([streamed(x[i : i + 1]) for i in range(STREAM_ROWS)])
         for rows in (2, 3, 5, 8, 16, 33, 129, STREAM_ROWS):
             assert torch.equal(streamed(x[:rows]), alone[:rows]), rows
+
+
+def test_shapes_off_the_kernels_units_are_padded_not_refused():
+    """50 inputs and 37 outputs: neither a multiple of the kernel's 16-wide pieces."""
+    torch.manual_seed(4)
+    linear = nn.Linear(50, 37)
+    streamed = StreamedLinear(linear)
+    x = torch.randn(9, 50)
+    with torch.no_grad():
+        together = streamed(x)
+        assert together.shape == (9, 37)
+        assert torch.allclose(together, linear(x), atol=1e-5, rtol=1e-5)
+        for i in range(9):
+            assert torch.equal(streamed(x[i : i + 1]), together[i : i + 1]), i
 
 
 @pytest.mark.parametrize("bias", [True, False])
