@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .kernels import PackedMLP, PackedQKV
+
 
 def _rms_norm(norm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     """transformers' LlamaRMSNorm.forward, op for op; its casts to and from float32 are no-ops
@@ -48,20 +50,35 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 
 
 def _linear(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """What `module(x)` computes, without the module call for a plain `nn.Linear`; a layout's
-    own module (samdec.kernels) is called as it is."""
+    """What `module(x)` computes, without the module call: `F.linear` for a plain `nn.Linear`,
+    a layout's own forward (samdec.kernels) for the others."""
     if type(module) is nn.Linear:
         return F.linear(x, module.weight, module.bias)
-    return module(x)
+    return module.forward(x)
+
+
+def _act(act_fn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return F.silu(x) if type(act_fn) is nn.SiLU else act_fn(x)
 
 
 def _mlp(mlp: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """transformers' LlamaMLP.forward, op for op; a fused layout's MLP module as it is."""
+    """transformers' LlamaMLP.forward, op for op; a fused layout's (`PackedMLP`) as its own
+    forward computes it."""
+    if type(mlp) is PackedMLP:
+        gate, up = _linear(mlp.gate_up, x).split(mlp.hidden, dim=-1)
+        return _linear(mlp.down_proj, _act(mlp.act_fn, gate) * up)
     if not hasattr(mlp, "gate_proj"):
         return mlp(x)
-    gate = _linear(mlp.gate_proj, x)
-    gate = F.silu(gate) if type(mlp.act_fn) is nn.SiLU else mlp.act_fn(gate)
+    gate = _act(mlp.act_fn, _linear(mlp.gate_proj, x))
     return _linear(mlp.down_proj, gate * _linear(mlp.up_proj, x))
+
+
+def _projections(attn: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """q, k and v of `x`: one stacked call in a fused layout (`PackedQKV`, as its own forward
+    computes them), three calls otherwise."""
+    if type(attn.q_proj) is PackedQKV:
+        return _linear(attn.q_proj.qkv, x).split(attn.q_proj.sizes, dim=-1)
+    return _linear(attn.q_proj, x), _linear(attn.k_proj, x), _linear(attn.v_proj, x)
 
 
 @dataclass
@@ -144,9 +161,7 @@ class LeanForward:
         """transformers' LlamaAttention.forward with the sdpa implementation, op for op."""
         input_shape = x.shape[:-1]
         shape = (*input_shape, -1, attn.head_dim)
-        query = _linear(attn.q_proj, x).view(shape).transpose(1, 2)
-        key = _linear(attn.k_proj, x).view(shape).transpose(1, 2)
-        value = _linear(attn.v_proj, x).view(shape).transpose(1, 2)
+        query, key, value = (p.view(shape).transpose(1, 2) for p in _projections(attn, x))
         query, key = _rotate(query, step.cos, step.sin), _rotate(key, step.cos, step.sin)
         key, value = cache.update(key, value, index)
         out = self._sdpa(attn, query, key, value, step)

@@ -105,10 +105,13 @@ def pack_weight(weight: torch.Tensor) -> torch.Tensor:
 
 
 def rows_times_weight(rows: torch.Tensor, packed: torch.Tensor, out_features: int) -> torch.Tensor:
-    """rows (M, in) @ W.T -> (M, out_features), W given as `pack_weight(W)`."""
-    rows = _padded(rows.to(torch.float32), 1, LANES).contiguous()
+    """rows (M, in) float32 @ W.T -> (M, out_features), W given as `pack_weight(W)`."""
+    kernel = _kernel()
+    if rows.shape[1] % LANES:
+        rows = _padded(rows, 1, LANES)
+    rows = rows.contiguous()
     if rows.shape[0] > STREAM_ROWS:
-        out = F.linear(rows, _kernel().unpack(packed))
+        out = F.linear(rows, kernel.unpack(packed))
     else:
-        out = _kernel().rows_times_weight(rows, packed)
-    return out[:, :out_features] if out.shape[1] != out_features else out
+        out = kernel.rows_times_weight(rows, packed)
+    return out if out.shape[1] == out_features else out[:, :out_features]
