@@ -16,8 +16,8 @@ model's output layer took 16.8 ms for 1 row and 39.0 for 2 with `F.linear`. The 
 
 Which is fastest depends on the CPU and on what is measured: on that EPYC, streamed then packed
 then stock (benchmarks/verify_cost_epyc.json, an earlier numba version of the streamed kernel);
-on a 2-core Intel Xeon (2026-12-02) stock is cheapest for 1 row by a millimetre, its MKL kernel
-cheap at 1-3 rows, and streamed from 4 rows on (benchmarks/verify_cost.json). So the default for
+on a 2-core Intel Xeon (2026-12-02) stock and streamed cost about the same for 1-3 rows, and
+streamed far less from 4 rows on (benchmarks/verify_cost.json). So the default for
 float32 on a CPU is "auto": `layout_costs` measures them on the machine once, over the step
 sizes speculation uses (CHOICE_SIZES), and samdec.models.choose_layout keeps the cheapest.
 
@@ -263,10 +263,11 @@ def apply_layout(model: nn.Module, layout: str) -> None:
 # What "auto" compares: steps of 1, 2, 4 and 8 tokens, 300 tokens of context: a plain step and
 # the verify steps speculation takes, whose drafts the cost-aware policy lengthens where a
 # layout makes them cheap. On the Intel Xeon of 2026-12-02, short Spec-Bench runs in each
-# layout (benchmarks/layouts/, same day, 18 questions) gave `sam` 53.7 tokens/s in streamed
-# and 50.1 in stock (MAT 2.21 vs 2.05; sam+recycling 55.8 vs 50.9), though the plain loop ran
-# 3% faster in stock (29.4 vs 28.4): a plain step and a 2-token step alone, the earlier
-# criterion, ranked stock first there. On the AMD EPYC of 2026-11-29 streamed led either way.
+# layout (benchmarks/layouts/, same day, 18 questions, one run after another) gave `sam` 53.7
+# tokens/s in streamed, 50.1 in stock and 44.6 in packed (MAT 2.21, 2.05, 2.20; sam+recycling
+# 55.8, 50.9, 46.8), though the plain loop ran 3% faster in stock (29.4 vs 28.4): a plain step
+# and a 2-token step alone, the earlier criterion, ranked stock first there. On the AMD EPYC
+# of 2026-11-29 streamed (then a numba kernel) led either way.
 CHOICE_CONTEXT, CHOICE_SIZES, CHOICE_ROUNDS = 300, (1, 2, 4, 8), 5
 
 

@@ -264,6 +264,37 @@ def specbench(arts: dict) -> str:
     return "\n\n".join([*parts, step_table(runs), targets(methods, runs)])
 
 
+LAYOUT_RUNS = ("layouts/streamed.json", "layouts/stock.json", "layouts/packed.json")
+
+
+def layouts(arts: dict) -> str:
+    """Short benchmark runs of the same questions, one per weight layout."""
+    done = [(f, arts[f]) for f in LAYOUT_RUNS if arts.get(f)]
+    rows = []
+    for _, a in done:
+        m = a["methods"]
+        rows.append(
+            [
+                f"`{a['config']['layout']}`",
+                f"{m['ar']['tokens_per_s']:.1f}",
+                f"{m['sam']['tokens_per_s']:.1f}",
+                num(m["sam"]["mat"]),
+                f"{m['sam+recycling']['tokens_per_s']:.1f}",
+                num(m["sam+recycling"]["mat"]),
+                share(min(v["identical"] for v in m.values())),
+            ]
+        )
+    cfg = done[0][1]["config"]
+    head = (
+        f"The same {cfg['questions']} Spec-Bench questions, at most {cfg['max_new_tokens']} new "
+        "tokens, in each layout, one run after another, alone: "
+        + "; ".join(provenance(a, f) for f, a in done)
+        + "."
+    )
+    cols = ["layout", "`ar` tokens/s", "`sam` tokens/s", "`sam` MAT", "`sam+recycling` tokens/s"]
+    return "\n\n".join([head, table([*cols, "its MAT", "identical"], rows)])
+
+
 # -----------------------------------------------------------------------------
 # scripts/tune_pld.py and the sampling MAT measurement
 
@@ -523,6 +554,12 @@ BLOCKS = {
         ("build_text.json",),
         "python scripts/bench_build_text.py --out benchmarks/build_text.json",
         build_text,
+    ),
+    "layouts": (
+        LAYOUT_RUNS,
+        "python -m samdec bench --per-category 3 --max-new-tokens 256 "
+        "--methods ar,sam,sam+recycling --layout LAYOUT --out benchmarks/layouts/LAYOUT.json",
+        layouts,
     ),
     "verify-cost": (
         ("verify_cost.json",),

@@ -1,5 +1,6 @@
-"""The streamed layout: the same linear map, each output summed over k in order with one
-rounding per multiply and per add, so a row's result cannot depend on the rows beside it."""
+"""The streamed layout: the same linear map, each output one vector accumulator of fused
+multiply-adds in k order and one horizontal sum, so a row's result cannot depend on the rows
+beside it."""
 
 from __future__ import annotations
 
