@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             "candidates": candidates,
             "source": f"{DEFAULT_CORPUS.name} (training prompts, even by source; seed {SEED})",
             "model": loaded.name,
+            "layout": loaded.layout,
             "device": loaded.device,
             "dtype": "float32",
             "max_matching_ngram_size": PLD_NGRAM,
