@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .kernels import PackedMLP, PackedQKV
+from .kernels import PackedQKV
 
 
 def _rms_norm(norm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
@@ -62,22 +62,18 @@ def _act(act_fn: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def _mlp(mlp: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """transformers' LlamaMLP.forward, op for op; a fused layout's (`PackedMLP`) as its own
-    forward computes it."""
-    if type(mlp) is PackedMLP:
-        gate, up = _linear(mlp.gate_up, x).split(mlp.hidden, dim=-1)
-        return _linear(mlp.down_proj, _act(mlp.act_fn, gate) * up)
+    """transformers' LlamaMLP.forward, op for op; a fused layout's MLP (samdec.kernels) by its
+    own forward."""
     if not hasattr(mlp, "gate_proj"):
-        return mlp(x)
+        return mlp.forward(x)
     gate = _act(mlp.act_fn, _linear(mlp.gate_proj, x))
     return _linear(mlp.down_proj, gate * _linear(mlp.up_proj, x))
 
 
 def _projections(attn: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """q, k and v of `x`: one stacked call in a fused layout (`PackedQKV`, as its own forward
-    computes them), three calls otherwise."""
+    """q, k and v of `x`: one stacked call in a fused layout (`PackedQKV`), three otherwise."""
     if type(attn.q_proj) is PackedQKV:
-        return _linear(attn.q_proj.qkv, x).split(attn.q_proj.sizes, dim=-1)
+        return attn.q_proj.projections(x)
     return _linear(attn.q_proj, x), _linear(attn.k_proj, x), _linear(attn.v_proj, x)
 
 

@@ -62,11 +62,10 @@ def _kernel():
 
     from .models import cache_root
 
-    if "avx512f" not in _cpu_flags():
+    cpu = _cpu_flags()
+    if "avx512f" not in cpu:
         return None
-    key = hashlib.sha256(
-        (SOURCE.read_text() + torch.__version__ + _cpu_flags()).encode()
-    ).hexdigest()[:16]
+    key = hashlib.sha256((SOURCE.read_text() + torch.__version__ + cpu).encode()).hexdigest()[:16]
     folder = cache_root() / "kernels" / f"streamed-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     flags = ["-O3", "-march=native", "-fopenmp"]
