@@ -37,7 +37,13 @@ import torch
 from torch import nn
 
 from .config import LAYOUTS
-from .streaming import pack_weight, rows_times_weight, streamed_available
+from .streaming import (
+    pack_codes,
+    pack_weight,
+    rows_times_codes,
+    rows_times_weight,
+    streamed_available,
+)
 
 
 class TransposedLinear(nn.Module):
@@ -63,9 +69,10 @@ class TransposedLinear(nn.Module):
 # Bumped whenever a step starts costing another way (2: packed fuses projections, attention
 # reads grouped heads in place; 3: the KV cache appends in place, samdec.kvcache; 4: layouts
 # are compared through samdec.lean's forward, which the engine runs; 5: the streamed layout's
-# kernel is samdec/csrc/streamed.cpp): cached cost curves and layout choices are keyed by it
+# kernel is samdec/csrc/streamed.cpp; 6: it reads de-quantised weights as their codes):
+# cached cost curves and layout choices are keyed by it
 # (engine.calibration_file, models.layout_choice_file).
-LAYOUT_REVISION = 5
+LAYOUT_REVISION = 6
 
 # oneDNN packs a weight for a batch size; 16 rows costs least across 1..32 rows here (the
 # bundled model's output layer, ms for 1/2/4/8/16 rows: packed for 1: 9.7/19.5/19.9/20.2/22.3;
@@ -112,13 +119,26 @@ class PackedLinear(nn.Module):
 
 class StreamedLinear(nn.Module):
     """`nn.Linear` (float32, CPU) through samdec.streaming's kernel, which reads each weight
-    once for every row of a step; several linears of one input stacked as in `PackedLinear`."""
+    once for every row of a step; several linears of one input stacked as in `PackedLinear`.
+
+    Weights that are de-quantised codes (a GGUF's, as the bundled model's are) are kept as
+    those codes, one byte a weight plus a step and an offset per 32, and decoded in registers
+    to the same float32 bits (checked for every weight at load, samdec.streaming.pack_codes):
+    the same arithmetic from a third of the bytes.
+    """
 
     def __init__(self, *linears: nn.Linear) -> None:
         super().__init__()
         weight, self.bias = _stacked(linears)
         self.out_features, self.in_features = weight.shape
-        self.register_buffer("packed", pack_weight(weight), persistent=False)
+        coded = pack_codes(weight)
+        self.coded = coded is not None
+        if coded is None:
+            self.register_buffer("packed", pack_weight(weight), persistent=False)
+        else:
+            self.register_buffer("codes", coded[0], persistent=False)
+            self.register_buffer("scales", coded[1], persistent=False)
+            self.code_bits = coded[2]
 
     @property
     def weight(self) -> torch.Tensor:
@@ -126,7 +146,12 @@ class StreamedLinear(nn.Module):
         return torch.empty(self.out_features, self.in_features, device="meta")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = rows_times_weight(x.reshape(-1, self.in_features), self.packed, self.out_features)
+        rows = x.reshape(-1, self.in_features)
+        if self.coded:
+            coded = (self.codes, self.scales, self.code_bits)
+            y = rows_times_codes(rows, coded, self.out_features)
+        else:
+            y = rows_times_weight(rows, self.packed, self.out_features)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)

@@ -489,10 +489,16 @@ def verify_cost(arts: dict) -> str:
         [f"{r['layout']}, {r['dtype']}"]
         + [f"{r['verify_ms'][k]:.0f}" for k in sizes]
         + [x(max(r["ratio_to_one"][k] for k in sizes if int(k) <= 8))]
-        + [f"{r['weights_gbs_at_1']:.1f}"]
+        + [f"{r['weight_bytes'] / 1e6:.0f}", f"{r['weights_gbs_at_1']:.1f}"]
         for r in rows
     ]
-    head = ["layout, dtype", *sizes, "k <= 8 vs k = 1 (worst)", "weights GB/s at k = 1"]
+    head = [
+        "layout, dtype",
+        *sizes,
+        "k <= 8 vs k = 1 (worst)",
+        "weights read a step, MB",
+        "weights GB/s at k = 1",
+    ]
     parts = [
         [f"{r['layout']}, {r['dtype']}", k]
         + [f"{b[name]:.1f}" for name in PARTS]
@@ -503,9 +509,9 @@ def verify_cost(arts: dict) -> str:
     return "\n\n".join(
         [
             f"{provenance(a, 'verify_cost.json')}: ms to verify k tokens in one forward pass "
-            f"with {a['context_tokens']} tokens of context (median); weights read once per "
-            f"step: {rows[0]['weight_bytes'] / 1e6:.0f} MB in {rows[0]['dtype']}; the "
-            f"machine's measured read bandwidth: {a['read_bandwidth_gbs']:.1f} GB/s.",
+            f"with {a['context_tokens']} tokens of context (median); the weights are read "
+            "once a step, in the bytes each layout stores them in; the machine's measured "
+            f"read bandwidth: {a['read_bandwidth_gbs']:.1f} GB/s.",
             table(head, curve),
             "Where a step's time goes (ms; each part replayed alone with the step's shapes, the "
             "rest is the remainder):",

@@ -57,19 +57,24 @@ def read_bandwidth_gbs(repeats: int, size_mb: int = 1024) -> float:
 
 
 def weight_bytes(model) -> int:
-    """Bytes of weights one step reads: every linear layer's matrix and bias, whatever its
-    layout (the embedding table is not read, only one row of it per token)."""
+    """Bytes of weights one step reads: every linear layer's matrix and bias as its layout
+    stores them (the streamed layout keeps de-quantised weights as their one-byte codes; the
+    embedding table is not read, only one row of it per token)."""
     total = 0
     for _, m in _linears(model):
         size = torch.empty((), dtype=_dtype_of(m)).element_size()
-        total += m.in_features * m.out_features * size
+        if isinstance(m, StreamedLinear) and m.coded:
+            total += m.codes.nbytes + m.scales.nbytes
+        else:
+            total += m.in_features * m.out_features * size
         total += m.bias.numel() * size if getattr(m, "bias", None) is not None else 0
     return total
 
 
 def _dtype_of(m) -> torch.dtype:
     for t in (*m.parameters(recurse=False), *m.buffers(recurse=False)):
-        return t.dtype
+        if t.is_floating_point():  # not the streamed layout's one-byte codes
+            return t.dtype
     return torch.float32
 
 

@@ -1,6 +1,6 @@
 """The streamed layout: the same linear map, each output one vector accumulator of fused
 multiply-adds in k order and one horizontal sum, so a row's result cannot depend on the rows
-beside it."""
+beside it; weights that are de-quantised codes read as their codes, with the same bits."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ import torch
 from torch import nn
 
 from samdec.kernels import PackedMLP, PackedQKV, StreamedLinear, apply_layout
-from samdec.streaming import STREAM_ROWS, streamed_available
+from samdec.streaming import (
+    BLOCK,
+    STREAM_ROWS,
+    find_codes,
+    pack_weight,
+    rows_times_weight,
+    streamed_available,
+)
 from tests.conftest import tiny_model
 
 pytestmark = pytest.mark.skipif(
@@ -107,3 +114,104 @@ def test_the_streamed_layout_refuses_weights_it_does_not_compute():
     loaded.model.to(torch.bfloat16)
     with pytest.raises(ValueError, match="float32 on a CPU"):
         apply_layout(loaded.model, "streamed")
+
+
+def _fp16_steps(shape, generator) -> torch.Tensor:
+    return (torch.rand(shape, generator=generator) * 0.02 + 1e-4).half().float()
+
+
+def quantised(rows: int, columns: int, kind: str, seed: int = 0) -> torch.Tensor:
+    """A float32 weight as a GGUF de-quantiser writes it: per row and BLOCK columns, Q4_1's
+    code * step + offset (codes 0..15), or Q8_0's code * step (codes -127..127); each block
+    holds its extreme codes, as a quantiser's blocks do."""
+    g = torch.Generator().manual_seed(seed)
+    blocks = (rows, columns // BLOCK)
+    step = _fp16_steps(blocks, g)
+    if kind == "q4_1":
+        codes = torch.randint(0, 16, (*blocks, BLOCK), generator=g)
+        codes[..., 0], codes[..., 1] = 0, 15
+        offset = (torch.randn(blocks, generator=g) * 0.05).half().float()
+        weight = codes.float() * step.unsqueeze(-1) + offset.unsqueeze(-1)
+    else:
+        codes = torch.randint(-127, 128, (*blocks, BLOCK), generator=g)
+        codes[..., 0] = 127 * torch.where(torch.rand(blocks, generator=g) < 0.5, 1, -1)
+        weight = codes.float() * step.unsqueeze(-1)
+    return weight.reshape(rows, columns)
+
+
+def coded_linear(rows: int, columns: int, kind: str, seed: int = 0) -> nn.Linear:
+    linear = nn.Linear(columns, rows, bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(quantised(rows, columns, kind, seed))
+    return linear
+
+
+@pytest.mark.parametrize("kind", ["q4_1", "q8_0"])
+def test_quantised_weights_read_as_codes_compute_the_float32_kernels_bits(kind):
+    linear = coded_linear(40, 96, kind, seed=5)
+    streamed = StreamedLinear(linear)
+    assert streamed.coded and streamed.code_bits == {"q4_1": 4, "q8_0": 8}[kind]
+    floats = pack_weight(linear.weight)  # the same kernel reading the float32 weights
+    x = torch.randn(STREAM_ROWS + 5, 96, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        for rows in (1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 33):
+            expected = rows_times_weight(x[:rows], floats, 40)
+            assert torch.equal(streamed(x[:rows]), expected), rows
+        # The long-prompt path decodes the weights for F.linear: bit for bit the same weights.
+        assert torch.equal(streamed(x), torch.nn.functional.linear(x, linear.weight))
+
+
+def test_coded_rows_compute_the_same_bits_whatever_rows_share_the_call():
+    streamed = StreamedLinear(coded_linear(48, 64, "q4_1", seed=7))
+    x = torch.randn(STREAM_ROWS, 64, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        alone = torch.cat([streamed(x[i : i + 1]) for i in range(STREAM_ROWS)])
+        for rows in (2, 3, 5, 8, 16, 33, 129, STREAM_ROWS):
+            assert torch.equal(streamed(x[:rows]), alone[:rows]), rows
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        "one weight one float32 step off",  # a weight no step and offset decode to
+        "steps kept in float32",  # another format's codes: not ones samdec can find
+        "not quantised at all",
+    ],
+)
+def test_weights_that_are_not_codes_stay_float32(spoil):
+    weight = quantised(32, 64, "q4_1", seed=9)
+    if spoil == "one weight one float32 step off":
+        weight[3, 17] = torch.nextafter(weight[3, 17], torch.tensor(1.0))
+    elif spoil == "steps kept in float32":
+        g = torch.Generator().manual_seed(9)
+        blocks = (32, 64 // BLOCK)
+        step = torch.rand(blocks, generator=g) * 0.02 + 1e-4  # not rounded to float16
+        codes = torch.randint(0, 16, (*blocks, BLOCK), generator=g)
+        codes[..., 0], codes[..., 1] = 0, 15
+        weight = (codes.float() * step.unsqueeze(-1)).reshape(32, 64)
+    else:
+        weight = torch.randn(32, 64, generator=torch.Generator().manual_seed(9))
+    assert find_codes(weight) is None
+    linear = nn.Linear(64, 32, bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(weight)
+    streamed = StreamedLinear(linear)
+    assert not streamed.coded
+    x = torch.randn(3, 64)
+    with torch.no_grad():
+        assert torch.allclose(streamed(x), linear(x), atol=1e-5, rtol=1e-5)
+
+
+def test_the_bundled_models_weights_are_codes_bit_for_bit():
+    """The bundled GGUF: Q4_1 linear layers, a Q8_0 embedding (the output layer's weights)."""
+    from samdec.models import load_model
+
+    model = load_model(layout="stock").model
+    layer = model.model.layers[0]
+    for weight in (layer.self_attn.q_proj.weight, layer.mlp.down_proj.weight, model.lm_head.weight):
+        found = find_codes(weight)
+        assert found is not None
+        codes, steps, offsets = found
+        blocks = codes.reshape(weight.shape[0], -1, BLOCK).float()
+        decoded = (blocks * steps.unsqueeze(-1) + offsets.unsqueeze(-1)).reshape(weight.shape)
+        assert torch.equal(decoded.view(torch.int32), weight.detach().view(torch.int32))

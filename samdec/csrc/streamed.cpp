@@ -7,8 +7,9 @@
 // registers (samdec/streaming.py has the measurements).
 //
 // Layout: W is packed once, at load, as [N / COLUMN][K / LANES][COLUMN][LANES]: a column of
-// COLUMN weight rows is one contiguous run of memory, LANES columns of it per 512-byte block,
-// so the hardware prefetcher and the explicit prefetch of the next column see one stream.
+// COLUMN weight rows is one contiguous run of memory, LANES columns of it per piece, so the
+// hardware prefetcher and the explicit prefetch of the columns ahead see one stream. Weights
+// that are quantisation codes are packed the same way as one byte each (`Codes` below).
 //
 // Exactness: out[m][n] is one vector accumulator per (row, weight row): fused multiply-adds
 // of LANES-wide pieces in k order, then one horizontal sum. The tile shape decides only how
@@ -24,31 +25,79 @@
 
 namespace {
 
-constexpr int64_t COLUMN = 16, LANES = 16;
+constexpr int64_t COLUMN = 16, LANES = 16, BLOCK = 32;
+
+// Where a tile's weights come from: float32 as packed, or codes decoded to the same floats.
+// `at(t)` is the same source t weight rows further on; `next(c)` the column c further on.
+struct Floats {
+  const float* w;  // one packed column: [K / LANES][COLUMN][LANES]
+  int64_t K;
+  Floats at(int t) const { return {w + t * LANES, K}; }
+  Floats next(int64_t columns = 1) const { return {w + columns * COLUMN * K, K}; }
+  __m512 load(int64_t k, int t) const { return _mm512_loadu_ps(w + k * COLUMN + t * LANES); }
+  void fetch(int64_t k, int t) const {
+    _mm_prefetch(reinterpret_cast<const char*>(w + k * COLUMN + t * LANES), _MM_HINT_T1);
+  }
+};
+
+// Weights that are quantisation codes (a GGUF's, de-quantised to float32 at load): weight =
+// code * step + offset, one (step, offset) per weight row and BLOCK columns, as the
+// de-quantiser computed it: a multiply, rounded, then an add, rounded. The steps are float16
+// values (11 significant bits) and the codes at most 255 (8 bits), so the product is exact in
+// float32 and its rounding a no-op: one fused multiply-add gives the same bits.
+// samdec/streaming.py finds the codes and checks every decoded weight against the float32
+// weight, bit for bit, so the arithmetic after the decode is the same as Floats'.
+//
+// BITS = 8: one byte a code, packed as [K / LANES][COLUMN][LANES]. BITS = 4 (codes up to 15,
+// Q4_1's): one byte holds the codes of a row's columns j and j + LANES of a block, packed as
+// [K / BLOCK][COLUMN][LANES]; half the bytes to read, one more instruction to decode.
+template <int BITS>
+struct Codes {
+  static constexpr int64_t PER_BYTE = 8 / BITS;
+  const uint8_t* q;    // one packed column of codes
+  const float* scale;  // [K / BLOCK][2][COLUMN]: the steps, then the offsets
+  int64_t K;
+  Codes at(int t) const { return {q + t * LANES, scale + t, K}; }
+  Codes next(int64_t columns = 1) const {
+    return {q + columns * COLUMN * K / PER_BYTE, scale + columns * (K / BLOCK) * 2 * COLUMN, K};
+  }
+  const uint8_t* piece(int64_t k) const { return q + k / PER_BYTE / LANES * LANES * COLUMN; }
+  __m512 load(int64_t k, int t) const {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(piece(k) + t * LANES));
+    __m512i code = _mm512_cvtepu8_epi32(bytes);
+    if (BITS == 4)
+      code = (k / LANES) % 2 ? _mm512_srli_epi32(code, 4) : _mm512_and_si512(code, _mm512_set1_epi32(15));
+    const float* s = scale + (k / BLOCK) * 2 * COLUMN;
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(code), _mm512_set1_ps(s[t]), _mm512_set1_ps(s[COLUMN + t]));
+  }
+  void fetch(int64_t k, int t) const {
+    if (t % 4 == 0 && k % (LANES * PER_BYTE) == 0)  // a cache line holds four rows' codes
+      _mm_prefetch(reinterpret_cast<const char*>(piece(k) + t * LANES), _MM_HINT_T1);
+    if (t < 2 && k % BLOCK == 0)  // a block's steps (t = 0), then its offsets: a line each
+      _mm_prefetch(reinterpret_cast<const char*>(scale + (k / BLOCK * 2 + t) * COLUMN), _MM_HINT_T1);
+  }
+};
 
 // R rows of x times T weight rows of one packed column: R*T accumulators in registers.
 // `ahead` is the same place in the next column, fetched into L2 while this one computes.
-template <int R, int T>
-inline void tile(const float* x, int64_t K, const float* w, float* y, int64_t N,
-                 const float* ahead) {
+template <int R, int T, class Source>
+inline void tile(const float* x, int64_t K, const Source& w, float* y, int64_t N,
+                 const Source& ahead) {
   __m512 acc[R][T];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K; k += LANES) {
-    const float* piece = w + k * COLUMN;
-    __m512 wv[T];
+    __m512 xv[R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) xv[r] = _mm512_loadu_ps(x + r * K + k);
 #pragma GCC unroll 16
     for (int t = 0; t < T; ++t) {
-      _mm_prefetch(reinterpret_cast<const char*>(ahead + k * COLUMN + t * LANES), _MM_HINT_T1);
-      wv[t] = _mm512_loadu_ps(piece + t * LANES);
-    }
+      ahead.fetch(k, t);
+      const __m512 wv = w.load(k, t);
 #pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      const __m512 xv = _mm512_loadu_ps(x + r * K + k);
-#pragma GCC unroll 16
-      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_fmadd_ps(xv, wv[t], acc[r][t]);
+      for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(xv[r], wv, acc[r][t]);
     }
   }
 #pragma GCC unroll 16
@@ -58,22 +107,24 @@ inline void tile(const float* x, int64_t K, const float* w, float* y, int64_t N,
 }
 
 // R rows of x times a whole column, T weight rows at a time.
-template <int R, int T>
-inline void rows_of(const float* x, int64_t K, const float* w, float* y, int64_t N,
-                    const float* ahead) {
-  for (int64_t t = 0; t < COLUMN; t += T) tile<R, T>(x, K, w + t * LANES, y + t, N, ahead + t * LANES);
+template <int R, int T, class Source>
+inline void rows_of(const float* x, int64_t K, const Source& w, float* y, int64_t N,
+                    const Source& ahead) {
+  for (int t = 0; t < COLUMN; t += T) tile<R, T>(x, K, w.at(t), y + t, N, ahead.at(t));
 }
 
-// Every row of x times one column. The first block of rows prefetches the next column; the
-// blocks after it find this column in cache. ~16-24 accumulators a tile: fewer leave the
+// Every row of x times one column. The first block of rows prefetches the column after next
+// (one ahead left the codes waiting: 5-8% slower, scratch timing 2026-12-02); the blocks after
+// it find this column in cache. ~16-24 accumulators a tile: fewer leave the
 // multiply-add units idle, more spill registers (tile shapes timed in scratch runs, 2026-12-02).
-void column(const float* x, int64_t M, int64_t K, const float* w, float* y, int64_t N) {
-  const float* next = w + COLUMN * K;
+template <class Source>
+void column(const float* x, int64_t M, int64_t K, const Source& w, float* y, int64_t N) {
+  const Source next = w.next(2);
   int64_t m = 0;
   auto ahead = [&]() { return m == 0 ? next : w; };
   for (; M - m >= 8; m += 8) rows_of<8, 2>(x + m * K, K, w, y + m * N, N, ahead());
   for (; M - m >= 6; m += 6) rows_of<6, 4>(x + m * K, K, w, y + m * N, N, ahead());
-  const float* a = ahead();
+  const Source a = ahead();
   switch (M - m) {
     case 5: rows_of<5, 4>(x + m * K, K, w, y + m * N, N, a); break;
     case 4: rows_of<4, 4>(x + m * K, K, w, y + m * N, N, a); break;
@@ -81,6 +132,21 @@ void column(const float* x, int64_t M, int64_t K, const float* w, float* y, int6
     case 2: rows_of<2, 8>(x + m * K, K, w, y + m * N, N, a); break;
     case 1: rows_of<1, 16>(x + m * K, K, w, y + m * N, N, a); break;
   }
+}
+
+// Every row of x times every column of `w`, the columns shared among torch's threads (a
+// second OpenMP pool would spin against torch's).
+template <class Source>
+torch::Tensor times(const torch::Tensor& x, int64_t columns, const Source& w) {
+  const int64_t M = x.size(0), K = x.size(1), N = columns * COLUMN;
+  TORCH_CHECK(x.is_contiguous() && x.scalar_type() == torch::kFloat32 && w.K == K);
+  auto y = torch::empty({M, N}, x.options());
+  const float* xp = x.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, columns, 4, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) column(xp, M, K, w.next(c), yp + c * COLUMN, N);
+  });
+  return y;
 }
 
 }  // namespace
@@ -100,21 +166,27 @@ torch::Tensor unpack(const torch::Tensor& packed) {
 
 // x (M, K) float32 contiguous, packed from `pack` -> (M, N).
 torch::Tensor rows_times_weight(const torch::Tensor& x, const torch::Tensor& packed) {
-  const int64_t M = x.size(0), K = x.size(1), columns = packed.size(0), N = columns * COLUMN;
-  TORCH_CHECK(x.is_contiguous() && x.scalar_type() == torch::kFloat32 && packed.size(1) * LANES == K);
-  auto y = torch::empty({M, N}, x.options());
-  const float* xp = x.data_ptr<float>();
-  const float* wp = packed.data_ptr<float>();
-  float* yp = y.data_ptr<float>();
-  // torch's own thread pool: a second OpenMP pool would spin against it.
-  at::parallel_for(0, columns, 4, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) column(xp, M, K, wp + c * COLUMN * K, yp + c * COLUMN, N);
-  });
-  return y;
+  TORCH_CHECK(packed.scalar_type() == torch::kFloat32);
+  return times(x, packed.size(0), Floats{packed.data_ptr<float>(), packed.size(1) * LANES});
+}
+
+// x (M, K) float32 contiguous, codes (uint8, `bits` a code) packed from `pack`, scales as
+// Codes reads them -> (M, N).
+torch::Tensor rows_times_codes(const torch::Tensor& x, const torch::Tensor& codes,
+                               const torch::Tensor& scales, int64_t bits) {
+  TORCH_CHECK(codes.scalar_type() == torch::kUInt8 && scales.scalar_type() == torch::kFloat32);
+  TORCH_CHECK(bits == 8 || bits == 4, "codes are 8 or 4 bits");
+  const int64_t K = codes.size(1) * LANES * (8 / bits);
+  TORCH_CHECK(K % BLOCK == 0 && scales.numel() == codes.size(0) * (K / BLOCK) * 2 * COLUMN);
+  const uint8_t* q = codes.data_ptr<uint8_t>();
+  const float* s = scales.data_ptr<float>();
+  if (bits == 4) return times(x, codes.size(0), Codes<4>{q, s, K});
+  return times(x, codes.size(0), Codes<8>{q, s, K});
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("pack", &pack);
   m.def("unpack", &unpack);
   m.def("rows_times_weight", &rows_times_weight);
+  m.def("rows_times_codes", &rows_times_codes);
 }
