@@ -292,12 +292,13 @@ def apply_layout(model: nn.Module, layout: str) -> None:
 
 # What "auto" compares: steps of 1, 2, 4 and 8 tokens, 300 tokens of context: a plain step and
 # the verify steps speculation takes, whose drafts the cost-aware policy lengthens where a
-# layout makes them cheap. On the Intel Xeon of 2026-12-02, short Spec-Bench runs in each
-# layout (benchmarks/layouts/, same day, 18 questions, one run after another) gave `sam` 53.7
-# tokens/s in streamed, 50.1 in stock and 44.6 in packed (MAT 2.21, 2.05, 2.20; sam+recycling
-# 55.8, 50.9, 46.8), though the plain loop ran 3% faster in stock (29.4 vs 28.4): a plain step
-# and a 2-token step alone, the earlier criterion, ranked stock first there. On the AMD EPYC
-# of 2026-11-29 streamed (then a numba kernel) led either way.
+# layout makes them cheap. On the Intel Xeon of 2026-12-02, with the streamed kernel still
+# reading float32 weights, short Spec-Bench runs in each layout (18 questions, one run after
+# another) gave `sam` 53.7 tokens/s in streamed, 50.1 in stock and 44.6 in packed, though the
+# plain loop ran 3% faster in stock (29.4 vs 28.4): a plain step and a 2-token step alone, the
+# earlier criterion, ranked stock first there. With the codes (benchmarks/layouts/, same day)
+# streamed leads both ways: `sam` 67.7, 46.6, 43.2; the plain loop 45.2, 27.6, 22.1. On the
+# AMD EPYC of 2026-11-29 streamed (then a numba kernel) led either way.
 CHOICE_CONTEXT, CHOICE_SIZES, CHOICE_ROUNDS = 300, (1, 2, 4, 8), 5
 
 
