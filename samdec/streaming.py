@@ -168,6 +168,8 @@ def find_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
         (lambda step: -128 * step, signed),
     ):
         for step in _fp16_neighbours(estimate):
+            if bool(found.all()):  # the usual case after the first guess: load time
+                break
             offset = offset_of(step)
             safe = torch.where(step > 0, step, torch.ones_like(step))
             code = ((blocks - offset.unsqueeze(-1)) / safe.unsqueeze(-1)).round().clamp(0, 255)
