@@ -122,9 +122,9 @@ class StreamedLinear(nn.Module):
     once for every row of a step; several linears of one input stacked as in `PackedLinear`.
 
     Weights that are de-quantised codes (a GGUF's, as the bundled model's are) are kept as
-    those codes, one byte a weight plus a step and an offset per 32, and decoded in registers
-    to the same float32 bits (checked for every weight at load, samdec.streaming.pack_codes):
-    the same arithmetic from a third of the bytes.
+    those codes, 4 or 8 bits a weight plus a step and an offset per 32, and decoded in
+    registers to the same float32 bits (checked for every weight at load,
+    samdec.streaming.pack_codes): the same arithmetic from about a fifth of the bytes.
     """
 
     def __init__(self, *linears: nn.Linear) -> None:

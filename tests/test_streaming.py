@@ -215,3 +215,13 @@ def test_the_bundled_models_weights_are_codes_bit_for_bit():
         blocks = codes.reshape(weight.shape[0], -1, BLOCK).float()
         decoded = (blocks * steps.unsqueeze(-1) + offsets.unsqueeze(-1)).reshape(weight.shape)
         assert torch.equal(decoded.view(torch.int32), weight.detach().view(torch.int32))
+        # The kernel decodes with one fused multiply-add: the same bits, because a float16
+        # step times a code is exact in float32 (streamed.cpp, `Codes`).
+        linear = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+        with torch.no_grad():
+            linear.weight.copy_(weight)
+            streamed = StreamedLinear(linear)
+            assert streamed.coded
+            x = torch.randn(5, weight.shape[1], generator=torch.Generator().manual_seed(10))
+            floats = rows_times_weight(x, pack_weight(weight), weight.shape[0])
+            assert torch.equal(streamed(x), floats)
