@@ -16,8 +16,8 @@ model's output layer took 16.8 ms for 1 row and 39.0 for 2 with `F.linear`. The 
 
 Which is fastest depends on the CPU and on what is measured: on that EPYC, streamed then packed
 then stock (benchmarks/verify_cost_epyc.json, an earlier numba version of the streamed kernel);
-on a 2-core Intel Xeon (2026-12-02) stock and streamed cost about the same for 1-3 rows, and
-streamed far less from 4 rows on (benchmarks/verify_cost.json). So the default for
+on a 2-core Intel Xeon (2026-12-02) streamed reading the bundled model's codes is cheapest at
+every step size a draft uses (benchmarks/verify_cost.json). So the default for
 float32 on a CPU is "auto": `layout_costs` measures them on the machine once, over the step
 sizes speculation uses (CHOICE_SIZES), and samdec.models.choose_layout keeps the cheapest.
 

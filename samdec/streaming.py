@@ -79,6 +79,8 @@ def _kernel():
     cpu = _cpu_flags()
     if "avx512f" not in cpu:
         return None
+    # -fopenmp: at::parallel_for runs serially without it. -ffp-contract=off: no multiply and
+    # add of the source may be fused behind its back; the only fused ones are written out.
     flags = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off"]
     built_from = SOURCE.read_text() + torch.__version__ + cpu + " ".join(flags)
     key = hashlib.sha256(built_from.encode()).hexdigest()[:16]
@@ -188,8 +190,6 @@ def pack_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int] |
     the kernel reads them (streamed.cpp, `Codes`): 4 bits where every code fits (Q4_1's), else
     8; zero-padded rows as codes 0 of step and offset 0. None where the weights are not codes
     (`find_codes`)."""
-    if weight.shape[1] % BLOCK:
-        return None
     found = find_codes(_padded(weight.detach().float(), 0, COLUMN))
     if found is None:
         return None

@@ -58,7 +58,7 @@ def read_bandwidth_gbs(repeats: int, size_mb: int = 1024) -> float:
 
 def weight_bytes(model) -> int:
     """Bytes of weights one step reads: every linear layer's matrix and bias as its layout
-    stores them (the streamed layout keeps de-quantised weights as their one-byte codes; the
+    stores them (the streamed layout keeps de-quantised weights as their 4- or 8-bit codes; the
     embedding table is not read, only one row of it per token)."""
     total = 0
     for _, m in _linears(model):
