@@ -72,7 +72,7 @@ class TransposedLinear(nn.Module):
 # kernel is samdec/csrc/streamed.cpp; 6: it reads de-quantised weights as their codes):
 # cached cost curves and layout choices are keyed by it
 # (engine.calibration_file, models.layout_choice_file).
-LAYOUT_REVISION = 6
+LAYOUT_REVISION = 7
 
 # oneDNN packs a weight for a batch size; 16 rows costs least across 1..32 rows here (the
 # bundled model's output layer, ms for 1/2/4/8/16 rows: packed for 1: 9.7/19.5/19.9/20.2/22.3;
