@@ -69,7 +69,8 @@ class TransposedLinear(nn.Module):
 # Bumped whenever a step starts costing another way (2: packed fuses projections, attention
 # reads grouped heads in place; 3: the KV cache appends in place, samdec.kvcache; 4: layouts
 # are compared through samdec.lean's forward, which the engine runs; 5: the streamed layout's
-# kernel is samdec/csrc/streamed.cpp; 6: it reads de-quantised weights as their codes):
+# kernel is samdec/csrc/streamed.cpp; 6: it reads de-quantised weights as their codes; 7: 4-bit
+# codes decode by lookup, several rows go through a column in chunks):
 # cached cost curves and layout choices are keyed by it
 # (engine.calibration_file, models.layout_choice_file).
 LAYOUT_REVISION = 7
