@@ -48,6 +48,14 @@ class GrowingLayer(DynamicLayer):
             values[..., :length, :] = self.values
         self.room_keys, self.room_values = keys, values
 
+    def room_for(self, tokens: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The key and value buffers, with room for `tokens` more after the cached ones (`like`:
+        a tensor shaped as what will be written, but for its length)."""
+        end = self.get_seq_length() + tokens
+        if not self._holds_views() or end > self.room_keys.shape[-2]:
+            self._make_room(self.get_seq_length(), end, like)
+        return self.room_keys, self.room_values
+
     def update(
         self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,8 +63,7 @@ class GrowingLayer(DynamicLayer):
             self.lazy_initialization(key_states, value_states)
         length = self.get_seq_length()
         end = length + key_states.shape[-2]
-        if not self._holds_views() or end > self.room_keys.shape[-2]:
-            self._make_room(length, end, key_states)
+        self.room_for(key_states.shape[-2], key_states)
         self.room_keys[..., length:end, :] = key_states
         self.room_values[..., length:end, :] = value_states
         self.keys = self.room_keys[..., :end, :]

@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .kernels import PackedQKV
+from .kernels import PackedMLP, PackedQKV, StreamedLinear
+from .streaming import STREAM_ROWS, _kernel
 
 
 def _rms_norm(norm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
@@ -89,9 +90,11 @@ class _Step:
 
 
 class LeanForward:
-    """model(input_ids=..., cache=...).logits, computed as transformers' llama forward does."""
+    """model(input_ids=..., cache=...).logits, computed as transformers' llama forward does;
+    with `native` (samdec/csrc/layers.cpp's `Layers`, see `native_layers`), the decoder layers
+    of a step after the prefill run from C++, the same torch ops in the same order."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, native=None) -> None:
         from transformers.integrations.sdpa_attention import (
             sdpa_attention_forward,
             use_gqa_in_sdpa,
@@ -100,6 +103,8 @@ class LeanForward:
 
         self.model = model
         self.core = model.model
+        self.native = native
+        self.groups = getattr(self.core.layers[0].self_attn, "num_key_value_groups", 1)
         self._mask, self._grouped, self._attend = (
             create_causal_mask,
             use_gqa_in_sdpa,
@@ -119,6 +124,11 @@ class LeanForward:
         if logits_to_keep:
             hidden = hidden[:, -logits_to_keep:, :]
         return self.head(hidden)
+
+    @property
+    def kind(self) -> str:
+        """ "lean", or "lean-cpp" where the layers of a step run from C++."""
+        return "lean" if self.native is None else "lean-cpp"
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
         """The output layer: logits of what `hidden` returns."""
@@ -146,12 +156,44 @@ class LeanForward:
         )
         cos, sin = core.rotary_emb(hidden, position_ids=position_ids)
         step = _Step(mask, cos.unsqueeze(1), sin.unsqueeze(1), hidden.shape[1] > 1 and mask is None)
+        rooms = self._native_rooms(cache, hidden, step)
+        if rooms is not None:
+            hidden, seen = self.native.run(
+                hidden, step.cos, step.sin, step.mask, step.causal, *rooms
+            )
+            for layer, keys, values in zip(cache.layers, seen[::2], seen[1::2], strict=True):
+                layer.keys, layer.values = keys, values  # what GrowingLayer.update leaves
+            return _rms_norm(core.norm, hidden)
         for index, layer in enumerate(core.layers):
             hidden = hidden + self._attention(
                 layer.self_attn, index, _rms_norm(layer.input_layernorm, hidden), step, cache
             )
             hidden = hidden + _mlp(layer.mlp, _rms_norm(layer.post_attention_layernorm, hidden))
         return _rms_norm(core.norm, hidden)
+
+    def _native_rooms(self, cache, hidden: torch.Tensor, step: _Step) -> tuple | None:
+        """(each layer's key buffers, value buffers, tokens cached) with room made for this
+        step, where `native` can run it: a step of at most STREAM_ROWS tokens after a prefill,
+        every cache layer a GrowingLayer holding the same length, grouped heads read in place
+        (as `_sdpa` would). None: the layers run here, in Python."""
+        from .kvcache import GrowingLayer
+
+        layers = cache.layers
+        if (
+            self.native is None
+            or hidden.shape[1] > STREAM_ROWS
+            or getattr(cache, "offloading", False)
+            or len(layers) != len(self.core.layers)
+            or not all(type(layer) is GrowingLayer and layer.is_initialized for layer in layers)
+        ):
+            return None
+        length = layers[0].get_seq_length()
+        if any(layer.get_seq_length() != length for layer in layers):
+            return None
+        if self.groups > 1 and not self._grouped(step.mask, layers[0].keys, layers[0].values):
+            return None
+        rooms = [layer.room_for(hidden.shape[1], layer.keys) for layer in layers]
+        return [keys for keys, _ in rooms], [values for _, values in rooms], length
 
     def _attention(self, attn, index: int, x: torch.Tensor, step: _Step, cache) -> torch.Tensor:
         """transformers' LlamaAttention.forward with the sdpa implementation, op for op."""
@@ -187,6 +229,70 @@ class LeanForward:
             enable_gqa=groups > 1,
         )
         return out.transpose(1, 2).contiguous()
+
+
+def _is_silu(act_fn: nn.Module) -> bool:
+    """nn.SiLU, or transformers' SiLUActivation (F.silu too)."""
+    return type(act_fn) is nn.SiLU or type(act_fn).__name__ == "SiLUActivation"
+
+
+def _streamed(linear: nn.Module) -> tuple[list[torch.Tensor], int] | None:
+    """What layers.cpp needs of a bias-free StreamedLinear: its two weight tensors (codes and
+    scales, or the packed float32 weight twice) and bits a code (0: float32); else None."""
+    if type(linear) is not StreamedLinear or linear.bias is not None or linear.in_features % 32:
+        return None
+    if linear.coded:
+        return [linear.codes, linear.scales], linear.code_bits
+    return [linear.packed, linear.packed], 0
+
+
+def native_layers(model: nn.Module):
+    """samdec/csrc/layers.cpp's `Layers` holding `model`'s decoder layers, where every layer is
+    what it runs: RMS norms, q/k/v and gate/up stacked as streamed linears (samdec.kernels), no
+    biases, SiLU, causal attention with one shape throughout; None otherwise."""
+    kernel = _kernel()
+    layers = model.model.layers
+    if kernel is None or not hasattr(kernel, "Layers"):
+        return None
+    attn0, mlp0 = layers[0].self_attn, layers[0].mlp
+    if type(attn0.q_proj) is not PackedQKV or type(mlp0) is not PackedMLP:
+        return None
+    native = kernel.Layers(
+        attn0.q_proj.sizes,
+        attn0.head_dim,
+        mlp0.hidden,
+        float(attn0.scaling),
+        attn0.num_key_value_groups > 1,
+    )
+    for layer in layers:
+        attn, mlp = layer.self_attn, layer.mlp
+        if (
+            type(attn.q_proj) is not PackedQKV
+            or attn.q_proj.sizes != attn0.q_proj.sizes
+            or (attn.head_dim, attn.scaling) != (attn0.head_dim, attn0.scaling)
+            or attn.num_key_value_groups != attn0.num_key_value_groups
+            or not getattr(attn, "is_causal", True)
+            or type(mlp) is not PackedMLP
+            or mlp.hidden != mlp0.hidden
+            or not _is_silu(mlp.act_fn)
+        ):
+            return None
+        linears = [_streamed(m) for m in (attn.q_proj.qkv, attn.o_proj, mlp.gate_up, mlp.down_proj)]
+        if any(linear is None for linear in linears):
+            return None
+        norms = layer.input_layernorm, layer.post_attention_layernorm
+        if not all(hasattr(norm, "variance_epsilon") for norm in norms):
+            return None
+        native.add(
+            norms[0].weight.detach(),
+            float(norms[0].variance_epsilon),
+            norms[1].weight.detach(),
+            float(norms[1].variance_epsilon),
+            [tensor for tensors, _ in linears for tensor in tensors],
+            [bits for _, bits in linears],
+            [m.out_features for m in (attn.q_proj.qkv, attn.o_proj, mlp.gate_up, mlp.down_proj)],
+        )
+    return native
 
 
 def why_not_lean(model: nn.Module) -> str:
@@ -257,11 +363,19 @@ def model_forward(model: nn.Module, lean: LeanForward | None):
 
 
 def lean_forward(model: nn.Module) -> LeanForward | None:
-    """A `LeanForward` for `model` if it computes bit-identical logits here, else None."""
+    """A `LeanForward` for `model` if it computes bit-identical logits here, else None; its
+    layers run from C++ where `native_layers` takes them and that, too, is bit-identical."""
     if why_not_lean(model):
         return None
-    lean = LeanForward(model)
     try:
-        return lean if matches_transformers(lean, model) else None
-    except Exception:  # a variant of the architecture this forward does not know
-        return None
+        native = native_layers(model)
+    except Exception:  # a layer this check did not foresee: Python runs it
+        native = None
+    for candidate in ([native] if native is not None else []) + [None]:
+        lean = LeanForward(model, candidate)
+        try:
+            if matches_transformers(lean, model):
+                return lean
+        except Exception:  # a variant of the architecture this forward does not know
+            pass
+    return None

@@ -49,8 +49,9 @@ class LoadedModel:
 
     @property
     def forward_kind(self) -> str:
-        """Which forward pass the engine runs: "lean" or "transformers"."""
-        return "lean" if self.lean is not None else "transformers"
+        """Which forward pass the engine runs: "lean", "lean-cpp" (its layers from C++) or
+        "transformers"."""
+        return self.lean.kind if self.lean is not None else "transformers"
 
     @property
     def max_context(self) -> int:

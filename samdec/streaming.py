@@ -54,7 +54,7 @@ STREAM_ROWS = 256
 COLUMN, LANES = 16, 16
 # Weight columns that share a quantisation step and offset (a GGUF block: Q4_1, Q8_0, ...).
 BLOCK = 32
-SOURCE = Path(__file__).with_name("csrc") / "streamed.cpp"
+SOURCES = [Path(__file__).with_name("csrc") / name for name in ("streamed.cpp", "layers.cpp")]
 
 
 def _cpu_flags() -> str:
@@ -82,14 +82,14 @@ def _kernel():
     # -fopenmp: at::parallel_for runs serially without it. -ffp-contract=off: no multiply and
     # add of the source may be fused behind its back; the only fused ones are written out.
     flags = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off"]
-    built_from = SOURCE.read_text() + torch.__version__ + cpu + " ".join(flags)
+    built_from = "".join(s.read_text() for s in SOURCES) + torch.__version__ + cpu + " ".join(flags)
     key = hashlib.sha256(built_from.encode()).hexdigest()[:16]
     folder = cache_root() / "kernels" / f"streamed-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     try:
         return load(
             name=f"samdec_streamed_{key}",
-            sources=[str(SOURCE)],
+            sources=[str(s) for s in SOURCES],
             extra_cflags=flags,
             extra_ldflags=["-fopenmp"],
             build_directory=str(folder),

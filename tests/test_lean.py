@@ -13,7 +13,9 @@ import torch
 
 from samdec import lean
 from samdec.engine import tree_inputs
+from samdec.kernels import apply_layout
 from samdec.kvcache import cache_keyword, new_cache
+from samdec.streaming import streamed_available
 from tests.conftest import tiny_model
 
 
@@ -54,7 +56,9 @@ def _assert_bit_identical(model, forward, past: int = 40) -> None:
 
 
 def test_the_bundled_model_runs_the_lean_forward_bit_identical_to_transformers(bundled):
-    assert bundled.forward_kind == "lean", lean.why_not_lean(bundled.model)
+    # Streamed (the layout "auto" picks where the kernel builds): its layers run from C++.
+    expected = "lean-cpp" if bundled.layout == "streamed" else "lean"
+    assert bundled.forward_kind == expected, lean.why_not_lean(bundled.model)
     _assert_bit_identical(bundled.model, bundled.lean, past=300)
 
 
@@ -75,7 +79,7 @@ def test_the_engine_uses_the_lean_forward_and_the_trace_says_so(bundled):
     engine = Engine(bundled, cost=CostModel())
     assert engine._model_forward is bundled.lean is not None
     trace = engine.generate(bundled.encode_prompt("Hi"), method="ar", max_new_tokens=4)
-    assert trace.summary.config["forward"] == "lean"
+    assert trace.summary.config["forward"] == bundled.lean.kind
 
 
 def test_a_tiny_llama_runs_the_lean_forward_bit_identical_to_transformers():
@@ -140,6 +144,78 @@ def test_a_forward_that_computes_anything_else_is_not_used(monkeypatch, target, 
     tiny = _tiny_llama()
     assert lean.lean_forward(tiny.model) is None
     assert tiny.forward_kind == "transformers"
+
+
+needs_streamed = pytest.mark.skipif(
+    not streamed_available(), reason="the streamed kernel needs AVX-512 and a C++ compiler"
+)
+
+
+def _streamed_tiny_llama():
+    tiny = _tiny_llama()
+    apply_layout(tiny.model, "streamed")
+    return tiny
+
+
+@needs_streamed
+def test_a_streamed_tiny_llama_runs_its_layers_from_cpp_bit_identical_to_transformers():
+    tiny = _streamed_tiny_llama()  # float32 weights, not codes: the kernel's other source
+    assert lean.native_layers(tiny.model) is not None
+    assert tiny.forward_kind == "lean-cpp"
+    _assert_bit_identical(tiny.model, tiny.lean)
+
+
+# Plausible slips in wiring the C++ layers (samdec/csrc/layers.cpp), each close to right.
+def _rooms_one_token_late(self, cache, hidden, step):
+    rooms = _original_rooms(self, cache, hidden, step)
+    return rooms if rooms is None else (*rooms[:2], rooms[2] + 1)
+
+
+def _rooms_one_token_early(self, cache, hidden, step):
+    rooms = _original_rooms(self, cache, hidden, step)
+    return rooms if rooms is None or not rooms[2] else (*rooms[:2], rooms[2] - 1)
+
+
+_original_rooms = lean.LeanForward._native_rooms
+
+
+class _MaskDropped:
+    """Layers whose `run` forgets a tree's mask (a tree then attends like a chain)."""
+
+    def __init__(self, native):
+        self.native = native
+
+    def run(self, hidden, cos, sin, mask, causal, *rooms):
+        return self.native.run(hidden, cos, sin, None, causal, *rooms)
+
+
+class _QueryNotRotated:
+    """Layers whose `run` gets rotary tables that turn nothing (cos 1, sin 0)."""
+
+    def __init__(self, native):
+        self.native = native
+
+    def run(self, hidden, cos, sin, mask, causal, *rooms):
+        return self.native.run(hidden, torch.ones_like(cos), torch.zeros_like(sin), mask, causal,
+                               *rooms)  # fmt: skip
+
+
+@needs_streamed
+@pytest.mark.parametrize(
+    "slip",
+    ["cache-one-token-late", "cache-one-token-early", "mask-dropped", "not-rotated"],
+)
+def test_c_plus_plus_layers_that_compute_anything_else_are_not_used(monkeypatch, slip):
+    if slip == "cache-one-token-late":
+        monkeypatch.setattr(lean.LeanForward, "_native_rooms", _rooms_one_token_late)
+    elif slip == "cache-one-token-early":
+        monkeypatch.setattr(lean.LeanForward, "_native_rooms", _rooms_one_token_early)
+    else:
+        wrapper = _MaskDropped if slip == "mask-dropped" else _QueryNotRotated
+        original = lean.native_layers
+        monkeypatch.setattr(lean, "native_layers", lambda model: wrapper(original(model)))
+    tiny = _streamed_tiny_llama()
+    assert tiny.forward_kind == "lean"  # the Python layers, which do check out
 
 
 def test_models_it_does_not_know_keep_transformers_forward():
