@@ -132,9 +132,9 @@ def add_bench(sub) -> None:
     bn.add_argument("--max-new-tokens", default="256")
     bn.add_argument(
         "--methods",
-        default="ar,hf-generate,hf-stock,pld:4,sam,sam+recycling,sam+graft",
+        default="ar,hf-generate,hf-stock,pld:3,sam,sam+recycling,sam+graft",
         help="comma-separated; NAME:fixed / NAME:cost picks the draft policy; pld:N is prompt "
-        "lookup with N draft tokens (plain pld: 10; pld:4 was chosen on training prompts by "
+        "lookup with N draft tokens (plain pld: 10; pld:3 was chosen on training prompts by "
         "scripts/tune_pld.py, benchmarks/pld_tuning.json)",
     )
     bn.add_argument("--categories", default=None, help="comma-separated subset of categories")
