@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import os
 
-# Before torch loads: OpenMP threads that spin while they wait make every forward pass ~50x
-# slower once anything else wants the CPU (the page's rendering, another session, a
-# neighbour on a shared host). Waiting passively costs nothing measurable on an idle machine.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Before torch loads: how OpenMP threads wait between the ~150 parallel regions of a step.
+# Spinning for long (libgomp's default, ~3 ms) keeps the CPU from anything else that wants it
+# (the page's rendering, another session, a neighbour on a shared host) and made forward passes
+# up to ~50x slower beside other work; sleeping at once (OMP_WAIT_POLICY=PASSIVE, this app's
+# earlier setting) pays a wake-up per region. A short spin, ~0.1 ms, does neither (bundled
+# model, streamed layout, 2-core Intel Xeon, 2026-12-02, scratch timing): a 1-token step
+# 11.6 ms (default spin 11.4, PASSIVE 24.1); 96 tokens of `sam` 0.92 s alone (0.88, 1.85) and
+# 3.4 s each with two at once (3.35, 3.5). The README's load test runs the app with it. An
+# operator's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 import argparse
 import logging

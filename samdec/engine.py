@@ -16,7 +16,6 @@ x is kept with probability p(x), and with a seed the output is plain sampling's,
 from __future__ import annotations
 
 import contextlib
-import os
 import statistics
 import threading
 import time
@@ -102,11 +101,12 @@ class _Run:
 def calibration_file(loaded: LoadedModel) -> tuple[str, Path]:
     """(key, path) of a model's measured verify-cost curve on disk: one per model, device,
     dtype, weight layout (and its revision: a curve measured before a layout changed is not
-    its curve), forward pass (samdec.lean's or transformers'), thread count and OpenMP wait
-    policy (which changes multi-token costs by up to ~45% on a CPU)."""
+    its curve), forward pass (samdec.lean's or transformers'), thread count and how OpenMP
+    threads wait (which changes multi-token costs by up to ~45% on a CPU)."""
     from .kernels import LAYOUT_REVISION
+    from .receipts import omp_wait
 
-    omp = os.environ.get("OMP_WAIT_POLICY", "")
+    omp = omp_wait()
     key = (
         f"{loaded.name}|{torch.device(loaded.device)}|{loaded.dtype}|{loaded.layout}"
         f"@{LAYOUT_REVISION}|{loaded.forward_kind}|{torch.get_num_threads()}|{omp}"

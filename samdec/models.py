@@ -231,12 +231,12 @@ def layout_choice_file(name: str, device: str, dtype: str) -> tuple[str, Path]:
     import torch
 
     from .kernels import LAYOUT_REVISION
-    from .receipts import machine_info
+    from .receipts import machine_info, omp_wait
 
     info = machine_info()
     key = (
         f"{name}|{device}|{dtype}|{info.get('cpu', info['processor'])}|{info['cpu_count']}"
-        f"|{torch.get_num_threads()}|{os.environ.get('OMP_WAIT_POLICY', '')}@{LAYOUT_REVISION}"
+        f"|{torch.get_num_threads()}|{omp_wait()}@{LAYOUT_REVISION}"
     )
     return key, keyed_cache_file("layouts", key)
 

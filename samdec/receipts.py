@@ -29,6 +29,8 @@ def machine_info() -> dict[str, Any]:
         # Spinning OpenMP threads are fastest alone and ~10x slower beside other work.
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
     }
+    if os.environ.get("GOMP_SPINCOUNT"):  # how long they spin before sleeping (libgomp)
+        info["gomp_spincount"] = os.environ["GOMP_SPINCOUNT"]
     try:
         import torch
 
@@ -52,6 +54,13 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     return info
+
+
+def omp_wait() -> str:
+    """How this process's OpenMP threads wait between parallel regions ("" for the defaults):
+    OMP_WAIT_POLICY, and libgomp's GOMP_SPINCOUNT where set. Both change what a step costs."""
+    policy, spin = os.environ.get("OMP_WAIT_POLICY", ""), os.environ.get("GOMP_SPINCOUNT", "")
+    return policy + (f" spin {spin}" if spin else "")
 
 
 def package_versions() -> dict[str, str]:

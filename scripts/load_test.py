@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -23,10 +22,13 @@ import sys
 import threading
 import time
 import urllib.request
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from samdec.receipts import receipt  # noqa: E402
+
 PROMPTS = (
     "List three colours of the rainbow, then list them again in reverse order.",
     "Fix the bug: def add(a, b): return a - b",
@@ -165,9 +167,9 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
     report = {
-        "command": "python scripts/load_test.py " + " ".join(sys.argv[1:]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "receipt": receipt(),
+        # what the server was started with; None: app.py's own defaults
+        "server_env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")},
         "clients": args.clients,
         "max_new_tokens": args.max_new_tokens,
         "rounds": args.rounds,

@@ -82,7 +82,8 @@ def provenance(artifact: dict, name: str) -> str:
     torch = r.get("packages", {}).get("torch") or r["machine"].get("torch")
     if torch:
         m = r["machine"]
-        threads = f" ({m['torch_threads']} threads, OMP_WAIT_POLICY {m['omp_wait_policy']})"
+        spin = f", GOMP_SPINCOUNT {m['gomp_spincount']}" if m.get("gomp_spincount") else ""
+        threads = f" ({m['torch_threads']} threads, OMP_WAIT_POLICY {m['omp_wait_policy']}{spin})"
         bits.append(f"torch {torch}" + (threads if "omp_wait_policy" in m else ""))
     if "receipt" not in artifact:
         bits.append("no package versions: the file predates receipts")
@@ -107,6 +108,14 @@ def rss(a: dict) -> list[float]:
     return [a["server_rss_mb"]["before"], *a["server_rss_mb"]["after_each_round"]]
 
 
+def server_waits(a: dict) -> str:
+    """How the server's OpenMP threads waited, where the file says (newer runs do)."""
+    if "server_env" not in a:
+        return ""
+    set_ = [f"{k}={v}" for k, v in a["server_env"].items() if v is not None]
+    return f"; the server with {', '.join(set_)}" if set_ else "; the server as app.py sets it up"
+
+
 def load_test(arts: dict) -> str:
     a = arts["load_test.json"]
     before, *after = rss(a)
@@ -119,7 +128,7 @@ def load_test(arts: dict) -> str:
     head += ["latency p50", "p95", "server memory"]
     parts = [
         f"{provenance(a, 'load_test.json')}: {a['clients']} clients, {a['requests']} requests "
-        f"in {a['rounds']} rounds, {a['max_new_tokens']} new tokens each.",
+        f"in {a['rounds']} rounds, {a['max_new_tokens']} new tokens each{server_waits(a)}.",
         table(head, [row]),
     ]
     for name, how in LOAD_RUNS.items():
