@@ -92,10 +92,15 @@ def call(client, prompt: str, method: str, max_new_tokens: int) -> tuple[list[in
     return json.loads(trace)["token_ids"], time.perf_counter() - start
 
 
-def solo_runs(client, max_new_tokens: int) -> dict[tuple[str, str], list[int]]:
-    return {
-        (p, m): call(client, p, m, max_new_tokens)[0] for p in PROMPTS for m in METHODS
-    }  # fmt: skip
+def solo_runs(client, max_new_tokens: int) -> tuple[dict[tuple[str, str], list[int]], float]:
+    """Each (prompt, method) alone: its tokens, and the median seconds of a request alone (what
+    one visitor waits), leaving out the first request, which loads the model."""
+    outputs, seconds = {}, []
+    for p in PROMPTS:
+        for m in METHODS:
+            outputs[(p, m)], elapsed = call(client, p, m, max_new_tokens)
+            seconds.append(elapsed)
+    return outputs, statistics.median(seconds[1:])
 
 
 def concurrent_runs(url: str, args, reference) -> list[dict]:
@@ -153,7 +158,7 @@ def main() -> None:
     proc, url = (None, args.url) if args.url else start_server()
     try:
         client = Client(url, verbose=False)
-        reference = solo_runs(client, args.max_new_tokens)  # also loads the model
+        reference, solo_s = solo_runs(client, args.max_new_tokens)  # also loads the model
         before = rss_mb(proc.pid) if proc else None
         start = time.perf_counter()
         results, after_rounds = [], []
@@ -174,6 +179,7 @@ def main() -> None:
         "max_new_tokens": args.max_new_tokens,
         "rounds": args.rounds,
         "server_rss_mb": {"before": before, "after_each_round": after_rounds},
+        "solo_median_s": solo_s,
         **summary(results, wall),
         "results": results,
     }

@@ -94,7 +94,8 @@ def provenance(artifact: dict, name: str) -> str:
 
 
 # -----------------------------------------------------------------------------
-# load test: three runs of scripts/load_test.py, from before receipts existed
+# load test: the app as it ships, the same with PASSIVE OpenMP threads, and two memory runs of
+# scripts/load_test.py from before receipts existed
 
 LOAD_RUNS = {
     "load_test_default_malloc_5_rounds.json": "with glibc's default malloc arenas (before the app "
@@ -123,14 +124,22 @@ def load_test(arts: dict) -> str:
         f"{v:,.0f} after round {i}" for i, v in enumerate(after, 1)
     )
     row = [a["requests"], a["ok"], a["errors"], a["busy"], f"{a['identical']} / {a['requests']}"]
-    row += [f"{a['p50_s']:.1f} s", f"{a['p95_s']:.1f} s", memory]
+    solo = f"{a['solo_median_s']:.2f} s" if "solo_median_s" in a else "–"
+    row += [solo, f"{a['p50_s']:.1f} s", f"{a['p95_s']:.1f} s", memory]
     head = ["requests", "ok", "errors", "busy", "identical to the solo run"]
-    head += ["latency p50", "p95", "server memory"]
+    head += ["one request alone, median", "under load: latency p50", "p95", "server memory"]
     parts = [
         f"{provenance(a, 'load_test.json')}: {a['clients']} clients, {a['requests']} requests "
         f"in {a['rounds']} rounds, {a['max_new_tokens']} new tokens each{server_waits(a)}.",
         table(head, [row]),
     ]
+    if b := arts.get("load_test_passive.json"):
+        parts.append(
+            f"The same load with `OMP_WAIT_POLICY=PASSIVE` (the app's setting before it spun "
+            f"briefly): one request alone {b['solo_median_s']:.2f} s (median), under load p50 "
+            f"{b['p50_s']:.1f} s, p95 {b['p95_s']:.1f} s, {b['identical']} / {b['requests']} "
+            f"identical; {provenance(b, 'load_test_passive.json')}."
+        )
     for name, how in LOAD_RUNS.items():
         if b := arts.get(name):
             steps = " -> ".join(f"{v:,.0f}" for v in rss(b))
@@ -534,7 +543,7 @@ def verify_cost(arts: dict) -> str:
 
 BLOCKS = {
     "load-test": (
-        ("load_test.json", *LOAD_RUNS),
+        ("load_test.json", "load_test_passive.json", *LOAD_RUNS),
         "python scripts/load_test.py --clients 8 --requests 40 --rounds 2",
         load_test,
     ),
