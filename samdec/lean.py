@@ -252,42 +252,44 @@ def _streamed(linear: nn.Module) -> tuple[list[torch.Tensor], int] | None:
     return [linear.packed, linear.packed], 0
 
 
+def _like_the_first(layer: nn.Module, first: nn.Module) -> bool:
+    """Whether a decoder layer is what layers.cpp runs, shaped as the first one: stacked
+    q/k/v and gate/up (samdec.kernels), SiLU, causal attention, RMS norms."""
+    attn, mlp, attn0, mlp0 = layer.self_attn, layer.mlp, first.self_attn, first.mlp
+    return (
+        type(attn.q_proj) is PackedQKV
+        and type(mlp) is PackedMLP
+        and attn.q_proj.sizes == attn0.q_proj.sizes
+        and (attn.head_dim, attn.scaling) == (attn0.head_dim, attn0.scaling)
+        and attn.num_key_value_groups == attn0.num_key_value_groups
+        and getattr(attn, "is_causal", True)
+        and mlp.hidden == mlp0.hidden
+        and _is_silu(mlp.act_fn)
+        and hasattr(layer.input_layernorm, "variance_epsilon")
+        and hasattr(layer.post_attention_layernorm, "variance_epsilon")
+    )
+
+
 def native_layers(model: nn.Module):
     """samdec/csrc/layers.cpp's `Layers` holding `model`'s decoder layers, where every layer is
-    what it runs: RMS norms, q/k/v and gate/up stacked as streamed linears (samdec.kernels), no
-    biases, SiLU, causal attention with one shape throughout; None otherwise."""
-    kernel = _kernel()
-    layers = model.model.layers
-    if kernel is None or not hasattr(kernel, "Layers"):
+    what it runs (`_like_the_first`, every linear streamed and bias-free); None otherwise."""
+    kernel, layers = _kernel(), model.model.layers
+    if kernel is None or not all(_like_the_first(layer, layers[0]) for layer in layers):
         return None
-    attn0, mlp0 = layers[0].self_attn, layers[0].mlp
-    if type(attn0.q_proj) is not PackedQKV or type(mlp0) is not PackedMLP:
-        return None
+    attn0 = layers[0].self_attn
     native = kernel.Layers(
         attn0.q_proj.sizes,
         attn0.head_dim,
-        mlp0.hidden,
+        layers[0].mlp.hidden,
         float(attn0.scaling),
         attn0.num_key_value_groups > 1,
     )
     for layer in layers:
-        attn, mlp = layer.self_attn, layer.mlp
-        if (
-            type(attn.q_proj) is not PackedQKV
-            or attn.q_proj.sizes != attn0.q_proj.sizes
-            or (attn.head_dim, attn.scaling) != (attn0.head_dim, attn0.scaling)
-            or attn.num_key_value_groups != attn0.num_key_value_groups
-            or not getattr(attn, "is_causal", True)
-            or type(mlp) is not PackedMLP
-            or mlp.hidden != mlp0.hidden
-            or not _is_silu(mlp.act_fn)
-        ):
-            return None
-        linears = [_streamed(m) for m in (attn.q_proj.qkv, attn.o_proj, mlp.gate_up, mlp.down_proj)]
-        if any(linear is None for linear in linears):
-            return None
         norms = layer.input_layernorm, layer.post_attention_layernorm
-        if not all(hasattr(norm, "variance_epsilon") for norm in norms):
+        mlp = layer.mlp
+        modules = (layer.self_attn.q_proj.qkv, layer.self_attn.o_proj, mlp.gate_up, mlp.down_proj)
+        linears = [_streamed(m) for m in modules]
+        if any(linear is None for linear in linears):
             return None
         native.add(
             norms[0].weight.detach(),
@@ -296,7 +298,7 @@ def native_layers(model: nn.Module):
             float(norms[1].variance_epsilon),
             [tensor for tensors, _ in linears for tensor in tensors],
             [bits for _, bits in linears],
-            [m.out_features for m in (attn.q_proj.qkv, attn.o_proj, mlp.gate_up, mlp.down_proj)],
+            [m.out_features for m in modules],
         )
     return native
 

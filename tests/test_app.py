@@ -14,6 +14,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import json
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -610,6 +611,14 @@ def test_the_decoding_thread_stops_when_nobody_reads_it(ui, monkeypatch):
     from samdec.ui import device
 
     monkeypatch.setattr(device, "ABANDONED_S", 0.5)
+    original = device.gpu_stream
+
+    def slow_stream(*args):  # a model slow enough that the answer outlasts ABANDONED_S
+        for item in original(*args):
+            time.sleep(0.1)
+            yield item
+
+    monkeypatch.setattr(device, "gpu_stream", slow_stream)
     prepared = ui.request.prepare(
         ui.request.read_request({"prompt": PROMPT, "max_new_tokens": 400})
     )
