@@ -113,7 +113,7 @@ def drive(page) -> None:
     page.wait_for_selector("#sd-stream .sd-tok", timeout=120_000)
     page.screenshot(path=str(OUT / "app-live.png"), full_page=True)
     page.wait_for_function(
-        "() => document.querySelector('#sd-stats').innerText.includes('stopped')",
+        "() => document.querySelector('#sd-stats')?.innerText.includes('stopped')",
         timeout=180_000,
     )
     page.wait_for_timeout(800)
@@ -148,7 +148,7 @@ def drive(page) -> None:
     step = int(target.get_attribute("data-step"))
     target.click()
     page.wait_for_function(
-        f"() => document.querySelector('#sd-inspector').innerText.includes('Step {step} of')",
+        f"() => document.querySelector('#sd-inspector')?.innerText.includes('Step {step} of')",
         timeout=30_000,
     )
     assert page.locator(f"#sd-stream .sd-sel[data-step='{step}']").count() == 1
@@ -158,7 +158,7 @@ def drive(page) -> None:
     slider.focus()
     slider.press("Home")
     page.wait_for_function(
-        "() => document.querySelector('#sd-inspector').innerText.includes('Step 0 of')",
+        "() => document.querySelector('#sd-inspector')?.innerText.includes('Step 0 of')",
         timeout=30_000,
     )
     page.wait_for_timeout(500)
@@ -177,7 +177,7 @@ def compare_and_tune(page) -> None:
     read the settings by name: a wrong binding shows up here as an error or a wrong row)."""
     page.click("#sd-compare-btn")
     page.wait_for_function(
-        "() => document.querySelector('#sd-compare-table').innerText.includes('identical')",
+        "() => document.querySelector('#sd-compare-table')?.innerText.includes('identical')",
         timeout=180_000,
     )
     table = page.locator("#sd-compare-table").inner_text()
@@ -186,7 +186,7 @@ def compare_and_tune(page) -> None:
     page.click("#sd-tune summary, #sd-tune button.label-wrap")
     page.click("#sd-tune-btn")
     page.wait_for_function(
-        "() => document.querySelector('#sd-tune-summary').innerText.includes('Best: l_bias')",
+        "() => document.querySelector('#sd-tune-summary')?.innerText.includes('Best: l_bias')",
         timeout=180_000,
     )
     best = re.search(r"Best: l_bias (\d+), l_threshold (\d+)", page.inner_text("#sd-tune-summary"))
@@ -194,7 +194,7 @@ def compare_and_tune(page) -> None:
     page.click("#sd-settings button.label-wrap, #sd-settings summary")
     for elem, value in (("#sd-l-bias", best[1]), ("#sd-l-threshold", best[2])):
         page.wait_for_function(
-            f"() => document.querySelector('{elem} input[type=number]').value === '{value}'",
+            f"() => document.querySelector('{elem} input[type=number]')?.value === '{value}'",
             timeout=30_000,
         )
     page.screenshot(path=str(OUT / "app-compare-tune.png"), full_page=True)
@@ -208,7 +208,7 @@ def static_tab(page) -> None:
     chosen by hand, selecting a statically drafted step brings the static tab forward."""
     page.get_by_role("button", name="Static corpus hit").click()
     page.wait_for_function(
-        "() => document.querySelector('#sd-prompt textarea').value.startsWith('Natalia')",
+        "() => document.querySelector('#sd-prompt textarea')?.value.startsWith('Natalia')",
         timeout=30_000,
     )
     max_new = page.locator("#sd-max-new input[type=number]")
@@ -216,7 +216,7 @@ def static_tab(page) -> None:
     max_new.press("Enter")
     page.click("#sd-generate")
     page.wait_for_function(
-        "() => document.querySelector('#sd-stats').innerText.includes('stopped')",
+        "() => document.querySelector('#sd-stats')?.innerText.includes('stopped')",
         timeout=180_000,
     )
     page.wait_for_timeout(800)
@@ -229,7 +229,7 @@ def static_tab(page) -> None:
     step = int(static.first.get_attribute("data-step"))
     static.first.click()
     page.wait_for_function(
-        f"() => document.querySelector('#sd-inspector').innerText.includes('Step {step} of')",
+        f"() => document.querySelector('#sd-inspector')?.innerText.includes('Step {step} of')",
         timeout=30_000,
     )
     page.wait_for_function(
@@ -270,7 +270,7 @@ def playground(page) -> None:
         return page.get_attribute(event, "data-kind")
 
     page.wait_for_function(
-        "() => document.querySelector('#sd-pg-notice').innerText.includes('events')",
+        "() => document.querySelector('#sd-pg-notice')?.innerText.includes('events')",
         timeout=30_000,
     )
     at(0)
@@ -308,7 +308,7 @@ def playground(page) -> None:
 
     page.click("#sd-pg-send")
     page.wait_for_function(
-        f"() => document.querySelector('#sd-prompt textarea').value === '{text}'", timeout=30_000
+        f"() => document.querySelector('#sd-prompt textarea')?.value === '{text}'", timeout=30_000
     )
 
 
