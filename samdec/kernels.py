@@ -38,6 +38,8 @@ from torch import nn
 
 from .config import LAYOUTS
 from .streaming import (
+    STREAM_ROWS,
+    native_linear,
     pack_codes,
     pack_weight,
     rows_times_codes,
@@ -134,13 +136,21 @@ class StreamedLinear(nn.Module):
         weight, self.bias = _stacked(linears)
         self.out_features, self.in_features = weight.shape
         coded = pack_codes(weight)
-        self.coded = coded is not None
         if coded is None:
             self.register_buffer("packed", pack_weight(weight), persistent=False)
+            self.code_bits, weights = 0, [self.packed]
         else:
             self.register_buffer("codes", coded[0], persistent=False)
             self.register_buffer("scales", coded[1], persistent=False)
-            self.code_bits = coded[2]
+            self.code_bits, weights = coded[2], [self.codes, self.scales]
+        # The kernel's entry point, which samdec/csrc/layers.cpp's Layers calls too. It holds
+        # these buffers: the layout is CPU float32 only, so they are never moved or cast.
+        self.native = native_linear(weights, self.code_bits, self.in_features, self.out_features)
+
+    @property
+    def coded(self) -> bool:
+        """Whether the weights are kept as codes (else as packed float32)."""
+        return self.code_bits > 0
 
     @property
     def weight(self) -> torch.Tensor:
@@ -148,15 +158,18 @@ class StreamedLinear(nn.Module):
         return torch.empty(self.out_features, self.in_features, device="meta")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.reshape(-1, self.in_features)
-        if self.coded:
-            coded = (self.codes, self.scales, self.code_bits)
-            y = rows_times_codes(rows, coded, self.out_features)
-        else:
-            y = rows_times_weight(rows, self.packed, self.out_features)
-        if self.bias is not None:
-            y = y + self.bias
-        return y.reshape(*x.shape[:-1], self.out_features)
+        if x.numel() <= STREAM_ROWS * self.in_features:
+            y = self.native(x)
+        else:  # a long prompt's prefill: F.linear on the unpacked weights
+            rows = x.reshape(-1, self.in_features)
+            if self.coded:
+                y = rows_times_codes(
+                    rows, (self.codes, self.scales, self.code_bits), self.out_features
+                )
+            else:
+                y = rows_times_weight(rows, self.packed, self.out_features)
+            y = y.reshape(*x.shape[:-1], self.out_features)
+        return y if self.bias is None else y + self.bias
 
 
 class PackedMLP(nn.Module):

@@ -51,9 +51,9 @@ class GrowingLayer(DynamicLayer):
     def room_for(self, tokens: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The key and value buffers, with room for `tokens` more after the cached ones (`like`:
         a tensor shaped as what will be written, but for its length)."""
-        end = self.get_seq_length() + tokens
-        if not self._holds_views() or end > self.room_keys.shape[-2]:
-            self._make_room(self.get_seq_length(), end, like)
+        length = self.get_seq_length()
+        if not self._holds_views() or length + tokens > self.room_keys.shape[-2]:
+            self._make_room(length, length + tokens, like)
         return self.room_keys, self.room_values
 
     def update(

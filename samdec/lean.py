@@ -242,14 +242,12 @@ def _is_silu(act_fn: nn.Module) -> bool:
     return type(act_fn) is nn.SiLU or type(act_fn).__name__ == "SiLUActivation"
 
 
-def _streamed(linear: nn.Module) -> tuple[list[torch.Tensor], int] | None:
-    """What layers.cpp needs of a bias-free StreamedLinear: its two weight tensors (codes and
-    scales, or the packed float32 weight twice) and bits a code (0: float32); else None."""
-    if type(linear) is not StreamedLinear or linear.bias is not None or linear.in_features % 32:
+def _streamed(linear: nn.Module):
+    """The kernel entry point (samdec/csrc/layers.cpp's `Linear`) of a bias-free
+    StreamedLinear, for `Layers` to call; None for any other linear."""
+    if type(linear) is not StreamedLinear or linear.bias is not None:
         return None
-    if linear.coded:
-        return [linear.codes, linear.scales], linear.code_bits
-    return [linear.packed, linear.packed], 0
+    return linear.native
 
 
 def _like_the_first(layer: nn.Module, first: nn.Module) -> bool:
@@ -296,9 +294,7 @@ def native_layers(model: nn.Module):
             float(norms[0].variance_epsilon),
             norms[1].weight.detach(),
             float(norms[1].variance_epsilon),
-            [tensor for tensors, _ in linears for tensor in tensors],
-            [bits for _, bits in linears],
-            [m.out_features for m in modules],
+            *linears,
         )
     return native
 

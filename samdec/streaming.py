@@ -121,17 +121,25 @@ def pack_weight(weight: torch.Tensor) -> torch.Tensor:
     return _kernel().pack(padded.contiguous())
 
 
+def native_linear(weights: list[torch.Tensor], bits: int, in_features: int, out_features: int):
+    """samdec/csrc/layers.cpp's `Linear`: the kernel over `pack_weight`'s packed weight ([it],
+    bits 0) or `pack_codes`' codes and scales ([codes, scales], bits 4 or 8), called on inputs
+    (..., in_features) of at most STREAM_ROWS rows (the GIL released while it computes)."""
+    return _kernel().Linear(weights, bits, -(-in_features // LANES) * LANES, out_features)
+
+
+def _long_rows(rows: torch.Tensor, weight: torch.Tensor, out_features: int) -> torch.Tensor:
+    """rows (M, in) @ weight.T with F.linear on the unpacked (padded) weight: for steps of
+    more than STREAM_ROWS rows (a long prompt's prefill)."""
+    out = F.linear(_padded(rows, 1, LANES), weight)
+    return out if out.shape[1] == out_features else out[:, :out_features]
+
+
 def rows_times_weight(rows: torch.Tensor, packed: torch.Tensor, out_features: int) -> torch.Tensor:
     """rows (M, in) float32 @ W.T -> (M, out_features), W given as `pack_weight(W)`."""
-    kernel = _kernel()
-    if rows.shape[1] % LANES:
-        rows = _padded(rows, 1, LANES)
-    rows = rows.contiguous()
     if rows.shape[0] > STREAM_ROWS:
-        out = F.linear(rows, kernel.unpack(packed))
-    else:
-        out = kernel.rows_times_weight(rows, packed)
-    return out if out.shape[1] == out_features else out[:, :out_features]
+        return _long_rows(rows, _kernel().unpack(packed), out_features)
+    return native_linear([packed], 0, rows.shape[1], out_features)(rows)
 
 
 def _fp16_neighbours(step: torch.Tensor) -> list[torch.Tensor]:
@@ -225,9 +233,7 @@ def rows_times_codes(
     rows: torch.Tensor, coded: tuple[torch.Tensor, torch.Tensor, int], out_features: int
 ) -> torch.Tensor:
     """rows (M, in) float32 @ W.T -> (M, out_features), W given as `pack_codes(W)`."""
-    rows = rows.contiguous()
+    codes, scales, bits = coded
     if rows.shape[0] > STREAM_ROWS:
-        out = F.linear(rows, unpack_codes(*coded))
-    else:
-        out = _kernel().rows_times_codes(rows, *coded)
-    return out if out.shape[1] == out_features else out[:, :out_features]
+        return _long_rows(rows, unpack_codes(*coded), out_features)
+    return native_linear([codes, scales], bits, rows.shape[1], out_features)(rows)

@@ -23,14 +23,27 @@ torch::Tensor rows_times_codes(const torch::Tensor& x, const torch::Tensor& code
 
 namespace {
 
-// A StreamedLinear: codes and scales (bits 4 or 8), or float32 packed weights (bits 0).
+// The kernel as a linear layer: codes and scales (bits 4 or 8) or float32 packed weights
+// (bits 0), inputs (..., in) of at most samdec.streaming.STREAM_ROWS rows, zero columns added
+// up to the padded width the weights were packed at, padded outputs cut. The one place both
+// StreamedLinear.forward and Layers call the kernel from.
 struct Linear {
   torch::Tensor codes, scales, packed;
-  int64_t bits = 0, out = 0;
+  int64_t bits = 0, columns = 0, out = 0;
 
-  // StreamedLinear.forward for inputs (..., in) of at most samdec.streaming.STREAM_ROWS rows.
+  Linear() = default;
+  Linear(const std::vector<torch::Tensor>& weights, int64_t bits, int64_t columns, int64_t out)
+      : bits(bits), columns(columns), out(out) {
+    TORCH_CHECK(weights.size() == (bits ? 2u : 1u), "codes and scales, or one packed weight");
+    if (bits) codes = weights[0], scales = weights[1];
+    else packed = weights[0];
+  }
+
   torch::Tensor operator()(const torch::Tensor& x) const {
-    const auto rows = x.reshape({-1, x.size(-1)}).contiguous();
+    auto rows = x.reshape({-1, x.size(-1)});
+    TORCH_CHECK(rows.size(1) <= columns, "more input columns than the weights have");
+    if (rows.size(1) < columns) rows = at::constant_pad_nd(rows, {0, columns - rows.size(1)});
+    rows = rows.contiguous();
     auto y = bits ? rows_times_codes(rows, codes, scales, bits) : rows_times_weight(rows, packed);
     if (y.size(1) != out) y = y.slice(1, 0, out);
     auto shape = x.sizes().vec();
@@ -66,18 +79,8 @@ struct Layers {
   bool grouped_heads = false;  // SDPA's enable_gqa: fewer key/value heads than query heads
 
   void add(torch::Tensor input_norm, double input_eps, torch::Tensor post_norm, double post_eps,
-           std::vector<torch::Tensor> weights, std::vector<int64_t> bits,
-           std::vector<int64_t> outs) {
-    TORCH_CHECK(weights.size() == 8 && bits.size() == 4 && outs.size() == 4);
-    auto linear = [&](int i) {
-      Linear l;
-      l.bits = bits[i], l.out = outs[i];
-      if (l.bits) l.codes = weights[2 * i], l.scales = weights[2 * i + 1];
-      else l.packed = weights[2 * i];
-      return l;
-    };
-    layers.push_back({input_norm, post_norm, input_eps, post_eps, linear(0), linear(1),
-                      linear(2), linear(3)});
+           Linear qkv, Linear o, Linear gate_up, Linear down) {
+    layers.push_back({input_norm, post_norm, input_eps, post_eps, qkv, o, gate_up, down});
   }
 
   // lean.LeanForward._attention: keys and values written at `length` of each layer's room
@@ -144,6 +147,9 @@ struct Layers {
 }  // namespace
 
 void bind_layers(pybind11::module_& m) {
+  pybind11::class_<Linear>(m, "Linear")
+      .def(pybind11::init<std::vector<torch::Tensor>, int64_t, int64_t, int64_t>())
+      .def("__call__", &Linear::operator(), pybind11::call_guard<pybind11::gil_scoped_release>());
   pybind11::class_<Layers>(m, "Layers")
       .def(pybind11::init([](std::vector<int64_t> sizes, int64_t head_dim, int64_t mlp_width,
                              double scaling, bool grouped_heads) {
