@@ -30,12 +30,13 @@ import torch
 from .automaton import StaticSuffixAutomaton
 from .config import DecodeConfig
 from .drafters import Draft, Drafter, TokenRecycling, Verified, build_drafter
-from .lean import model_forward
+from .lean import LeanForward, model_forward
 from .methods import method
 from .models import LoadedModel, keyed_cache_file
 from .policy import CostAware, CostModel, FixedLength, calibrate, make_policy, timed
 from .sampling import PositionNoise, accept_sampled, target_probs
 from .stepping import draft_step, follow_greedy
+from .streaming import STREAM_ROWS
 from .trace import StepEvent, Trace, summarize
 
 # A cached cost curve is measured again when a 1-token forward now takes under this fraction of
@@ -133,7 +134,9 @@ class Engine:
         self._tree_ok: bool | None = None
         self._pieces: dict[int, str] = {}
         self._recycling: TokenRecycling | None = None  # kept for carry_recycling
-        self._lock = threading.Lock()  # one forward pass at a time per model
+        # One forward pass at a time per model; re-entrant because a drafter may compute the
+        # prompt's deferred top-k (_prefill) from inside a locked section (TokenRecycling.start).
+        self._lock = threading.RLock()
         if isinstance(cost, CostModel):
             self.cost = cost
         elif cost == "default":
@@ -142,8 +145,9 @@ class Engine:
             self.cost = self.calibrated_cost(recalibrate=(cost == "recalibrate"))
 
     @property
-    def lock(self) -> threading.Lock:
-        """Held around every forward pass: take it to time other model calls undisturbed."""
+    def lock(self):
+        """Held around every forward pass (re-entrant): take it to time other model calls
+        undisturbed."""
         return self._lock
 
     # ----------------------------------------------------------------- set-up helpers
@@ -396,14 +400,11 @@ class Engine:
         t0 = time.perf_counter()
         ids, topk = run.ids, run.topk
         with self._lock, torch.no_grad():
-            if len(ids) > 1:
-                keep = min(len(ids) - 1, 512) if topk else 1
-                prompt = torch.tensor([ids[:-1]], device=self.device)
-                logits = self._call(prompt, run.cache, logits_to_keep=keep)
+            prompt_top = self._prefill(ids[:-1], run.cache, topk) if len(ids) > 1 else None
             if drafter is not None:
                 drafter.start(ids)
-                if topk and len(ids) > 1:
-                    drafter.observe([], self._verified(ids[-1 - keep : -1], logits, topk))
+                if prompt_top is not None:
+                    drafter.observe([], prompt_top)
         run.prefill_ms = (time.perf_counter() - t0) * 1000.0
         run.decode_start = time.perf_counter()
         return run
@@ -529,6 +530,30 @@ class Engine:
             ids.update(t for row in step.top_tokens for t in row)  # the tooltips' alternatives
         return {str(t): self.piece(t) for t in sorted(ids)}
 
+    def _prefill(self, prompt: list[int], cache, topk: int) -> Verified | None:
+        """Fill `cache` with `prompt`; with `topk`, the model's top-k after each of its last
+        PROMPT_TOPK tokens, as a Verified that computes rows as a drafter reads them (the lean
+        forward's output layer on the kept hidden states, as the logits of this pass would be)."""
+        ids = torch.tensor([prompt], device=self.device)
+        if not topk:
+            self._call(ids, cache, logits_to_keep=1)
+            return None
+        keep = min(len(prompt), PROMPT_TOPK)
+        forward = self._model_forward
+        if not isinstance(forward, LeanForward):
+            return self._verified(prompt[-keep:], self._call(ids, cache, logits_to_keep=keep), topk)
+        hidden = forward.hidden(ids, cache)[0, -keep:].clone()
+
+        def prompt_topk(index: np.ndarray) -> np.ndarray:
+            # In pieces of at most STREAM_ROWS rows: the streamed kernel then computes each row
+            # the same bits whichever rows are asked for together.
+            pieces = torch.as_tensor(index).split(STREAM_ROWS)
+            with self._lock, torch.no_grad():
+                logits = torch.cat([forward.head(hidden[piece]) for piece in pieces])
+                return logits.topk(topk, dim=-1).indices.cpu().numpy()
+
+        return Verified(np.asarray(prompt[-keep:], dtype=np.int64), rows=prompt_topk)
+
     def _verified(self, tokens: list[int], logits: torch.Tensor, k: int) -> Verified:
         top = logits[-len(tokens) :].topk(k, dim=-1).indices.cpu().numpy()
         return Verified(np.asarray(tokens, dtype=np.int64), top)
@@ -552,6 +577,9 @@ class Engine:
 
 
 TOP_NEXT = 3  # next-token candidates kept per appended token, for the page's tooltips
+# Prompt positions whose top-k next tokens a drafter that learns from them (Token Recycling) is
+# given: the last 512, a bound on the output layer's work for a long prompt (not tuned).
+PROMPT_TOPK = 512
 
 
 def _top_next(logits: torch.Tensor, rows: list[int]) -> tuple[list[list[int]], list[list[float]]]:

@@ -99,6 +99,79 @@ def test_recycling_table_resets_per_request_unless_carried():
     assert rec.propose(5).tokens
 
 
+def _deferred_differs(cls: type[TokenRecycling], seed: int) -> bool:
+    """Run the same random requests through `cls` given the prompt's top-k deferred (rows
+    computed as read) and through TokenRecycling given it at once; whether any draft, or the
+    table once every row is written, differ. Also checks that rows are computed only for a
+    draft, and each at most once."""
+    rng = np.random.default_rng(seed)
+    vocab, k = 12, 3
+    lazy, eager = cls(vocab_size=vocab, k=k), TokenRecycling(vocab_size=vocab, k=k)
+    for _ in range(3):
+        lazy.carry_over = eager.carry_over = bool(rng.integers(2))
+        prompt = rng.integers(0, vocab, size=int(rng.integers(2, 9)))
+        top = rng.integers(0, vocab, size=(len(prompt), k))
+        computed: list[int] = []
+
+        def rows(index, top=top, computed=computed):
+            computed.extend(index.tolist())
+            return top[index]
+
+        for drafter in (lazy, eager):
+            drafter.start(list(prompt))
+        eager.observe([], Verified(prompt, top))
+        lazy.observe([], Verified(prompt, rows=rows))
+        for _ in range(int(rng.integers(0, 6))):
+            if rng.random() < 0.3:
+                if lazy.propose(6).tokens != eager.propose(6).tokens:
+                    return True
+            else:
+                tokens = rng.integers(0, vocab, size=int(rng.integers(1, 4)))
+                step_top = rng.integers(0, vocab, size=(len(tokens), k))
+                for drafter in (lazy, eager):
+                    drafter.observe(list(tokens[-1:]), Verified(tokens, step_top))
+            assert len(set(computed)) == len(computed), "a row computed twice"
+        if not lazy.carry_over:
+            assert lazy.pending is not None or not computed
+    lazy.carry_over = eager.carry_over = True
+    lazy.start([0]), eager.start([0])  # carried over: every pending row is written
+    return not np.array_equal(lazy.table, eager.table)
+
+
+def test_rows_computed_only_for_a_draft():
+    rec = TokenRecycling(vocab_size=10, k=2)
+    computed = []
+    rec.start([1, 2, 3])
+    table = np.array([[4, 5], [6, 7], [8, 9]])
+    rec.observe([], Verified(np.array([1, 2, 3]), rows=lambda i: computed.append(i) or table[i]))
+    rec.observe([4], Verified(np.array([3]), np.array([[1, 2]])))  # 3's newer prediction
+    assert not computed
+    rec.propose(1)  # reads the row of the last token, 4: nothing pending for it
+    assert not computed
+    rec.observe([1], Verified(np.array([1]), np.array([[2, 3]])))
+    rec.start([2])  # a new request, not carried over: the prompt's rows are dropped
+    assert not computed and rec.pending is None
+
+
+class _ForgetsNewer(TokenRecycling):
+    """A plausible bug: rows written since the prompt are not marked, so the prompt's row
+    lands over them when a draft reads it."""
+
+    def observe(self, new_tokens, verified=None):
+        if verified is not None and not verified.deferred:
+            kept = self.pending_row.copy()
+            super().observe(new_tokens, verified)
+            self.pending_row[:] = kept
+        else:
+            super().observe(new_tokens, verified)
+
+
+def test_a_deferred_prompt_topk_drafts_what_an_eager_one_does():
+    assert not any(_deferred_differs(TokenRecycling, seed) for seed in range(300))
+    # The negative control: writing the prompt's rows over newer ones shows up in the same runs.
+    assert any(_deferred_differs(_ForgetsNewer, seed) for seed in range(300))
+
+
 def test_template_is_parents_first_and_best_first():
     t = make_template(size=70, max_depth=6, k=8)
     assert len(t) == 70 and int(t.depths.max()) <= 6

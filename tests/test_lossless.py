@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from samdec.drafters import Verified
 from samdec.engine import DecodeConfig, Engine
 from samdec.methods import TABLE
 from samdec.policy import CostModel
@@ -83,6 +84,37 @@ def test_grafted_method_is_lossless_and_accepts_grafted_nodes(engine, references
         grafted_accepted += sum(s.grafted_accepted for s in trace.steps)
         accepted += sum(s.accepted for s in trace.steps)
     assert accepted > grafted_accepted > 0, f"grafted {grafted}, accepted {grafted_accepted}"
+
+
+def test_the_prompts_topk_is_computed_as_drafts_read_it_and_drafts_as_if_computed_at_once(
+    engine, references, bundled, monkeypatch
+):
+    """Engine._prefill defers the output layer over the prompt's last 512 rows, computing rows
+    as Token Recycling reads them: the same trees as computing them all at once."""
+    if bundled.layout != "streamed":
+        pytest.skip("rows computed apart carry the same bits in the streamed layout only")
+    prefill, given = engine._prefill, []
+
+    def recorded(*args, eager=False):
+        verified = prefill(*args)
+        given.append(verified)
+        if eager:  # every row now, before any draft: the eager write
+            verified = Verified(verified.tokens, verified.topk)
+        return verified
+
+    qid = max(references, key=lambda q: len(references[q][0]))  # a prompt of >256 tokens
+    ids, expected = references[qid]
+    assert len(ids) > 256
+    runs = []
+    for eager in (False, True):
+        monkeypatch.setattr(engine, "_prefill", lambda *a, eager=eager: recorded(*a, eager=eager))
+        config = DecodeConfig(method="sam+recycling", max_new_tokens=MAX_NEW, **GRAFT_RULE)
+        trace = engine.generate(ids, config)
+        assert trace.token_ids == expected
+        runs.append([(s.drafter, s.draft_tokens, s.accepted_indices) for s in trace.steps])
+    assert runs[0] == runs[1]
+    assert sum(drafter == "recycling" for drafter, _, _ in runs[0]) > 0
+    assert given[0].deferred  # only the rows drafts read were computed
 
 
 def test_every_drafting_method_is_checked_greedy():

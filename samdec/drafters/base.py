@@ -7,6 +7,7 @@ every position the verification pass computed (Token Recycling learns from those
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -88,12 +89,39 @@ def chain(tokens: np.ndarray | list[int], source: str, **info) -> Draft:
     return Draft(tokens=toks, parents=list(range(-1, len(toks) - 1)), source=source, **info)
 
 
-@dataclass
 class Verified:
-    """What one verification pass computed: the input tokens and the model's top-k at each."""
+    """What one verification pass computed: the input tokens and the model's top-k at each.
 
-    tokens: np.ndarray  # (q,) the start token followed by the draft nodes
-    topk: np.ndarray  # (q, k) the model's k most likely next tokens at each of them
+    The top-k can come as a function of row indices instead, called for the rows a drafter
+    reads: the engine gives the prompt's so, since the output layer over its last 512 rows
+    costs more than a verify step (~0.2 s on a 2-core CPU) and a drafter reads few of them.
+    """
+
+    def __init__(
+        self,
+        tokens: np.ndarray,
+        topk: np.ndarray | None = None,
+        rows: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        assert (topk is None) != (rows is None), "the top-k, or a function computing rows of it"
+        self.tokens = tokens  # (q,) the start token followed by the draft nodes
+        self._topk, self._rows = topk, rows
+
+    @property
+    def topk(self) -> np.ndarray:
+        """(q, k) the model's k most likely next tokens at each of `tokens`."""
+        if self._topk is None:
+            self._topk, self._rows = self._rows(np.arange(len(self.tokens))), None
+        return self._topk
+
+    @property
+    def deferred(self) -> bool:
+        """Whether the top-k is computed row by row as read (`rows`)."""
+        return self._topk is None
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        """(len(index), k): the top-k at the given rows, computing only those if deferred."""
+        return self._topk[index] if self._topk is not None else self._rows(index)
 
 
 @runtime_checkable

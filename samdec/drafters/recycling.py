@@ -64,18 +64,53 @@ class TokenRecycling:
         self.carry_over = carry_over  # keep the table across requests (off: requests independent)
         self.table = np.full((vocab_size, k), -1, dtype=np.int64)
         self.last_token = -1
+        # A deferred top-k (the prompt's), and per token the row of it that the table would
+        # hold (its newest), -1 where none is pending or a newer one was written since.
+        self.pending: Verified | None = None
+        self.pending_row = np.full(vocab_size, -1, dtype=np.int64)
 
     def start(self, prompt_ids: list[int]) -> None:
-        if not self.carry_over:
+        if self.carry_over:
+            self._settle_all()  # the previous prompt's rows, as an eager write left them
+        else:
             self.table.fill(-1)
+            self._drop_pending()
         self.last_token = int(prompt_ids[-1]) if len(prompt_ids) else -1
 
     def observe(self, new_tokens: list[int], verified: Verified | None = None) -> None:
         if verified is not None and len(verified.tokens):
-            # A token verified at several positions keeps its newest prediction.
-            self.table[verified.tokens] = verified.topk[:, : self.k]
+            if verified.deferred:  # rows computed as drafts read them
+                self._settle_all()
+                self.pending = verified
+                np.maximum.at(self.pending_row, verified.tokens, np.arange(len(verified.tokens)))
+            else:
+                # A token verified at several positions keeps its newest prediction.
+                self.table[verified.tokens] = verified.topk[:, : self.k]
+                self.pending_row[verified.tokens] = -1
         if len(new_tokens):
             self.last_token = int(new_tokens[-1])
+
+    def _settle(self, tokens: np.ndarray) -> None:
+        """Write the pending rows of `tokens`: the table rows that writing the deferred top-k
+        when it came, then the newer ones over it, would have left."""
+        if self.pending is None:
+            return
+        rows = np.unique(self.pending_row[tokens])
+        rows = rows[rows >= 0]
+        if len(rows):
+            written = self.pending.tokens[rows]
+            self.table[written] = self.pending.rows(rows)[:, : self.k]
+            self.pending_row[written] = -1
+
+    def _settle_all(self) -> None:
+        if self.pending is not None:
+            self._settle(self.pending.tokens)
+        self._drop_pending()
+
+    def _drop_pending(self) -> None:
+        if self.pending is not None:
+            self.pending_row[self.pending.tokens] = -1
+            self.pending = None
 
     def propose(self, max_tokens: int) -> Draft:
         t = self.template
@@ -90,6 +125,7 @@ class TokenRecycling:
                 t.parents[nodes] < 0, self.last_token, tokens[np.maximum(t.parents[nodes], 0)]
             )
             ok = parent_tok >= 0
+            self._settle(parent_tok[ok])
             tokens[nodes[ok]] = self.table[parent_tok[ok], t.ranks[nodes[ok]]]
         keep = np.nonzero(tokens >= 0)[0][:max_tokens]
         # Re-index parents into the kept list (parents come first, so they are already mapped).
