@@ -279,7 +279,18 @@ def specbench(arts: dict) -> str:
     if "ar" in runs:
         parts += ["Per question, tokens/s against `ar` on the same question:", question_table(runs)]
     parts += ["Per verification step, over all questions (seconds include prefill):"]
-    return "\n\n".join([*parts, step_table(runs), targets(methods, runs)])
+    parts += [step_table(runs)]
+    points = cfg.get("cost_model", {}).get("points")
+    if points:  # what the cost-aware policy priced drafts with: this machine's, at the run
+        ms = sorted((int(k), v) for k, v in points.items())
+        curve = ", ".join(f"{k}: {v:.1f}" for k, v in ms)
+        eight = dict(ms).get(8)
+        parts += [
+            f"The run's verify-cost curve (ms a step by tokens verified, the engine's own "
+            f"calibration): {curve}"
+            + (f"; 8 tokens cost {eight / ms[0][1]:.2f}x one." if eight and ms[0][0] == 1 else ".")
+        ]
+    return "\n\n".join([*parts, targets(methods, runs)])
 
 
 LAYOUT_RUNS = ("layouts/streamed.json", "layouts/stock.json", "layouts/packed.json")
