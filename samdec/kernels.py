@@ -39,12 +39,13 @@ from torch import nn
 from .config import LAYOUTS
 from .streaming import (
     STREAM_ROWS,
+    long_rows,
     native_linear,
     pack_codes,
     pack_weight,
-    rows_times_codes,
-    rows_times_weight,
     streamed_available,
+    unpack_codes,
+    unpack_weight,
 )
 
 
@@ -145,7 +146,7 @@ class StreamedLinear(nn.Module):
             self.code_bits, weights = coded[2], [self.codes, self.scales]
         # The kernel's entry point, which samdec/csrc/layers.cpp's Layers calls too. It holds
         # these buffers: the layout is CPU float32 only, so they are never moved or cast.
-        self.native = native_linear(weights, self.code_bits, self.in_features, self.out_features)
+        self.native = native_linear(weights, self.code_bits, self.out_features)
 
     @property
     def coded(self) -> bool:
@@ -162,14 +163,15 @@ class StreamedLinear(nn.Module):
             y = self.native(x)
         else:  # a long prompt's prefill: F.linear on the unpacked weights
             rows = x.reshape(-1, self.in_features)
-            if self.coded:
-                y = rows_times_codes(
-                    rows, (self.codes, self.scales, self.code_bits), self.out_features
-                )
-            else:
-                y = rows_times_weight(rows, self.packed, self.out_features)
+            y = long_rows(rows, self._unpacked(), self.out_features)
             y = y.reshape(*x.shape[:-1], self.out_features)
         return y if self.bias is None else y + self.bias
+
+    def _unpacked(self) -> torch.Tensor:
+        """The (padded) float32 weight, decoded from what is kept, bit for bit."""
+        if self.coded:
+            return unpack_codes(self.codes, self.scales, self.code_bits)
+        return unpack_weight(self.packed)
 
 
 class PackedMLP(nn.Module):

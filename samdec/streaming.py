@@ -121,14 +121,19 @@ def pack_weight(weight: torch.Tensor) -> torch.Tensor:
     return _kernel().pack(padded.contiguous())
 
 
-def native_linear(weights: list[torch.Tensor], bits: int, in_features: int, out_features: int):
+def unpack_weight(packed: torch.Tensor) -> torch.Tensor:
+    """The float32 (padded out, in) weight that `pack_weight` packed."""
+    return _kernel().unpack(packed)
+
+
+def native_linear(weights: list[torch.Tensor], bits: int, out_features: int):
     """samdec/csrc/layers.cpp's `Linear`: the kernel over `pack_weight`'s packed weight ([it],
     bits 0) or `pack_codes`' codes and scales ([codes, scales], bits 4 or 8), called on inputs
-    (..., in_features) of at most STREAM_ROWS rows (the GIL released while it computes)."""
-    return _kernel().Linear(weights, bits, -(-in_features // LANES) * LANES, out_features)
+    (..., in) of at most STREAM_ROWS rows (the GIL released while it computes)."""
+    return _kernel().Linear(weights, bits, out_features)
 
 
-def _long_rows(rows: torch.Tensor, weight: torch.Tensor, out_features: int) -> torch.Tensor:
+def long_rows(rows: torch.Tensor, weight: torch.Tensor, out_features: int) -> torch.Tensor:
     """rows (M, in) @ weight.T with F.linear on the unpacked (padded) weight: for steps of
     more than STREAM_ROWS rows (a long prompt's prefill)."""
     out = F.linear(_padded(rows, 1, LANES), weight)
@@ -138,8 +143,8 @@ def _long_rows(rows: torch.Tensor, weight: torch.Tensor, out_features: int) -> t
 def rows_times_weight(rows: torch.Tensor, packed: torch.Tensor, out_features: int) -> torch.Tensor:
     """rows (M, in) float32 @ W.T -> (M, out_features), W given as `pack_weight(W)`."""
     if rows.shape[0] > STREAM_ROWS:
-        return _long_rows(rows, _kernel().unpack(packed), out_features)
-    return native_linear([packed], 0, rows.shape[1], out_features)(rows)
+        return long_rows(rows, unpack_weight(packed), out_features)
+    return native_linear([packed], 0, out_features)(rows)
 
 
 def _fp16_neighbours(step: torch.Tensor) -> list[torch.Tensor]:
@@ -227,13 +232,3 @@ def unpack_codes(codes: torch.Tensor, scales: torch.Tensor, bits: int) -> torch.
     )
     blocks = plain.reshape(rows, columns // BLOCK, BLOCK)
     return _decode(blocks, steps, offsets).reshape(rows, columns)
-
-
-def rows_times_codes(
-    rows: torch.Tensor, coded: tuple[torch.Tensor, torch.Tensor, int], out_features: int
-) -> torch.Tensor:
-    """rows (M, in) float32 @ W.T -> (M, out_features), W given as `pack_codes(W)`."""
-    codes, scales, bits = coded
-    if rows.shape[0] > STREAM_ROWS:
-        return _long_rows(rows, unpack_codes(*coded), out_features)
-    return native_linear([codes, scales], bits, rows.shape[1], out_features)(rows)

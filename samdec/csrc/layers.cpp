@@ -32,11 +32,16 @@ struct Linear {
   int64_t bits = 0, columns = 0, out = 0;
 
   Linear() = default;
-  Linear(const std::vector<torch::Tensor>& weights, int64_t bits, int64_t columns, int64_t out)
-      : bits(bits), columns(columns), out(out) {
+  Linear(const std::vector<torch::Tensor>& weights, int64_t bits, int64_t out)
+      : bits(bits), out(out) {
     TORCH_CHECK(weights.size() == (bits ? 2u : 1u), "codes and scales, or one packed weight");
     if (bits) codes = weights[0], scales = weights[1];
     else packed = weights[0];
+    // pack's layout, (columns / COLUMN, width / LANES, COLUMN, LANES), in bytes for codes: two
+    // 4-bit codes a byte.
+    const auto& w = weights[0];
+    TORCH_CHECK(w.dim() == 4, "weights packed by samdec.streaming");
+    columns = w.size(1) * w.size(3) * (bits == 4 ? 2 : 1);
   }
 
   torch::Tensor operator()(const torch::Tensor& x) const {
@@ -148,7 +153,7 @@ struct Layers {
 
 void bind_layers(pybind11::module_& m) {
   pybind11::class_<Linear>(m, "Linear")
-      .def(pybind11::init<std::vector<torch::Tensor>, int64_t, int64_t, int64_t>())
+      .def(pybind11::init<std::vector<torch::Tensor>, int64_t, int64_t>())
       .def("__call__", &Linear::operator(), pybind11::call_guard<pybind11::gil_scoped_release>());
   pybind11::class_<Layers>(m, "Layers")
       .def(pybind11::init([](std::vector<int64_t> sizes, int64_t head_dim, int64_t mlp_width,

@@ -231,7 +231,5 @@ void bind_layers(pybind11::module_& m);  // layers.cpp
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("pack", &pack);
   m.def("unpack", &unpack);
-  m.def("rows_times_weight", &rows_times_weight);
-  m.def("rows_times_codes", &rows_times_codes);
   bind_layers(m);
 }
