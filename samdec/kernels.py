@@ -74,10 +74,11 @@ class TransposedLinear(nn.Module):
 # are compared through samdec.lean's forward, which the engine runs; 5: the streamed layout's
 # kernel is samdec/csrc/streamed.cpp; 6: it reads de-quantised weights as their codes; 7: 4-bit
 # codes decode by lookup, several rows go through a column in chunks; 8: samdec.lean runs the
-# layers of a streamed model from C++):
+# layers of a streamed model from C++; 9: whether several rows go through a column in chunks is
+# measured per machine, samdec.streaming.tune_chunking):
 # cached cost curves and layout choices are keyed by it
 # (engine.calibration_file, models.layout_choice_file).
-LAYOUT_REVISION = 8
+LAYOUT_REVISION = 9
 
 # oneDNN packs a weight for a batch size; 16 rows costs least across 1..32 rows here (the
 # bundled model's output layer, ms for 1/2/4/8/16 rows: packed for 1: 9.7/19.5/19.9/20.2/22.3;

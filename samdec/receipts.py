@@ -46,6 +46,11 @@ def machine_info() -> dict[str, Any]:
         info["transformers"] = transformers.__version__
     except ImportError:  # pragma: no cover
         pass
+    from .streaming import tuned_chunking
+
+    chunked = tuned_chunking()
+    if chunked is not None:  # the streamed kernel ran: how it was tuned to this machine
+        info["streamed_chunked_rows"] = list(chunked)
     try:
         with open("/proc/cpuinfo") as f:
             names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]

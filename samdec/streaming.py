@@ -70,6 +70,17 @@ def _cpu_flags() -> str:
     return platform.processor()
 
 
+# -fopenmp: at::parallel_for runs serially without it. -ffp-contract=off: no multiply and add
+# of the source may be fused behind its back; the only fused ones are written out.
+FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off"]
+
+
+def _kernel_key() -> str:
+    """What the compiled kernel depends on: its sources, torch, the CPU and the flags."""
+    built_from = "".join(s.read_text() for s in SOURCES) + torch.__version__ + _cpu_flags()
+    return hashlib.sha256((built_from + " ".join(FLAGS)).encode()).hexdigest()[:16]
+
+
 @functools.cache  # built or loaded once a process
 def _kernel():
     """The compiled extension module, or None where it cannot be built here."""
@@ -77,21 +88,16 @@ def _kernel():
 
     from .models import cache_root
 
-    cpu = _cpu_flags()
-    if "avx512f" not in cpu:
+    if "avx512f" not in _cpu_flags():
         return None
-    # -fopenmp: at::parallel_for runs serially without it. -ffp-contract=off: no multiply and
-    # add of the source may be fused behind its back; the only fused ones are written out.
-    flags = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off"]
-    built_from = "".join(s.read_text() for s in SOURCES) + torch.__version__ + cpu + " ".join(flags)
-    key = hashlib.sha256(built_from.encode()).hexdigest()[:16]
+    key = _kernel_key()
     folder = cache_root() / "kernels" / f"streamed-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     try:
         return load(
             name=f"samdec_streamed_{key}",
             sources=[str(s) for s in SOURCES],
-            extra_cflags=flags,
+            extra_cflags=FLAGS,
             extra_ldflags=["-fopenmp"],
             build_directory=str(folder),
             verbose=False,
@@ -129,8 +135,108 @@ def unpack_weight(packed: torch.Tensor) -> torch.Tensor:
 def native_linear(weights: list[torch.Tensor], bits: int, out_features: int):
     """samdec/csrc/layers.cpp's `Linear`: the kernel over `pack_weight`'s packed weight ([it],
     bits 0) or `pack_codes`' codes and scales ([codes, scales], bits 4 or 8), called on inputs
-    (..., in) of at most STREAM_ROWS rows (the GIL released while it computes)."""
+    (..., in) of at most STREAM_ROWS rows (the GIL released while it computes). The first one
+    of a process has the kernel tuned to the machine (`tune_chunking`)."""
+    tune_chunking()
     return _kernel().Linear(weights, bits, out_features)
+
+
+# Row counts whose chunking is tuned (streamed.cpp's TUNED_ROWS: the last stands for every
+# larger step). Which is faster, columns in chunks or whole, depends on the CPU, not on the
+# arithmetic (the bits are the same): chunks won on a 2-core Intel Xeon, whole columns on a
+# 2-core AMD EPYC (streamed.cpp has the numbers).
+TUNED_ROWS = tuple(range(2, 9))
+# What `chunking_costs` times: TUNE_LAYERS layers of a 576-wide llama's linears (q/k/v stacked,
+# o, gate/up stacked, down: the bundled model's shapes) as random 4-bit codes, ~80 MB, more
+# than a cache holds, so that they stream from memory as a step's weights do.
+TUNE_SHAPES = ((960, 576), (576, 576), (3072, 576), (576, 1536))
+TUNE_LAYERS, TUNE_ROUNDS = 30, 9
+
+
+def chunked_rows() -> tuple[int, ...]:
+    """The row counts (of TUNED_ROWS) whose steps go through each column in chunks."""
+    return tuple(_kernel().chunked_rows())
+
+
+def set_chunked_rows(rows) -> None:
+    """Make steps of these row counts (of TUNED_ROWS) go in chunks, the others whole. Any
+    setting computes the same bits."""
+    _kernel().set_chunked_rows(list(rows))
+
+
+def chunking_costs(rounds: int = TUNE_ROUNDS) -> dict[int, dict[str, float]]:
+    """ms of a step of each of TUNED_ROWS rows through all the TUNE_SHAPES linears, with
+    columns in chunks and whole: medians of `rounds`, each round timing every setting in turn
+    (after one round that warms up), so that a slow moment of the machine slows them alike."""
+    import statistics
+    import time
+
+    kernel = _kernel()
+    generator = torch.Generator().manual_seed(0)
+    linears = []
+    for _ in range(TUNE_LAYERS):
+        for out, width in TUNE_SHAPES:
+            codes = torch.randint(0, 256, (out, width // 2), dtype=torch.uint8, generator=generator)
+            scales = torch.rand(out // COLUMN, width // BLOCK, 2, COLUMN, generator=generator)
+            linears.append((kernel.Linear([kernel.pack(codes), scales], 4, out), width))
+    times: dict[tuple[int, str], list[float]] = {}
+    before = chunked_rows()
+    try:
+        for round_ in range(rounds + 1):
+            for rows in TUNED_ROWS:
+                inputs = {w: torch.randn(rows, w, generator=generator) for _, w in TUNE_SHAPES}
+                for setting in ("chunks", "whole"):
+                    set_chunked_rows(TUNED_ROWS if setting == "chunks" else ())
+                    start = time.perf_counter()
+                    for linear, width in linears:
+                        linear(inputs[width])
+                    if round_:
+                        ms = (time.perf_counter() - start) * 1000.0
+                        times.setdefault((rows, setting), []).append(ms)
+    finally:
+        set_chunked_rows(before)
+    return {
+        rows: {s: statistics.median(times[rows, s]) for s in ("chunks", "whole")}
+        for rows in TUNED_ROWS
+    }
+
+
+def tuned_chunking() -> tuple[int, ...] | None:
+    """The row counts that go in chunks, where the kernel was tuned in this process (else
+    None): for receipts."""
+    return chunked_rows() if tune_chunking.cache_info().currsize else None
+
+
+@functools.cache  # once a process
+def tune_chunking() -> tuple[int, ...]:
+    """Set, for each of TUNED_ROWS, whichever of chunks and whole columns `chunking_costs`
+    found cheaper on this machine: measured once (~2.5 s), then read from the cache, keyed by
+    the kernel, torch's thread count and the OpenMP wait setting. Returns the row counts
+    that go in chunks."""
+    import json
+    import os
+    import tempfile
+
+    from .models import keyed_cache_file
+    from .receipts import omp_wait
+
+    key = f"{_kernel_key()}|{torch.get_num_threads()}|{omp_wait()}"
+    path = keyed_cache_file("chunking", key)
+    try:
+        rows = tuple(json.loads(path.read_text(encoding="utf-8"))["chunked_rows"])
+        set_chunked_rows(rows)
+        return rows
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError):
+        pass  # not measured yet, or a damaged file: measure
+    costs = chunking_costs()
+    rows = tuple(r for r, ms in costs.items() if ms["chunks"] < ms["whole"])
+    set_chunked_rows(rows)
+    record = {"key": key, "chunked_rows": rows, "ms_by_rows": costs}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+        f.write(json.dumps(record, indent=1) + "\n")
+    os.replace(f.name, path)  # whole or not at all, if two processes measure at once
+    return rows
 
 
 def long_rows(rows: torch.Tensor, weight: torch.Tensor, out_features: int) -> torch.Tensor:

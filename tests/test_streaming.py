@@ -10,13 +10,17 @@ import pytest
 import torch
 from torch import nn
 
+from samdec import streaming
 from samdec.kernels import PackedMLP, PackedQKV, StreamedLinear, apply_layout
 from samdec.streaming import (
     BLOCK,
     STREAM_ROWS,
+    TUNED_ROWS,
+    chunked_rows,
     find_codes,
     pack_weight,
     rows_times_weight,
+    set_chunked_rows,
     streamed_available,
 )
 from tests.conftest import tiny_model
@@ -225,3 +229,63 @@ def test_the_bundled_models_weights_are_codes_bit_for_bit():
             x = torch.randn(5, weight.shape[1], generator=torch.Generator().manual_seed(10))
             floats = rows_times_weight(x, pack_weight(weight), weight.shape[0])
             assert torch.equal(streamed(x), floats)
+
+
+@pytest.fixture
+def chunking_restored():
+    """Whatever a test sets, the kernel's chunking afterwards is what it was."""
+    before = chunked_rows()
+    yield
+    set_chunked_rows(before)
+
+
+def test_columns_in_chunks_or_whole_compute_the_same_bits(chunking_restored):
+    """Chunks are the machine's choice (`tune_chunking`), never the arithmetic's: a row's
+    accumulators only wait in memory between chunks."""
+    x = torch.randn(16, 576, generator=torch.Generator().manual_seed(11))  # 576: 5 chunks
+    floats = nn.Linear(576, 48, bias=False)
+    for linear in (floats, coded_linear(48, 576, "q4_1", seed=12), coded_linear(32, 576, "q8_0")):
+        streamed = StreamedLinear(linear)
+        with torch.no_grad():
+            results = {}
+            for setting in (TUNED_ROWS, (), (3, 8)):
+                set_chunked_rows(setting)
+                assert chunked_rows() == setting
+                results[setting] = [streamed(x[:rows]) for rows in (*range(1, 10), 16)]
+        chunks, whole, mixed = results.values()
+        for a, b, c in zip(chunks, whole, mixed, strict=True):
+            assert torch.equal(a, b) and torch.equal(a, c)
+    # The comparison has teeth: chunks summed on their own and then added (a plausible bug)
+    # give other bits.
+    with torch.no_grad():
+        weight = floats.weight
+        parts = sum(x[:, k : k + 128] @ weight[:, k : k + 128].T for k in range(0, 576, 128))
+        assert not torch.equal(parts, results[()][-1])
+    with pytest.raises(RuntimeError, match="row counts"):
+        set_chunked_rows([1])
+
+
+def test_the_chunking_is_measured_once_and_remembered(monkeypatch, tmp_path, chunking_restored):
+    monkeypatch.setenv("SAMDEC_CACHE", str(tmp_path))
+    measured = []
+
+    def costs():  # chunks cheaper for 2 rows only
+        measured.append(1)
+        return {rows: {"chunks": 1.0 + (rows > 2), "whole": 1.5} for rows in TUNED_ROWS}
+
+    monkeypatch.setattr(streaming, "chunking_costs", costs)
+    tune = streaming.tune_chunking.__wrapped__  # past the once-a-process cache
+    assert tune() == (2,) and chunked_rows() == (2,)
+    set_chunked_rows(TUNED_ROWS)
+    assert tune() == (2,) and chunked_rows() == (2,) and len(measured) == 1  # read back
+    (path,) = (tmp_path / "chunking").iterdir()
+    path.write_text('{"chunked_rows": [1]}', encoding="utf-8")  # damaged: measured again
+    assert tune() == (2,) and len(measured) == 2
+
+
+def test_chunking_costs_time_both_settings_and_leave_the_kernel_as_it_was(chunking_restored):
+    set_chunked_rows((4,))
+    costs = streaming.chunking_costs(rounds=1)
+    assert set(costs) == set(TUNED_ROWS)
+    assert all(ms["chunks"] > 0 and ms["whole"] > 0 for ms in costs.values())
+    assert chunked_rows() == (4,)

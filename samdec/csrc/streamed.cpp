@@ -25,6 +25,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 namespace {
@@ -149,20 +150,37 @@ inline void rows_of(const float* x, int64_t K, int64_t k0, int64_t k1, const Sou
 // (4 rows: 14.6 vs 11.5 ms for all linears of a step, 8 rows 18.4 vs 16.2; scratch timing,
 // interleaved, 2026-12-02; chunks of 256: 12.6 / 17.1). One row needs no chunks: its tile
 // reads the whole column in order.
-constexpr int64_t CHUNK = 128;
+//
+// Chunks are a choice of the CPU's, not of the arithmetic (a row's bits are the same either
+// way): on a 2-core AMD EPYC (Zen 4) whole columns were faster at every row count from 2 (a
+// whole step of the bundled model: 3 rows 17.4 vs 20.4 ms, 8 rows 30.5 vs 33.2; scratch timing,
+// interleaved, 2026-12-02). So samdec.streaming.tune_chunking measures it on the machine once
+// and sets, per row count, which steps go in chunks: bit M of `chunked_rows` for steps of M
+// rows, bit TUNED_ROWS for every larger step. Until then: chunks from 2 rows, as on the Xeon.
+constexpr int64_t CHUNK = 128, TUNED_ROWS = 8;
+std::atomic<uint32_t> chunked_rows{0x1fcu};  // bits 2..8
+
+bool chunked(int64_t M) {
+  return chunked_rows.load(std::memory_order_relaxed) >> std::min(M, TUNED_ROWS) & 1u;
+}
 
 template <class Source>
 void column(const float* x, int64_t M, int64_t K, const Source& w, float* y, int64_t N,
             __m512* acc) {
   const Source next = w.next(2);
-  const int64_t chunk = M == 1 ? K : CHUNK;
+  const int64_t chunk = chunked(M) ? CHUNK : K;
   for (int64_t k0 = 0; k0 < K; k0 += chunk) {
     const int64_t k1 = std::min(K, k0 + chunk);
     int64_t m = 0;
     auto ahead = [&]() { return m == 0 ? next : w; };
     auto at = [&]() { return acc + m * COLUMN; };
     for (; M - m >= 8; m += 8) rows_of<8, 2>(x + m * K, K, k0, k1, w, at(), y + m * N, N, ahead());
-    for (; M - m >= 6; m += 6) rows_of<6, 4>(x + m * K, K, k0, k1, w, at(), y + m * N, N, ahead());
+    for (; M - m >= 6 && M - m != 7; m += 6) rows_of<6, 4>(x + m * K, K, k0, k1, w, at(), y + m * N, N, ahead());
+    if (M - m == 7) {  // as 4 + 3, not 6 + 1: all linears of a step 15.4 ms, not 17.6 (8 rows:
+                       // 15.8-17.8; scratch timing, AMD EPYC, 2026-12-03)
+      rows_of<4, 4>(x + m * K, K, k0, k1, w, at(), y + m * N, N, ahead());
+      m += 4;
+    }
     const Source a = ahead();
     switch (M - m) {
       case 5: rows_of<5, 4>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a); break;
@@ -226,10 +244,30 @@ torch::Tensor rows_times_codes(const torch::Tensor& x, const torch::Tensor& code
   return times(x, codes.size(0), Codes<8>{q, s, K});
 }
 
+// Row counts (2..TUNED_ROWS, the last standing for every larger step) whose steps go through
+// each column in chunks; the others read whole columns. One row never needs chunks.
+void set_chunked_rows(const std::vector<int64_t>& rows) {
+  uint32_t bits = 0;
+  for (const int64_t r : rows) {
+    TORCH_CHECK(r >= 2 && r <= TUNED_ROWS, "row counts from 2 to ", TUNED_ROWS);
+    bits |= 1u << r;
+  }
+  chunked_rows.store(bits, std::memory_order_relaxed);
+}
+
+std::vector<int64_t> get_chunked_rows() {
+  std::vector<int64_t> rows;
+  for (int64_t r = 2; r <= TUNED_ROWS; ++r)
+    if (chunked(r)) rows.push_back(r);
+  return rows;
+}
+
 void bind_layers(pybind11::module_& m);  // layers.cpp
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("pack", &pack);
   m.def("unpack", &unpack);
+  m.def("set_chunked_rows", &set_chunked_rows);
+  m.def("chunked_rows", &get_chunked_rows);
   bind_layers(m);
 }
