@@ -96,6 +96,17 @@ def keyed_cache_file(folder: str, key: str) -> Path:
     return cache_root() / folder / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".json")
 
 
+def write_record(path: Path, record: dict) -> None:
+    """Write what was measured to `path` as JSON: whole or not at all, if two processes
+    measure at once."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+        f.write(json.dumps(record, indent=1) + "\n")
+    os.replace(f.name, path)
+
+
 def pick_device(requested: str | None = None) -> str:
     import torch
 
@@ -258,11 +269,7 @@ def choose_layout(model, name: str, device: str, dtype: str) -> str:
         pass  # not measured yet, or a damaged file: measure
     costs = layout_costs(model, candidates)
     chosen = min(costs, key=costs.get)
-    record = {"key": key, "layout": chosen, "ms_steps_of_1_2_4_8_tokens": costs}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        f.write(json.dumps(record, indent=1) + "\n")
-    os.replace(f.name, path)  # whole or not at all, if two processes measure at once
+    write_record(path, {"key": key, "layout": chosen, "ms_steps_of_1_2_4_8_tokens": costs})
     return chosen
 
 

@@ -214,10 +214,8 @@ def tune_chunking() -> tuple[int, ...]:
     the kernel, torch's thread count and the OpenMP wait setting. Returns the row counts
     that go in chunks."""
     import json
-    import os
-    import tempfile
 
-    from .models import keyed_cache_file
+    from .models import keyed_cache_file, write_record
     from .receipts import omp_wait
 
     key = f"{_kernel_key()}|{torch.get_num_threads()}|{omp_wait()}"
@@ -231,11 +229,7 @@ def tune_chunking() -> tuple[int, ...]:
     costs = chunking_costs()
     rows = tuple(r for r, ms in costs.items() if ms["chunks"] < ms["whole"])
     set_chunked_rows(rows)
-    record = {"key": key, "chunked_rows": rows, "ms_by_rows": costs}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        f.write(json.dumps(record, indent=1) + "\n")
-    os.replace(f.name, path)  # whole or not at all, if two processes measure at once
+    write_record(path, {"key": key, "chunked_rows": rows, "ms_by_rows": costs})
     return rows
 
 
