@@ -175,14 +175,15 @@ void column(const float* x, int64_t M, int64_t K, const Source& w, float* y, int
     auto ahead = [&]() { return m == 0 ? next : w; };
     auto at = [&]() { return acc + m * COLUMN; };
     for (; M - m >= 8; m += 8) rows_of<8, 2>(x + m * K, K, k0, k1, w, at(), y + m * N, N, ahead());
-    for (; M - m >= 6 && M - m != 7; m += 6) rows_of<6, 4>(x + m * K, K, k0, k1, w, at(), y + m * N, N, ahead());
-    if (M - m == 7) {  // as 4 + 3, not 6 + 1: all linears of a step 15.4 ms, not 17.6 (8 rows:
-                       // 15.8-17.8; scratch timing, AMD EPYC, 2026-12-03)
-      rows_of<4, 4>(x + m * K, K, k0, k1, w, at(), y + m * N, N, ahead());
-      m += 4;
-    }
     const Source a = ahead();
-    switch (M - m) {
+    switch (M - m) {  // the 0 to 7 rows left
+      case 7:  // as 4 + 3, not 6 + 1: all linears of a step 15.4 ms, not 17.6 (8 rows:
+               // 15.8-17.8; scratch timing, AMD EPYC, 2026-12-03)
+        rows_of<4, 4>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a);
+        m += 4;
+        rows_of<3, 8>(x + m * K, K, k0, k1, w, at(), y + m * N, N, ahead());
+        break;
+      case 6: rows_of<6, 4>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a); break;
       case 5: rows_of<5, 4>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a); break;
       case 4: rows_of<4, 4>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a); break;
       case 3: rows_of<3, 8>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a); break;
