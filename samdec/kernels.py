@@ -12,7 +12,8 @@ model's output layer took 16.8 ms for 1 row and 39.0 for 2 with `F.linear`. The 
   calls a layer become 4, with bit-identical outputs.
 - `streamed`: samdec.streaming's AVX-512 kernel (samdec/csrc/streamed.cpp), which packs each
   weight once, streams it from memory once for every row of a step and computes a row the same
-  way whatever rows share it; stacked as in `packed`.
+  way whatever rows share it; stacked as in `packed`. Its attention is the same library's
+  row kernel (samdec.attention), which computes each query row alike whatever rows share it.
 
 Which is fastest depends on the CPU and on what is measured: on that EPYC, streamed then packed
 then stock (benchmarks/verify_cost_epyc.json, an earlier numba version of the streamed kernel);
@@ -36,6 +37,7 @@ import threading
 import torch
 from torch import nn
 
+from .attention import use_row_attention
 from .config import LAYOUTS
 from .streaming import (
     STREAM_ROWS,
@@ -75,10 +77,10 @@ class TransposedLinear(nn.Module):
 # kernel is samdec/csrc/streamed.cpp; 6: it reads de-quantised weights as their codes; 7: 4-bit
 # codes decode by lookup, several rows go through a column in chunks; 8: samdec.lean runs the
 # layers of a streamed model from C++; 9: whether several rows go through a column in chunks is
-# measured per machine, samdec.streaming.tune_chunking):
-# cached cost curves and layout choices are keyed by it
+# measured per machine, samdec.streaming.tune_chunking; 10: the streamed layout's attention is
+# samdec.attention's row kernel): cached cost curves and layout choices are keyed by it
 # (engine.calibration_file, models.layout_choice_file).
-LAYOUT_REVISION = 9
+LAYOUT_REVISION = 10
 
 # oneDNN packs a weight for a batch size; 16 rows costs least across 1..32 rows here (the
 # bundled model's output layer, ms for 1/2/4/8/16 rows: packed for 1: 9.7/19.5/19.9/20.2/22.3;
@@ -306,6 +308,8 @@ def apply_layout(model: nn.Module, layout: str) -> None:
         if layout in FUSED:
             fuse_projections(model, kind)
         swap_linears(model, kind)
+    if layout == "streamed":  # the same kernel library's attention for few rows
+        use_row_attention(model)
 
 
 # What "auto" compares: steps of 1, 2, 4 and 8 tokens, 300 tokens of context: a plain step and

@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import NAME as ROW_ATTENTION
+from .attention import row_attention_forward
 from .kernels import PackedMLP, PackedQKV, StreamedLinear
 from .streaming import STREAM_ROWS, _kernel
 
@@ -111,6 +113,8 @@ class LeanForward:
         self.core = model.model
         self.native = native
         self.groups = getattr(self.core.layers[0].self_attn, "num_key_value_groups", 1)
+        # samdec.attention's row kernel where the model runs it: it reads grouped heads itself.
+        self.rows = getattr(model.config, "_attn_implementation", None) == ROW_ATTENTION
         self._mask, self._grouped, self._attend = (
             create_causal_mask,
             use_gqa_in_sdpa,
@@ -196,7 +200,8 @@ class LeanForward:
         length = layers[0].get_seq_length()
         if any(layer.get_seq_length() != length for layer in layers):
             return None
-        if self.groups > 1 and not self._grouped(step.mask, layers[0].keys, layers[0].values):
+        grouped = self.rows or self._grouped(step.mask, layers[0].keys, layers[0].values)
+        if self.groups > 1 and not grouped:
             return None
         rooms = [layer.room_for(hidden.shape[1], layer.keys) for layer in layers]
         return [keys for keys, _ in rooms], [values for _, values in rooms], length
@@ -213,7 +218,11 @@ class LeanForward:
 
     def _sdpa(self, attn, query, key, value, step: _Step) -> torch.Tensor:
         """transformers' sdpa_attention_forward, its choices taken once a step. Where it would
-        copy or regroup key/value heads (no grouped-head SDPA here), its own function runs."""
+        copy or regroup key/value heads (no grouped-head SDPA here), its own function runs.
+        Where the model runs samdec.attention's row kernel, that runs."""
+        if self.rows:
+            out, _ = row_attention_forward(attn, query, key, value, step.mask, scaling=attn.scaling)
+            return out
         groups = attn.num_key_value_groups
         if step.grouped is None:
             step.grouped = groups == 1 or self._grouped(step.mask, key, value)
@@ -281,6 +290,7 @@ def native_layers(model: nn.Module):
         layers[0].mlp.hidden,
         float(attn0.scaling),
         attn0.num_key_value_groups > 1,
+        getattr(model.config, "_attn_implementation", None) == ROW_ATTENTION,
     )
     for layer in layers:
         norms = layer.input_layernorm, layer.post_attention_layernorm
@@ -304,8 +314,8 @@ def why_not_lean(model: nn.Module) -> str:
     config = getattr(model, "config", None)
     if getattr(config, "model_type", None) != "llama":
         return "not a llama model"
-    if getattr(config, "_attn_implementation", None) != "sdpa":
-        return "attention is not transformers' sdpa implementation"
+    if getattr(config, "_attn_implementation", None) not in ("sdpa", ROW_ATTENTION):
+        return "attention is neither transformers' sdpa implementation nor samdec's row kernel"
     if getattr(config, "sliding_window", None) or any(
         "sliding" in str(t) for t in getattr(config, "layer_types", None) or []
     ):

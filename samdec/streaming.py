@@ -55,7 +55,10 @@ STREAM_ROWS = 256
 COLUMN, LANES = 16, 16
 # Weight columns that share a quantisation step and offset (a GGUF block: Q4_1, Q8_0, ...).
 BLOCK = 32
-SOURCES = [Path(__file__).with_name("csrc") / name for name in ("streamed.cpp", "layers.cpp")]
+SOURCES = [
+    Path(__file__).with_name("csrc") / name
+    for name in ("streamed.cpp", "layers.cpp", "attention.cpp")
+]
 
 
 def _cpu_flags() -> str:

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from samdec import receipts
+from samdec.attention import NAME as ROW_ATTENTION
+from samdec.attention import attend
 from samdec.engine import Engine
 from samdec.kernels import LAYOUTS, PackedLinear, StreamedLinear, TransposedLinear
 from samdec.models import load_model
@@ -136,11 +138,19 @@ def breakdown(model, k: int, total_ms: float, repeats: int) -> dict[str, float]:
         # (samdec.kernels.grouped_attention_on_cpu).
         keys = torch.randn(1, groups, CONTEXT + k, dim, dtype=dt)
         values = torch.randn(1, groups, CONTEXT + k, dim, dtype=dt)
-        mask = torch.zeros(1, 1, k, CONTEXT + k, dtype=dt)
+        # The mask transformers builds: none for one token, else a boolean chain.
+        mask = torch.ones(1, 1, k, CONTEXT + k, dtype=torch.bool).tril(CONTEXT) if k > 1 else None
+        scale = dim**-0.5
+        rows = getattr(cfg, "_attn_implementation", None) == ROW_ATTENTION
 
-        def attention() -> None:
+        def attention() -> None:  # the model's own: samdec.attention's row kernel, or SDPA
             for _ in range(cfg.num_hidden_layers):
-                F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=True)
+                if rows:
+                    attend(q, keys, values, mask, False, scale)
+                else:
+                    F.scaled_dot_product_attention(
+                        q, keys, values, attn_mask=mask, scale=scale, enable_gqa=True
+                    )
 
         attention_ms = median_ms(attention, repeats)
     rest = total_ms - linear_ms - head_ms - attention_ms

@@ -11,7 +11,8 @@
 // What it covers: layers whose linears are all streamed (samdec.kernels.StreamedLinear, q/k/v
 // and gate/up stacked, no biases), RMS norms, rotary embeddings given once a step, a cache of
 // samdec.kvcache.GrowingLayer buffers with room made beforehand, attention through SDPA with
-// grouped key/value heads. Anything else stays in Python (samdec/lean.py decides).
+// grouped key/value heads or through attention.cpp's row kernel where the model runs that
+// (samdec.attention). Anything else stays in Python (samdec/lean.py decides).
 #include <torch/extension.h>
 
 #include <optional>
@@ -20,6 +21,9 @@
 torch::Tensor rows_times_weight(const torch::Tensor& x, const torch::Tensor& packed);
 torch::Tensor rows_times_codes(const torch::Tensor& x, const torch::Tensor& codes,
                                const torch::Tensor& scales, int64_t bits);
+torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
+                     const torch::Tensor& value, const std::optional<torch::Tensor>& mask,
+                     bool causal, double scale);  // attention.cpp
 
 namespace {
 
@@ -82,6 +86,7 @@ struct Layers {
   int64_t head_dim = 0, mlp_width = 0;
   double scaling = 1;
   bool grouped_heads = false;  // SDPA's enable_gqa: fewer key/value heads than query heads
+  bool row_attention = false;  // attention.cpp's kernel instead of SDPA (samdec.attention)
 
   void add(torch::Tensor input_norm, double input_eps, torch::Tensor post_norm, double post_eps,
            Linear qkv, Linear o, Linear gate_up, Linear down) {
@@ -115,9 +120,12 @@ struct Layers {
       key = key.slice(2, 0, q_length);
       all_values = all_values.slice(2, 0, q_length);
     }
-    auto out = at::scaled_dot_product_attention(query, key, all_values, mask, 0.0, causal,
-                                                scaling, grouped_heads);
-    out = out.transpose(1, 2).contiguous();
+    auto out = row_attention
+                   ? attend(query, key, all_values, mask, causal, scaling)
+                   : at::scaled_dot_product_attention(query, key, all_values, mask, 0.0, causal,
+                                                      scaling, grouped_heads)
+                         .transpose(1, 2)
+                         .contiguous();
     std::vector<int64_t> flat(input_shape.begin(), input_shape.end());
     flat.push_back(-1);
     return layer.o(out.reshape(flat).contiguous());
@@ -157,10 +165,10 @@ void bind_layers(pybind11::module_& m) {
       .def("__call__", &Linear::operator(), pybind11::call_guard<pybind11::gil_scoped_release>());
   pybind11::class_<Layers>(m, "Layers")
       .def(pybind11::init([](std::vector<int64_t> sizes, int64_t head_dim, int64_t mlp_width,
-                             double scaling, bool grouped_heads) {
+                             double scaling, bool grouped_heads, bool row_attention) {
         Layers l;
         l.sizes = sizes, l.head_dim = head_dim, l.mlp_width = mlp_width;
-        l.scaling = scaling, l.grouped_heads = grouped_heads;
+        l.scaling = scaling, l.grouped_heads = grouped_heads, l.row_attention = row_attention;
         return l;
       }))
       .def("add", &Layers::add)
