@@ -50,6 +50,10 @@ class Run:
     seconds: float
     steps: int
     token_ids: list[int] = field(repr=False, default_factory=list)
+    # Of `seconds`, the prompt's forward pass: the same work for every method, which dilutes
+    # every speedup. None where it is not measured apart (transformers' baselines; files from
+    # before it was recorded).
+    prefill_seconds: float | None = None
 
 
 def parse_method(spec: str) -> tuple[str, str | None]:
@@ -110,21 +114,27 @@ class Runner:
     def __call__(self, method: str, q: Question) -> Run:
         turns = q.turns if self.turns == "all" else q.turns[:1]
         messages: list[dict[str, str]] = []
-        total = Run(q.question_id, q.category, 0, 0.0, 0, [])
+        total = Run(q.question_id, q.category, 0, 0.0, 0, [], 0.0)
         for turn in turns:
             messages.append({"role": "user", "content": turn})
             ids = self.engine.loaded.encode_chat(messages)
-            tokens, seconds, steps = self._one(method, ids)
+            tokens, seconds, steps, prefill = self._one(method, ids)
             total.tokens += len(tokens)
             total.seconds += seconds
             total.steps += steps
+            total.prefill_seconds = (
+                None
+                if prefill is None or total.prefill_seconds is None
+                else total.prefill_seconds + prefill
+            )
             total.token_ids += tokens
             # The next turn sees this method's own answer (identical for lossless methods).
             answer = self.engine.tokenizer.decode(tokens, skip_special_tokens=True)
             messages.append({"role": "assistant", "content": answer})
         return total
 
-    def _one(self, method: str, ids: list[int]) -> tuple[list[int], float, int]:
+    def _one(self, method: str, ids: list[int]) -> tuple[list[int], float, int, float | None]:
+        """(new tokens, seconds, verification steps, of the seconds the prefill's)."""
         name, policy = parse_method(method)
         if name in HF_BASELINES:
             if name == STOCK and self.stock is None:
@@ -136,7 +146,7 @@ class Runner:
                 prompt_lookup=HF_BASELINES[name],
                 pld_tokens=pld_tokens(method) or PLD_TOKENS,
             )
-            return tokens, seconds, 0
+            return tokens, seconds, 0, None
         from .config import DecodeConfig
 
         config = DecodeConfig(method=name, max_new_tokens=self.max_new_tokens)
@@ -144,7 +154,7 @@ class Runner:
             config.draft_policy = policy
         trace = self.engine.generate(ids, config)
         s = trace.summary
-        return trace.token_ids, (s.prefill_ms + s.decode_ms) / 1000.0, s.steps
+        return trace.token_ids, (s.prefill_ms + s.decode_ms) / 1000.0, s.steps, s.prefill_ms / 1e3
 
 
 def pooled_mat(rs: list[Run]) -> float | None:
@@ -159,16 +169,29 @@ def question_mean_mat(rs: list[Run]) -> float | None:
     return statistics.mean(ratios) if ratios else None
 
 
+def decode_tokens_per_s(rs: list[Run]) -> float | None:
+    """Tokens a second of decoding alone (the prefill's seconds left out); None unless every
+    run measured its prefill."""
+    if not rs or any(r.prefill_seconds is None for r in rs):
+        return None
+    secs = sum(r.seconds - r.prefill_seconds for r in rs)
+    return sum(r.tokens for r in rs) / secs if secs > 0 else None
+
+
 def aggregate(runs: dict[str, list[Run]], categories: list[str]) -> dict[str, Any]:
     """Per-method throughput, speedup against the faster plain baseline, MAT, identity.
 
     `mat` is pooled (tokens / steps over all questions); `mat_question_mean` the mean of the
     questions' ratios. transformers' baselines count no steps: both are None for them.
+    `decode_speedup`: decoding alone against `ar`'s decoding alone, where both measured their
+    prefill (it is the same forward pass for every method of the engine).
     """
 
     def tps(rs: list[Run]) -> float:
         secs = sum(r.seconds for r in rs)
         return sum(r.tokens for r in rs) / secs if secs else 0.0
+
+    ar_decode = decode_tokens_per_s(runs.get("ar", []))
 
     def baseline(cat: str | None) -> float:
         cands = [
@@ -208,6 +231,13 @@ def aggregate(runs: dict[str, list[Run]], categories: list[str]) -> dict[str, An
             "new_tokens": sum(r.tokens for r in rs),
             "per_category": per_cat,
             "median_seconds": statistics.median(r.seconds for r in rs),
+            "prefill_seconds": (
+                None
+                if any(r.prefill_seconds is None for r in rs)
+                else sum(r.prefill_seconds for r in rs)
+            ),
+            "decode_tokens_per_s": (decode := decode_tokens_per_s(rs)),
+            "decode_speedup": decode / ar_decode if decode and ar_decode else None,
         }
     return out
 

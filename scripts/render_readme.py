@@ -201,6 +201,19 @@ def step_table(runs: dict) -> str:
     return table(["method", "steps", "tokens per step", "ms per step"], rows)
 
 
+def decode_table(methods: dict) -> str | None:
+    """Decoding alone, for the methods that timed their prefill apart; None if none did."""
+    timed = {n: m for n, m in methods.items() if m.get("decode_tokens_per_s") is not None}
+    if "ar" not in timed:
+        return None
+    rows = [
+        [name, f"{m['prefill_seconds']:.1f}", f"{m['decode_tokens_per_s']:.1f}",
+         num(m.get("decode_speedup")) + "x"]
+        for name, m in timed.items()
+    ]  # fmt: skip
+    return table(["method", "prefill s", "decoding tokens/s", "vs `ar` decoding"], rows)
+
+
 def category_ratios(runs: list[dict], ref: list[dict]) -> dict[str, float]:
     """Per category: tokens/s of `runs` over tokens/s of `ref`."""
     cats = sorted({r["category"] for r in runs})
@@ -280,6 +293,16 @@ def specbench(arts: dict) -> str:
         parts += ["Per question, tokens/s against `ar` on the same question:", question_table(runs)]
     parts += ["Per verification step, over all questions (seconds include prefill):"]
     parts += [step_table(runs)]
+    decoding = decode_table(methods)
+    if decoding:
+        ar = methods["ar"]
+        whole = ar["new_tokens"] / ar["tokens_per_s"]
+        parts += [
+            "Decoding alone: the prompt's forward pass (prefill) is the same work for every "
+            f"method, {ar['prefill_seconds'] / whole:.0%} of `ar`'s time in this run, so it "
+            "dilutes every speedup above; here it is left out:",
+            decoding,
+        ]
     points = cfg.get("cost_model", {}).get("points")
     if points:  # what the cost-aware policy priced drafts with: this machine's, at the run
         ms = sorted((int(k), v) for k, v in points.items())

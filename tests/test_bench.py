@@ -39,6 +39,25 @@ def test_speedup_is_against_the_faster_plain_baseline():
     assert out["sam"]["identical"] == 1.0
 
 
+def test_decoding_alone_leaves_the_prefill_out_and_only_where_it_was_timed():
+    # ar: 100 tokens in 3 s, 1 of them prefill (50 tokens/s decoding); sam: 2 s with the same
+    # prefill (100 tokens/s decoding): 1.5x overall, 2x decoding alone.
+    ar = [Run(0, "qa", 100, 3.0, 100, [1], prefill_seconds=1.0)]
+    sam = [Run(0, "qa", 100, 2.0, 40, [1], prefill_seconds=1.0)]
+    hf = [Run(0, "qa", 100, 2.5, 0, [1])]  # transformers' generate: not timed apart
+    out = aggregate({"ar": ar, "sam": sam, "hf-generate": hf}, ["qa"])
+    assert out["sam"]["speedup"] == pytest.approx(100 / 2.0 / (100 / 2.5))  # vs hf-generate
+    assert out["sam"]["decode_tokens_per_s"] == pytest.approx(100.0)
+    assert out["sam"]["decode_speedup"] == pytest.approx(2.0)
+    assert out["ar"]["decode_speedup"] == pytest.approx(1.0)
+    assert out["sam"]["prefill_seconds"] == pytest.approx(1.0)
+    assert out["hf-generate"]["decode_tokens_per_s"] is None
+    assert out["hf-generate"]["decode_speedup"] is None
+    # A file from before prefill was recorded: no decoding figures, nothing made up.
+    old = aggregate({"ar": runs_for([2.0]), "sam": runs_for([1.0])}, ["qa", "rag"])
+    assert old["sam"]["decode_speedup"] is None and old["sam"]["prefill_seconds"] is None
+
+
 def test_identical_counts_questions_whose_ids_differ_from_ar():
     runs = {
         "ar": runs_for([1, 1], ids=[[1, 2], [3, 4]]),
@@ -110,7 +129,7 @@ def test_runner_hands_pld_its_draft_length(monkeypatch):
     monkeypatch.setattr(bench, "hf_generate", fake_generate)
     runner = bench.Runner(type("E", (), {"model": None})(), 16)
     for spec in ("pld:3", "pld", "hf-generate"):
-        assert runner._one(spec, [1, 2]) == ([7, 8], 0.5, 0)
+        assert runner._one(spec, [1, 2]) == ([7, 8], 0.5, 0, None)
     assert calls == [(True, 3), (True, 10), (False, None)]
 
 
@@ -144,6 +163,10 @@ def test_bench_command_writes_results_json_markdown_and_chart(tmp_path):
     assert receipt["command"].startswith("python -m samdec bench ")
     assert "pld:3" in receipt["command"] and receipt["commit"]
     assert data["machine"] == receipt["machine"] and data["machine"]["cpu_count"] >= 1
+    sam, ar = data["runs"]["sam"][0], data["runs"]["ar"][0]
+    assert 0 < sam["prefill_seconds"] < sam["seconds"] and ar["prefill_seconds"] > 0
+    assert data["runs"]["pld"][0]["prefill_seconds"] is None  # transformers' generate
+    assert data["methods"]["sam"]["decode_speedup"] > 0
     assert data["config"]["pld_methods"] == {
         "pld": {"prompt_lookup_num_tokens": 10, "max_matching_ngram_size": 2},
         "pld:3": {"prompt_lookup_num_tokens": 3, "max_matching_ngram_size": 2},
