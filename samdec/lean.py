@@ -17,7 +17,9 @@ In the streamed layout (samdec.kernels.StreamedLinear), `native_layers` hands th
 layers to samdec/csrc/layers.cpp, which calls the same torch ops in the same order from C++:
 every step after the prefill runs its 30 layers in one call instead of ~1,400 Python calls.
 A 1-token step of the bundled model took 11.1 ms instead of 16.6, an 8-token step 23.5 instead
-of 29.1 (300 tokens of context, same machine, scratch timing, 2026-12-02).
+of 29.1 (300 tokens of context, same machine, scratch timing, 2026-12-02). The norms' and
+the rotary embeddings' element-wise arithmetic it writes out, per element as torch rounds it
+(layers.cpp says why and what that saved).
 
 Same ops in the same order give the same bits, and `lean_forward` does not take that on
 trust: before the engine uses it, it runs a prefill, chain steps and a tree step through both

@@ -136,7 +136,8 @@ void attend_row(const float* q, const float* keys, const float* values, int64_t 
       acc[p] = _mm512_fmadd_ps(weight, _mm512_loadu_ps(value + p * LANES), acc[p]);
   }
   const __m512 sum = _mm512_set1_ps(_mm512_reduce_add_ps(total));
-  for (int64_t p = 0; p < pieces; ++p) _mm512_storeu_ps(out + p * LANES, _mm512_div_ps(acc[p], sum));
+  for (int64_t p = 0; p < pieces; ++p)
+    _mm512_storeu_ps(out + p * LANES, _mm512_div_ps(acc[p], sum));
 }
 
 }  // namespace
