@@ -78,7 +78,8 @@ class TransposedLinear(nn.Module):
 # codes decode by lookup, several rows go through a column in chunks; 8: samdec.lean runs the
 # layers of a streamed model from C++; 9: whether several rows go through a column in chunks is
 # measured per machine, samdec.streaming.tune_chunking; 10: the streamed layout's attention is
-# samdec.attention's row kernel): cached cost curves and layout choices are keyed by it
+# samdec.attention's row kernel, and layers.cpp writes out the norms' and rotary embeddings'
+# element-wise steps): cached cost curves and layout choices are keyed by it
 # (engine.calibration_file, models.layout_choice_file).
 LAYOUT_REVISION = 10
 
