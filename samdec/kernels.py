@@ -16,9 +16,10 @@ model's output layer took 16.8 ms for 1 row and 39.0 for 2 with `F.linear`. The 
   row kernel (samdec.attention), which computes each query row alike whatever rows share it.
 
 Which is fastest depends on the CPU and on what is measured: on that EPYC, streamed then packed
-then stock (benchmarks/verify_cost_epyc.json, an earlier numba version of the streamed kernel);
-on a 2-core Intel Xeon (2026-12-02) streamed reading the bundled model's codes is cheapest at
-every step size a draft uses (benchmarks/verify_cost.json). So the default for
+then stock (2026-11-28, an earlier numba version of the streamed kernel; on 2026-12-03 streamed
+reading the codes was cheapest up to 32 tokens, benchmarks/verify_cost.json); on a 2-core Intel
+Xeon (2026-12-02) streamed reading the bundled model's codes is cheapest at every step size a
+draft uses (benchmarks/verify_cost_xeon.json). So the default for
 float32 on a CPU is "auto": `layout_costs` measures them on the machine once, over the step
 sizes speculation uses (CHOICE_SIZES), and samdec.models.choose_layout keeps the cheapest.
 

@@ -22,7 +22,7 @@ Weights that are de-quantised codes, as every linear layer of the bundled GGUF m
 plus a float32 step and offset per row and 32 columns, found and checked bit for bit against
 the float32 weights at load (`find_codes`), decoded in registers to the same float32 values,
 then multiplied exactly as above. Same bits, a fifth of the bytes (115 MB instead of 538 for
-the bundled model): a 1-token step cost 12 ms, an 8-token step 24 (benchmarks/verify_cost.json,
+the bundled model): a 1-token step cost 12 ms, an 8-token step 24 (benchmarks/verify_cost_xeon.json,
 same machine, 2026-12-02, the layers run from C++ by samdec.lean; reading float32 weights
 through the Python layers the same morning: 32 and 40). The step is no longer bound by
 reading: with the codes of one layer in cache, all 30 decoder layers' linears cost 2.7 ms at 1
