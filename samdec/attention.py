@@ -69,6 +69,11 @@ def _register() -> None:
     AttentionMaskInterface.register(NAME, sdpa_mask)
 
 
+def runs_row_attention(model: nn.Module) -> bool:
+    """Whether `model`'s attention is this kernel (`use_row_attention` set it)."""
+    return getattr(getattr(model, "config", None), "_attn_implementation", None) == NAME
+
+
 def row_attention_available(model: nn.Module) -> bool:
     """Whether `model` can run it: float32 on a CPU, the kernel built, head widths it takes."""
     weight = next(model.parameters(), torch.empty(0))

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import NAME as ROW_ATTENTION
-from .attention import row_attention_forward
+from .attention import row_attention_forward, runs_row_attention
 from .kernels import PackedMLP, PackedQKV, StreamedLinear
 from .streaming import STREAM_ROWS, _kernel
 
@@ -116,7 +116,7 @@ class LeanForward:
         self.native = native
         self.groups = getattr(self.core.layers[0].self_attn, "num_key_value_groups", 1)
         # samdec.attention's row kernel where the model runs it: it reads grouped heads itself.
-        self.rows = getattr(model.config, "_attn_implementation", None) == ROW_ATTENTION
+        self.rows = runs_row_attention(model)
         self._mask, self._grouped, self._attend = (
             create_causal_mask,
             use_gqa_in_sdpa,
@@ -292,7 +292,7 @@ def native_layers(model: nn.Module):
         layers[0].mlp.hidden,
         float(attn0.scaling),
         attn0.num_key_value_groups > 1,
-        getattr(model.config, "_attn_implementation", None) == ROW_ATTENTION,
+        runs_row_attention(model),
     )
     for layer in layers:
         norms = layer.input_layernorm, layer.post_attention_layernorm

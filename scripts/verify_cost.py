@@ -29,8 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from samdec import receipts
-from samdec.attention import NAME as ROW_ATTENTION
-from samdec.attention import attend
+from samdec.attention import attend, runs_row_attention
 from samdec.engine import Engine
 from samdec.kernels import LAYOUTS, PackedLinear, StreamedLinear, TransposedLinear
 from samdec.models import load_model
@@ -141,7 +140,7 @@ def breakdown(model, k: int, total_ms: float, repeats: int) -> dict[str, float]:
         # The mask transformers builds: none for one token, else a boolean chain.
         mask = torch.ones(1, 1, k, CONTEXT + k, dtype=torch.bool).tril(CONTEXT) if k > 1 else None
         scale = dim**-0.5
-        rows = getattr(cfg, "_attn_implementation", None) == ROW_ATTENTION
+        rows = runs_row_attention(model)
 
         def attention() -> None:  # the model's own: samdec.attention's row kernel, or SDPA
             for _ in range(cfg.num_hidden_layers):

@@ -199,3 +199,7 @@ torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
   });
   return out;
 }
+
+void bind_attention(pybind11::module_& m) {
+  m.def("attend", &attend, pybind11::call_guard<pybind11::gil_scoped_release>());
+}

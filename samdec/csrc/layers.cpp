@@ -10,12 +10,12 @@
 //
 // Two element-by-element parts are written out instead (`rms_norm` but its sum,
 // `rotate_and_store`): the same float multiplies, adds, square roots and divisions per element
-// as torch's ops, in ~40 calls a layer fewer. The reductions (the norm's mean) and the library functions (SiLU's
-// exponential) stay torch's, whose order and approximations this file does not know. Against
-// the same layers through torch's ops (in-process, interleaved, 2026-12-03, 2-core AMD EPYC, a
-// slow hour and a slower one): a step of 1 token 11.1 -> 9.3 and 12.7 -> 10.5 ms, 2 tokens
-// 13.8 -> 12.1 and 15.9 -> 14.2, 4 tokens 19.9 -> 18.4 and 22.1 -> 19.8, 8 tokens 30.1 -> 26.7
-// and 33.7 -> 28.5.
+// as torch's ops, in ~40 calls a layer fewer. The reductions (the norm's sum) and the library
+// functions (SiLU's exponential) stay torch's, whose order and approximations this file does
+// not know. Rotary embeddings and cache writes by hand, against the same layers through
+// torch's ops (in-process, interleaved, 2026-12-03, 2-core AMD EPYC, a slow hour and a slower
+// one): a step of 1 token 11.1 -> 9.3 and 12.7 -> 10.5 ms, 2 tokens 13.8 -> 12.1 and
+// 15.9 -> 14.2, 4 tokens 19.9 -> 18.4 and 22.1 -> 19.8, 8 tokens 30.1 -> 26.7 and 33.7 -> 28.5.
 //
 // What it covers: layers whose linears are all streamed (samdec.kernels.StreamedLinear, q/k/v
 // and gate/up stacked, no biases), RMS norms, rotary embeddings given once a step, a cache of
@@ -157,14 +157,16 @@ struct Layers {
     float* q = query.data_ptr<float>();
     float* keys = room_keys.data_ptr<float>();
     float* values = room_values.data_ptr<float>();
+    const float* cos_table = cos.data_ptr<float>();
+    const float* sin_table = sin.data_ptr<float>();
     const auto& ks = room_keys.strides();
     const auto& vs = room_values.strides();
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t t = 0; t < tokens; ++t) {
         const float* row = src + b * qkv.stride(0) + t * qkv.stride(1);
         const int64_t cb = cos.size(0) == 1 ? 0 : b, sb = sin.size(0) == 1 ? 0 : b;
-        const float* c = cos.data_ptr<float>() + cb * cos.stride(0) + t * cos.stride(2);
-        const float* s = sin.data_ptr<float>() + sb * sin.stride(0) + t * sin.stride(2);
+        const float* c = cos_table + cb * cos.stride(0) + t * cos.stride(2);
+        const float* s = sin_table + sb * sin.stride(0) + t * sin.stride(2);
         for (int64_t h = 0; h < heads; ++h)
           rotate_row(row + h * head_dim, c, s, head_dim,
                      q + ((b * heads + h) * tokens + t) * head_dim);

@@ -26,7 +26,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <optional>
 #include <vector>
 
 namespace {
@@ -264,16 +263,14 @@ std::vector<int64_t> get_chunked_rows() {
   return rows;
 }
 
-void bind_layers(pybind11::module_& m);  // layers.cpp
-torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
-                     const torch::Tensor& value, const std::optional<torch::Tensor>& mask,
-                     bool causal, double scale);  // attention.cpp
+void bind_layers(pybind11::module_& m);     // layers.cpp
+void bind_attention(pybind11::module_& m);  // attention.cpp
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("pack", &pack);
   m.def("unpack", &unpack);
   m.def("set_chunked_rows", &set_chunked_rows);
   m.def("chunked_rows", &get_chunked_rows);
-  m.def("attend", &attend, pybind11::call_guard<pybind11::gil_scoped_release>());
   bind_layers(m);
+  bind_attention(m);
 }
