@@ -41,14 +41,10 @@ from torch import nn
 from .attention import use_row_attention
 from .config import LAYOUTS
 from .streaming import (
-    STREAM_ROWS,
-    long_rows,
     native_linear,
     pack_codes,
     pack_weight,
     streamed_available,
-    unpack_codes,
-    unpack_weight,
 )
 
 
@@ -80,9 +76,10 @@ class TransposedLinear(nn.Module):
 # layers of a streamed model from C++; 9: whether several rows go through a column in chunks is
 # measured per machine, samdec.streaming.tune_chunking; 10: the streamed layout's attention is
 # samdec.attention's row kernel, and layers.cpp writes out the norms' and rotary embeddings'
-# element-wise steps): cached cost curves and layout choices are keyed by it
-# (engine.calibration_file, models.layout_choice_file).
-LAYOUT_REVISION = 10
+# element-wise steps; 11: streamed.cpp's tiles cover more weight rows, 4 rows at a time): cached
+# cost curves and layout choices are keyed by it (engine.calibration_file,
+# models.layout_choice_file).
+LAYOUT_REVISION = 11
 
 # oneDNN packs a weight for a batch size; 16 rows costs least across 1..32 rows here (the
 # bundled model's output layer, ms for 1/2/4/8/16 rows: packed for 1: 9.7/19.5/19.9/20.2/22.3;
@@ -164,19 +161,8 @@ class StreamedLinear(nn.Module):
         return torch.empty(self.out_features, self.in_features, device="meta")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.numel() <= STREAM_ROWS * self.in_features:
-            y = self.native(x)
-        else:  # a long prompt's prefill: F.linear on the unpacked weights
-            rows = x.reshape(-1, self.in_features)
-            y = long_rows(rows, self._unpacked(), self.out_features)
-            y = y.reshape(*x.shape[:-1], self.out_features)
+        y = self.native(x)
         return y if self.bias is None else y + self.bias
-
-    def _unpacked(self) -> torch.Tensor:
-        """The (padded) float32 weight, decoded from what is kept, bit for bit."""
-        if self.coded:
-            return unpack_codes(self.codes, self.scales, self.code_bits)
-        return unpack_weight(self.packed)
 
 
 class PackedMLP(nn.Module):

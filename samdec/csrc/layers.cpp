@@ -39,9 +39,9 @@ torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
 namespace {
 
 // The kernel as a linear layer: codes and scales (bits 4 or 8) or float32 packed weights
-// (bits 0), inputs (..., in) of at most samdec.streaming.STREAM_ROWS rows, zero columns added
-// up to the padded width the weights were packed at, padded outputs cut. The one place both
-// StreamedLinear.forward and Layers call the kernel from.
+// (bits 0), inputs (..., in) of any number of rows, zero columns added up to the padded width
+// the weights were packed at, padded outputs cut. The one place both StreamedLinear.forward and
+// Layers call the kernel from.
 struct Linear {
   torch::Tensor codes, scales, packed;
   int64_t bits = 0, columns = 0, out = 0;

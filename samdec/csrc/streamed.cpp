@@ -142,8 +142,17 @@ inline void rows_of(const float* x, int64_t K, int64_t k0, int64_t k1, const Sou
 
 // Every row of x times one column. The first block of rows prefetches the column after next
 // (one ahead left the codes waiting: 5-8% slower, scratch timing 2026-12-02); the blocks after
-// it find this column in cache. ~16-24 accumulators a tile: fewer leave the
-// multiply-add units idle, more spill registers (tile shapes timed in scratch runs, 2026-12-02).
+// it find this column in cache.
+//
+// Tile shapes: the fewer tiles a column takes, the faster, even past the 32 vector registers
+// (then accumulators wait in L1): a tile of T < COLUMN weight rows reads every (COLUMN / T)-th
+// cache line of the column, as below. All linears of the bundled model, ms, in-process against
+// the shapes before, interleaved (2-core AMD EPYC, 2026-12-03): 2 rows <2,16> 5.5 vs <2,8> 6.3;
+// 3 rows <3,16> 5.7 vs <3,8> 6.3; 4 rows <4,8> 8.3 vs <4,4> 9.9 (the output layer alone 2.4 vs
+// 2.9); 5 rows <5,8> 11.1 vs <5,4> 12.0; 8 rows as two <4,8> 15.1 vs one <8,2> 15.6 (output
+// layer 4.0 vs 5.0); a whole 4-token step of the model 18.0 vs 19.8, 8 tokens 28.3 vs 31.0.
+// <4,16> lost to <4,8> (8.8 vs 7.6), and 6 rows stay <6,4>: <6,8> cost the output layer 4.7
+// against 3.2, 4 + 2 rows tied.
 // With more than one row, the column goes by in chunks of CHUNK columns of K, every tile over
 // one chunk before the next: a tile of T < COLUMN rows alone would read every (COLUMN / T)-th
 // cache line of the column, and that pattern kept the reads from overlapping the arithmetic
@@ -174,27 +183,25 @@ void column(const float* x, int64_t M, int64_t K, const Source& w, float* y, int
     int64_t m = 0;
     auto ahead = [&]() { return m == 0 ? next : w; };
     auto at = [&]() { return acc + m * COLUMN; };
-    for (; M - m >= 8; m += 8) rows_of<8, 2>(x + m * K, K, k0, k1, w, at(), y + m * N, N, ahead());
+    for (; M - m >= 7 || M - m == 4; m += 4)
+      rows_of<4, 8>(x + m * K, K, k0, k1, w, at(), y + m * N, N, ahead());
     const Source a = ahead();
-    switch (M - m) {  // the 0 to 7 rows left
-      case 7:  // as 4 + 3, not 6 + 1: all linears of a step 15.4 ms, not 17.6 (8 rows:
-               // 15.8-17.8; scratch timing, AMD EPYC, 2026-12-03)
-        rows_of<4, 4>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a);
-        m += 4;
-        rows_of<3, 8>(x + m * K, K, k0, k1, w, at(), y + m * N, N, ahead());
-        break;
+    switch (M - m) {  // the 0 to 6 rows left, never 4: 7 rows go as 4 + 3, 9 as 4 + 5
       case 6: rows_of<6, 4>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a); break;
-      case 5: rows_of<5, 4>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a); break;
-      case 4: rows_of<4, 4>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a); break;
-      case 3: rows_of<3, 8>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a); break;
-      case 2: rows_of<2, 8>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a); break;
+      case 5: rows_of<5, 8>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a); break;
+      case 3: rows_of<3, 16>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a); break;
+      case 2: rows_of<2, 16>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a); break;
       case 1: rows_of<1, 16>(x + m * K, K, k0, k1, w, at(), y + m * N, N, a); break;
     }
   }
 }
 
 // Every row of x times every column of `w`, the columns shared among torch's threads (a
-// second OpenMP pool would spin against torch's).
+// second OpenMP pool would spin against torch's). A long prompt's rows go ROW_BLOCK at a time,
+// so that a block's rows stay in a core's L2 while every column passes them (64 rows of the
+// widest input, 1,536 floats, are 384 KB). A bundled model's prefill of 512 tokens: 1.13 s, with
+// blocks of 256 rows 1.20 (separate runs, 2026-12-03).
+constexpr int64_t ROW_BLOCK = 64;
 template <class Source>
 torch::Tensor times(const torch::Tensor& x, int64_t columns, const Source& w) {
   const int64_t M = x.size(0), K = x.size(1), N = columns * COLUMN;
@@ -202,11 +209,14 @@ torch::Tensor times(const torch::Tensor& x, int64_t columns, const Source& w) {
   auto y = torch::empty({M, N}, x.options());
   const float* xp = x.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  at::parallel_for(0, columns, 4, [&](int64_t begin, int64_t end) {
-    std::vector<__m512> acc(M * COLUMN);  // a chunk's partial sums, per thread
-    for (int64_t c = begin; c < end; ++c)
-      column(xp, M, K, w.next(c), yp + c * COLUMN, N, acc.data());
-  });
+  for (int64_t m0 = 0; m0 < M; m0 += ROW_BLOCK) {
+    const int64_t rows = std::min(ROW_BLOCK, M - m0);
+    at::parallel_for(0, columns, 4, [&](int64_t begin, int64_t end) {
+      std::vector<__m512> acc(rows * COLUMN);  // a chunk's partial sums, per thread
+      for (int64_t c = begin; c < end; ++c)
+        column(xp + m0 * K, rows, K, w.next(c), yp + m0 * N + c * COLUMN, N, acc.data());
+    });
+  }
   return y;
 }
 
@@ -217,12 +227,6 @@ torch::Tensor pack(const torch::Tensor& weight) {
   const int64_t N = weight.size(0), K = weight.size(1);
   TORCH_CHECK(N % COLUMN == 0 && K % LANES == 0, "pad the weight first");
   return weight.reshape({N / COLUMN, COLUMN, K / LANES, LANES}).permute({0, 2, 1, 3}).contiguous();
-}
-
-// The inverse of pack, for steps too long for this kernel (a long prompt's prefill).
-torch::Tensor unpack(const torch::Tensor& packed) {
-  const int64_t N = packed.size(0) * COLUMN, K = packed.size(1) * LANES;
-  return packed.permute({0, 2, 1, 3}).reshape({N, K});
 }
 
 // x (M, K) float32 contiguous, packed from `pack` -> (M, N).
@@ -268,7 +272,6 @@ void bind_attention(pybind11::module_& m);  // attention.cpp
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("pack", &pack);
-  m.def("unpack", &unpack);
   m.def("set_chunked_rows", &set_chunked_rows);
   m.def("chunked_rows", &get_chunked_rows);
   bind_layers(m);
