@@ -33,8 +33,8 @@ overlap them only in part.
 A long prompt's rows go through the same kernel, 64 at a time (streamed.cpp's ROW_BLOCK), so
 that a block stays in cache while the columns pass it: faster than `F.linear` on the decoded
 weights, which these rows took before (a prefill of the bundled model, 257 tokens 0.56 s
-against 0.84, 512 tokens 1.13 against 1.37; 2-core AMD EPYC, 2026-12-03), and every row of
-every step, prompt or draft, gets the same bits.
+against 0.84, 512 tokens 1.13 against 1.37; medians of 3, separate runs, 2-core AMD EPYC,
+2026-12-03), and every row of every step, prompt or draft, gets the same bits.
 
 The kernel is compiled on first use (~25 s; g++ and ninja, through torch's extension loader)
 into the samdec cache, keyed by the source, torch's version and the CPU's instruction sets;

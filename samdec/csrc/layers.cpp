@@ -60,15 +60,11 @@ struct Linear {
   }
 
   torch::Tensor operator()(const torch::Tensor& x) const {
-    auto rows = x.reshape({-1, x.size(-1)});
-    TORCH_CHECK(rows.size(1) <= columns, "more input columns than the weights have");
-    if (rows.size(1) < columns) rows = at::constant_pad_nd(rows, {0, columns - rows.size(1)});
-    rows = rows.contiguous();
+    TORCH_CHECK(x.dim() >= 1 && x.size(-1) <= columns, "more input columns than the weights have");
+    auto rows = x.size(-1) < columns ? at::constant_pad_nd(x, {0, columns - x.size(-1)}) : x;
+    rows = rows.contiguous();  // no torch call when it already is
     auto y = bits ? rows_times_codes(rows, codes, scales, bits) : rows_times_weight(rows, packed);
-    if (y.size(1) != out) y = y.slice(1, 0, out);
-    auto shape = x.sizes().vec();
-    shape.back() = out;
-    return y.reshape(shape);
+    return y.size(-1) == out ? y : y.narrow(-1, 0, out);
   }
 };
 

@@ -92,8 +92,10 @@ struct Codes {
   void fetch(int64_t k, int t) const {
     if (t % 4 == 0 && k % (LANES * PER_BYTE) == 0)  // a cache line holds four rows' codes
       _mm_prefetch(reinterpret_cast<const char*>(piece(k) + t * LANES), _MM_HINT_T1);
-    if (t < 2 && k % BLOCK == 0)  // a block's steps (t = 0), then its offsets: a line each
-      _mm_prefetch(reinterpret_cast<const char*>(scale + (k / BLOCK * 2 + t) * COLUMN), _MM_HINT_T1);
+    if (t < 2 && k % BLOCK == 0) {  // a block's steps (t = 0), then its offsets: a line each
+      const float* line = scale + (k / BLOCK * 2 + t) * COLUMN;
+      _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T1);
+    }
   }
 };
 
@@ -150,7 +152,9 @@ inline void rows_of(const float* x, int64_t K, int64_t k0, int64_t k1, const Sou
 // the shapes before, interleaved (2-core AMD EPYC, 2026-12-03): 2 rows <2,16> 5.5 vs <2,8> 6.3;
 // 3 rows <3,16> 5.7 vs <3,8> 6.3; 4 rows <4,8> 8.3 vs <4,4> 9.9 (the output layer alone 2.4 vs
 // 2.9); 5 rows <5,8> 11.1 vs <5,4> 12.0; 8 rows as two <4,8> 15.1 vs one <8,2> 15.6 (output
-// layer 4.0 vs 5.0); a whole 4-token step of the model 18.0 vs 19.8, 8 tokens 28.3 vs 31.0.
+// layer 4.0 vs 5.0). A whole step of the model against the shapes before (each with its tuned
+// chunking; in-process, interleaved): 2 tokens 12.0 vs 12.8 ms, 4 tokens 17.8 vs 18.7, 8 tokens
+// 27.8 vs 29.1, 1 token the same.
 // <4,16> lost to <4,8> (8.8 vs 7.6), and 6 rows stay <6,4>: <6,8> cost the output layer 4.7
 // against 3.2, 4 + 2 rows tied.
 // With more than one row, the column goes by in chunks of CHUNK columns of K, every tile over
@@ -204,9 +208,11 @@ void column(const float* x, int64_t M, int64_t K, const Source& w, float* y, int
 constexpr int64_t ROW_BLOCK = 64;
 template <class Source>
 torch::Tensor times(const torch::Tensor& x, int64_t columns, const Source& w) {
-  const int64_t M = x.size(0), K = x.size(1), N = columns * COLUMN;
+  const int64_t K = x.size(-1), M = K ? x.numel() / K : 0, N = columns * COLUMN;
   TORCH_CHECK(x.is_contiguous() && x.scalar_type() == torch::kFloat32 && w.K == K);
-  auto y = torch::empty({M, N}, x.options());
+  auto shape = x.sizes().vec();  // (..., K) -> (..., N): no reshapes, each a torch call
+  shape.back() = N;
+  auto y = torch::empty(shape, x.options());
   const float* xp = x.data_ptr<float>();
   float* yp = y.data_ptr<float>();
   for (int64_t m0 = 0; m0 < M; m0 += ROW_BLOCK) {
@@ -229,14 +235,14 @@ torch::Tensor pack(const torch::Tensor& weight) {
   return weight.reshape({N / COLUMN, COLUMN, K / LANES, LANES}).permute({0, 2, 1, 3}).contiguous();
 }
 
-// x (M, K) float32 contiguous, packed from `pack` -> (M, N).
+// x (..., K) float32 contiguous, packed from `pack` -> (..., N).
 torch::Tensor rows_times_weight(const torch::Tensor& x, const torch::Tensor& packed) {
   TORCH_CHECK(packed.scalar_type() == torch::kFloat32);
   return times(x, packed.size(0), Floats{packed.data_ptr<float>(), packed.size(1) * LANES});
 }
 
-// x (M, K) float32 contiguous, codes (uint8, `bits` a code) packed from `pack`, scales as
-// Codes reads them -> (M, N).
+// x (..., K) float32 contiguous, codes (uint8, `bits` a code) packed from `pack`, scales as
+// Codes reads them -> (..., N).
 torch::Tensor rows_times_codes(const torch::Tensor& x, const torch::Tensor& codes,
                                const torch::Tensor& scales, int64_t bits) {
   TORCH_CHECK(codes.scalar_type() == torch::kUInt8 && scales.scalar_type() == torch::kFloat32);
