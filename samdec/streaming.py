@@ -137,8 +137,8 @@ def pack_weight(weight: torch.Tensor) -> torch.Tensor:
 def native_linear(weights: list[torch.Tensor], bits: int, out_features: int):
     """samdec/csrc/layers.cpp's `Linear`: the kernel over `pack_weight`'s packed weight ([it],
     bits 0) or `pack_codes`' codes and scales ([codes, scales], bits 4 or 8), called on inputs
-    (..., in) of at most STREAM_ROWS rows (the GIL released while it computes). The first one
-    of a process has the kernel tuned to the machine (`tune_chunking`)."""
+    (..., in) of any number of rows (the GIL released while it computes). The first one of a
+    process has the kernel tuned to the machine (`tune_chunking`)."""
     tune_chunking()
     return _kernel().Linear(weights, bits, out_features)
 

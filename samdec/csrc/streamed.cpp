@@ -1,4 +1,5 @@
-// x (M, K) @ W.T for the few rows of a decoding or verify step, reading each weight once.
+// x (M, K) @ W.T for the few rows of a decoding or verify step, reading each weight once (and
+// for a long prompt's rows, ROW_BLOCK at a time).
 //
 // Built on first use by samdec/streaming.py (torch's C++ extension loader, -march=native).
 // Why its own kernel: from 4 rows on, torch's stock CPU matmul costs jump, and a step of the
