@@ -36,7 +36,6 @@ from .models import LoadedModel, keyed_cache_file
 from .policy import CostAware, CostModel, FixedLength, calibrate, make_policy, timed
 from .sampling import PositionNoise, accept_sampled, target_probs
 from .stepping import draft_step, follow_greedy
-from .streaming import STREAM_ROWS
 from .trace import StepEvent, Trace, summarize
 
 # A cached cost curve is measured again when a 1-token forward now takes under this fraction of
@@ -545,11 +544,10 @@ class Engine:
         hidden = forward.hidden(ids, cache)[0, -keep:].clone()
 
         def prompt_topk(index: np.ndarray) -> np.ndarray:
-            # In pieces of at most STREAM_ROWS rows: the streamed kernel then computes each row
-            # the same bits whichever rows are asked for together.
-            pieces = torch.as_tensor(index).split(STREAM_ROWS)
+            # The streamed kernel computes each row the same bits whichever rows are asked for
+            # together, however many.
             with self._lock, torch.no_grad():
-                logits = torch.cat([forward.head(hidden[piece]) for piece in pieces])
+                logits = forward.head(hidden[torch.as_tensor(index)])
                 return logits.topk(topk, dim=-1).indices.cpu().numpy()
 
         return Verified(np.asarray(prompt[-keep:], dtype=np.int64), rows=prompt_topk)
