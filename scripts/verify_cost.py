@@ -5,6 +5,10 @@ For each weight layout (and dtype) asked for, with CONTEXT tokens already in the
   layout loaded at once and measured in turn, so a slow minute of the machine hits all alike);
 - the weight bytes a step reads, the achieved GB/s at k = 1, against the machine's measured
   read bandwidth (a large tensor sum);
+- the multiply-adds a token costs (every linear layer, and attention over CONTEXT keys), and
+  how long k tokens' worth take at the machine's measured float32 matrix-multiply rate (torch's
+  own kernel on large square matrices): a float32 step of k tokens cannot be cheaper, however
+  its weights are stored;
 - where a k-token step's time goes: the decoder layers' linear layers, the output layer and
   attention, each replayed alone with the step's shapes, and the rest (norms, rotary
   embeddings, the cache, Python) as the remainder.
@@ -55,6 +59,24 @@ def read_bandwidth_gbs(repeats: int, size_mb: int = 1024) -> float:
     x = torch.ones(size_mb * (1 << 20) // 4, dtype=torch.float32)
     ms = median_ms(lambda: x.sum(), repeats)
     return x.numel() * 4 / (ms / 1000.0) / 1e9
+
+
+def matmul_gflops(repeats: int, n: int = 2048) -> float:
+    """GFLOP/s of torch's float32 matrix multiply on two n x n matrices: about the best rate
+    float32 multiply-adds reach on this machine (oneDNN's kernel with every core)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    ms = median_ms(lambda: a @ b, repeats)
+    return 2 * n**3 / (ms / 1000.0) / 1e9
+
+
+def multiply_adds_per_token(model, context: int = CONTEXT) -> int:
+    """Multiply-adds one token of a step costs: every linear layer's weights once (the output
+    layer's too), and attention's scores and weighted values over `context` keys."""
+    cfg = model.config
+    linears = sum(m.in_features * m.out_features for _, m in _linears(model))
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    attention = 2 * cfg.num_hidden_layers * cfg.num_attention_heads * head_dim * context
+    return linears + attention
 
 
 def weight_bytes(model) -> int:
@@ -176,6 +198,7 @@ def describe(engine: Engine, curve: dict[int, float], repeats: int) -> dict:
         "layout": loaded.layout,
         "dtype": loaded.dtype,
         "weight_bytes": nbytes,
+        "multiply_adds_per_token": multiply_adds_per_token(loaded.model),
         "verify_ms": {str(k): v for k, v in curve.items()},
         "ratio_to_one": {str(k): v / curve[1] for k, v in curve.items()},
         "weights_gbs_at_1": nbytes / (curve[1] / 1000.0) / 1e9,
@@ -210,12 +233,19 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     bandwidth = read_bandwidth_gbs(args.repeats)
+    gflops = matmul_gflops(args.repeats)
     pairs = [row.split(":") for row in args.rows.split(",")]
     engines = [load_engine(args.model, layout, dtype) for layout, dtype in pairs]
     curves = interleaved_curves([Step(e) for e in engines], sizes, args.repeats)
     rows = [describe(e, c, args.repeats) for e, c in zip(engines, curves, strict=True)]
     print(f"read bandwidth: {bandwidth:.1f} GB/s; context {CONTEXT} tokens; ms per step")
     print(table(rows, bandwidth))
+    macs = rows[0]["multiply_adds_per_token"]
+    floor_8 = 2 * macs * 8 / (gflops * 1e6)
+    print(
+        f"float32 matmul: {gflops:.0f} GFLOP/s; {macs / 1e6:.0f} M multiply-adds a token; "
+        f"8 tokens' take {floor_8:.1f} ms at that rate"
+    )
     for r in rows:
         for k, part in r["breakdown"].items():
             shares = ", ".join(f"{n[:-3]} {v:.1f}" for n, v in part.items())
@@ -225,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             "receipt": receipts.receipt(sys.argv),
             "context_tokens": CONTEXT,
             "read_bandwidth_gbs": bandwidth,
+            "matmul_gflops": gflops,
             "rows": rows,
         }
         args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

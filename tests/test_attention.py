@@ -124,6 +124,43 @@ def test_torch_sdpa_gives_rows_other_bits_beside_others():
     assert _rows_that_differ_alone(_torch_sdpa) > 0
 
 
+def _rows_that_differ_from_one_head_alone(attend, queries, keys, width, causal=False) -> int:
+    """How many (head, token) rows of one call differ in any bit from that head and token
+    computed alone: its own query row, its group's keys and values, its mask row (under the
+    causal cut, the keys up to it)."""
+    query, key, value = _inputs(heads=6, groups=2, queries=queries, keys=keys, width=width)
+    mask = None if causal else _chain_mask(1, queries, keys)
+    together = attend(query, key, value, mask, causal)
+    differ = 0
+    for h in range(6):
+        g = h // 3
+        for i in range(queries):
+            seen = i + 1 if causal else keys
+            row_mask = None if causal else mask[:, :, i : i + 1, :seen]
+            alone = attend(query[:, h : h + 1, i : i + 1], key[:, g : g + 1, :seen],
+                           value[:, g : g + 1, :seen], row_mask, False)  # fmt: skip
+            differ += not torch.equal(alone[0, 0, 0], together[0, i, h])
+    return differ
+
+
+@pytest.mark.parametrize("width", [16, 64, 128, 80, 256])
+@pytest.mark.parametrize("queries, keys, causal", [(1, 300, False), (5, 90, False), (9, 9, True)])
+def test_a_heads_row_gets_the_same_bits_alone_and_beside_its_groups_other_heads(
+    width, queries, keys, causal
+):
+    """The kernel takes a group's heads and a step's tokens a few rows at a call, sharing the
+    loads of keys and values; under a causal cut the rows of a call see different numbers of
+    keys. None of that may move a row's bits."""
+    kernel = lambda q, k, v, m, c: attention.attend(q, k, v, m, c, 0.125)  # noqa: E731
+    assert _rows_that_differ_from_one_head_alone(kernel, queries, keys, width, causal) == 0
+
+
+def test_torch_sdpa_gives_a_heads_row_other_bits_beside_other_rows():
+    """Negative control for the check above: torch's CPU attention fails it."""
+    sdpa = lambda q, k, v, m, c: _sdpa(q, k, v, m, c, 0.125)  # noqa: E731
+    assert _rows_that_differ_from_one_head_alone(sdpa, 5, 90, 64) > 0
+
+
 def test_a_tree_row_and_a_batch_row_get_the_same_bits_alone():
     queries, keys = 7, 250
     query, key, value = _inputs(queries=queries, keys=keys)
