@@ -62,11 +62,18 @@ def read_bandwidth_gbs(repeats: int, size_mb: int = 1024) -> float:
 
 
 def matmul_gflops(repeats: int, n: int = 2048) -> float:
-    """GFLOP/s of torch's float32 matrix multiply on two n x n matrices: about the best rate
-    float32 multiply-adds reach on this machine (oneDNN's kernel with every core)."""
+    """GFLOP/s of torch's float32 matrix multiply on two n x n matrices, its fastest of
+    `repeats` runs: about the best rate float32 multiply-adds reach on this machine (oneDNN's
+    kernel with every core). The fastest, not the median, so that a floor computed from it is
+    never too high (the median swung 140-173 GFLOP/s between runs here)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
-    ms = median_ms(lambda: a @ b, repeats)
-    return 2 * n**3 / (ms / 1000.0) / 1e9
+    a @ b  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / min(times) / 1e9
 
 
 def multiply_adds_per_token(model, context: int = CONTEXT) -> int:
@@ -233,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     bandwidth = read_bandwidth_gbs(args.repeats)
-    gflops = matmul_gflops(args.repeats)
+    gflops = matmul_gflops(3 * args.repeats)
     pairs = [row.split(":") for row in args.rows.split(",")]
     engines = [load_engine(args.model, layout, dtype) for layout, dtype in pairs]
     curves = interleaved_curves([Step(e) for e in engines], sizes, args.repeats)
