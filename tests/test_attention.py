@@ -128,12 +128,13 @@ def _rows_that_differ_from_one_head_alone(attend, queries, keys, width, causal=F
     """How many (head, token) rows of one call differ in any bit from that head and token
     computed alone: its own query row, its group's keys and values, its mask row (under the
     causal cut, the keys up to it)."""
-    query, key, value = _inputs(heads=6, groups=2, queries=queries, keys=keys, width=width)
+    heads, groups = 6, 2
+    query, key, value = _inputs(heads=heads, groups=groups, queries=queries, keys=keys, width=width)
     mask = None if causal else _chain_mask(1, queries, keys)
     together = attend(query, key, value, mask, causal)
     differ = 0
-    for h in range(6):
-        g = h // 3
+    for h in range(heads):
+        g = h // (heads // groups)
         for i in range(queries):
             seen = i + 1 if causal else keys
             row_mask = None if causal else mask[:, :, i : i + 1, :seen]

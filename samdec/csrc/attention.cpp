@@ -251,7 +251,10 @@ torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
   const int64_t group = H / KVH, pieces = D / LANES, chunk = most_rows(pieces);
   const int64_t per_group = group * Q, calls = (per_group + chunk - 1) / chunk;
   const int64_t padded = (KV + LANES - 1) / LANES * LANES;
-  const float scale_ = static_cast<float>(scale);
+  const float row_scale = static_cast<float>(scale);
+  AttendRows attend_count[MOST_ROWS + 1] = {};  // attend_rows for this width, by rows a call
+  for (int64_t count = 1; count <= chunk; ++count)
+    attend_count[count] = pick(pieces, count, std::make_integer_sequence<int, MAX_WIDTH / LANES>());
   at::parallel_for(0, B * KVH * calls, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> scores(chunk * padded);
     Row rows[MOST_ROWS];
@@ -272,9 +275,9 @@ torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
                    op + ((b * Q + i) * H + h) * D, causal ? std::min(KV, i + 1) : KV, mrow,
                    scores.data() + r * padded};
       }
-      pick(pieces, count, std::make_integer_sequence<int, MAX_WIDTH / LANES>())(
-          rows, kp + b * key.stride(0) + g * key.stride(1),
-          vp + b * value.stride(0) + g * value.stride(1), key.stride(2), value.stride(2), scale_);
+      attend_count[count](rows, kp + b * key.stride(0) + g * key.stride(1),
+                          vp + b * value.stride(0) + g * value.stride(1), key.stride(2),
+                          value.stride(2), row_scale);
     }
   });
   return out;
