@@ -1,21 +1,18 @@
 """samdec app: `python app.py [--host H --port P --corpus FILE]` (http://127.0.0.1:7860).
 
-This file only launches; the page is built by `samdec.ui.build_demo` (see samdec/ui/).
+This file only launches; the page is built by `samdec.ui.page.build_demo` (see samdec/ui/).
 """
 
 from __future__ import annotations
 
 import os
 
-# Before torch loads: how OpenMP threads wait between the ~150 parallel regions of a step.
-# Spinning for long (libgomp's default, ~3 ms) keeps the CPU from anything else that wants it
-# (the page's rendering, another session, a neighbour on a shared host) and made forward passes
-# up to ~50x slower beside other work; sleeping at once (OMP_WAIT_POLICY=PASSIVE, this app's
-# earlier setting) pays a wake-up per region. A short spin, ~0.1 ms, does neither (bundled
-# model, streamed layout, 2-core Intel Xeon, 2026-12-02, scratch timing): a 1-token step
-# 11.6 ms (default spin 11.4, PASSIVE 24.1); 96 tokens of `sam` 0.92 s alone (0.88, 1.85) and
-# 3.4 s each with two at once (3.35, 3.5). The README's load test runs the app with it. An
-# operator's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+# Before torch loads: how OpenMP threads wait between the many parallel regions of a step.
+# Spinning for long (libgomp's default) keeps the CPU from anything else that wants it (the
+# page's rendering, another session, a neighbour on a shared host) and makes forward passes far
+# slower beside other work; sleeping at once (OMP_WAIT_POLICY=PASSIVE) pays a wake-up per
+# region, which slows a step alone. A short spin does neither. The README's load test runs the
+# app with it. An operator's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
@@ -46,9 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from samdec.ui import build_demo, configure, launch_kwargs
     from samdec.ui.device import spaces
-    from samdec.ui.runtime import cap_malloc_arenas
+    from samdec.ui.page import build_demo, launch_kwargs
+    from samdec.ui.runtime import cap_malloc_arenas, configure
 
     cap_malloc_arenas()  # before the serving threads start: RSS stays flat under load
     try:

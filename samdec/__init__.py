@@ -1,7 +1,7 @@
 """samdec: lossless speculative decoding with suffix automata (SAM-Decoding).
 
-    from samdec import load_model, Engine
-    engine = Engine(load_model())                        # the bundled SmolLM2-135M-Instruct
+    from samdec import load_model, engine_for
+    engine = engine_for(load_model())                    # the bundled SmolLM2-135M-Instruct
     trace = engine.generate(engine.encode("Hi!"), method="sam", max_new_tokens=64)
     print(trace.text, trace.summary.mat)
 
@@ -16,9 +16,10 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Engine": "samdec.engine",
+    "engine_for": "samdec.stack",
     "DecodeConfig": "samdec.config",
-    "load_model": "samdec.models",
-    "StaticSuffixAutomaton": "samdec.automaton",
+    "load_model": "samdec.runtime.loading",
+    "StaticSuffixAutomaton": "samdec.static_automaton",
     "DynamicSuffixAutomaton": "samdec.automaton",
     "Trace": "samdec.trace",
     "StepEvent": "samdec.trace",

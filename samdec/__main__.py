@@ -7,8 +7,10 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .config import DTYPES, ENDPOS, LAYOUT_CHOICES, POLICIES, DecodeConfig
+from .config import ENDPOS, POLICIES, DecodeConfig
 from .methods import METHODS, TABLE, method
+from .runtime.layouts import LAYOUT_CHOICES
+from .runtime.loading import DTYPES
 
 
 class CleanParser(argparse.ArgumentParser):
@@ -195,7 +197,7 @@ def load_static(spec: str, tokenizer):
         return corpus.load_default_static(tokenizer)
     from pathlib import Path
 
-    from .automaton import StaticSuffixAutomaton
+    from .static_automaton import StaticSuffixAutomaton
 
     if not Path(spec).is_file():
         raise FileNotFoundError(f"static automaton file not found: {spec}")
@@ -215,8 +217,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .drafters.factory import uses_static
-    from .engine import Engine
-    from .models import load_model
+    from .runtime.loading import load_model
+    from .stack import engine_for
 
     config = generate_config(args)
     if not args.prompt.strip():
@@ -227,15 +229,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     static = load_static(args.static, loaded.tokenizer) if uses_static(config) else None
     drafts = method(config.method).drafts
     cost = "calibrate" if config.draft_policy == "cost" and drafts else "default"
-    engine = Engine(loaded, static=static, cost=cost)
+    engine = engine_for(loaded, static=static, cost=cost)
     ids = engine.encode(args.prompt, chat=False if args.raw else None)
     if args.json:
-        trace = engine.generate(ids, config)
+        trace = engine.generate(ids, config, details=True)
         print(json.dumps(trace.to_dict(), ensure_ascii=False))
         return 0
     run = engine.stream(ids, config)
     for event in run:
-        sys.stdout.write("".join(event.new_pieces))
+        sys.stdout.write("".join(engine.piece(t) for t in event.new_tokens))
         sys.stdout.flush()
     assert run.trace is not None
     s = run.trace.summary
@@ -252,7 +254,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from . import corpus
-    from .models import load_model
+    from .runtime.loading import load_model
 
     if args.corpus_command == "distill":
         if args.threads:
@@ -286,7 +288,7 @@ def _stock_loader(args: argparse.Namespace):
     """() -> the model exactly as transformers loads it (stock layout), loaded on first use."""
     from functools import cache
 
-    from .models import load_model
+    from .runtime.loading import load_model
 
     @cache
     def stock():
@@ -299,8 +301,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from . import bench, questions
-    from .engine import Engine
-    from .models import load_model
+    from .runtime.loading import load_model
+    from .stack import engine_for
 
     max_new_tokens = DecodeConfig.from_values(
         {"max_new_tokens": args.max_new_tokens}
@@ -319,7 +321,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ValueError("no questions selected")
     loaded = load_model(args.model, args.device, args.dtype, args.layout)
     static = load_static(args.static, loaded.tokenizer)
-    engine = Engine(loaded, static=static)
+    engine = engine_for(loaded, static=static)
     config = {
         "model": loaded.name,
         "device": loaded.device,
@@ -412,8 +414,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from . import tuning
-    from .engine import Engine
-    from .models import load_model
+    from .runtime.loading import load_model
+    from .stack import engine_for
 
     base = tune_base(args)
     biases = int_values(args.l_bias, "--l-bias")
@@ -426,7 +428,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise ValueError(f"--policies: choose from {POLICIES}")
     loaded = load_model(args.model, args.device, args.dtype, args.layout)
     static = load_static(args.static, loaded.tokenizer)
-    engine = Engine(loaded, static=static)
+    engine = engine_for(loaded, static=static)
     recordings = tune_recordings(args, engine, base.max_new_tokens)
     start = time.perf_counter()
     rows = tuning.sweep(
@@ -474,7 +476,7 @@ COMMANDS = {"generate": cmd_generate, "corpus": cmd_corpus, "bench": cmd_bench, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .models import ModelLoadError
+    from .runtime.loading import ModelLoadError
 
     try:
         return COMMANDS[args.command](args)

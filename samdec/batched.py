@@ -75,7 +75,7 @@ class _LiveRows:
         self.eos_ids = eos_ids
         self.pad_id = pad_id
         self.max_new_tokens = max_new_tokens
-        from .kvcache import cache_keyword
+        from .runtime.kvcache import cache_keyword
 
         self.cache_kw = cache_keyword(model)
         self.keys: list[Any] = []

@@ -117,7 +117,7 @@ class Runner:
         total = Run(q.question_id, q.category, 0, 0.0, 0, [], 0.0)
         for turn in turns:
             messages.append({"role": "user", "content": turn})
-            ids = self.engine.loaded.encode_chat(messages)
+            ids = self.engine.runner.loaded.encode_chat(messages)
             tokens, seconds, steps, prefill = self._one(method, ids)
             total.tokens += len(tokens)
             total.seconds += seconds
@@ -129,7 +129,7 @@ class Runner:
             )
             total.token_ids += tokens
             # The next turn sees this method's own answer (identical for lossless methods).
-            answer = self.engine.tokenizer.decode(tokens, skip_special_tokens=True)
+            answer = self.engine.runner.decode(tokens, skip_special=True)
             messages.append({"role": "assistant", "content": answer})
         return total
 
@@ -140,7 +140,7 @@ class Runner:
             if name == STOCK and self.stock is None:
                 raise ValueError(f"{STOCK} needs the stock-layout model (run_bench's `stock`)")
             tokens, seconds = hf_generate(
-                self.stock() if name == STOCK else self.engine.model,
+                self.stock() if name == STOCK else self.engine.runner.model,
                 ids,
                 self.max_new_tokens,
                 prompt_lookup=HF_BASELINES[name],

@@ -16,12 +16,6 @@ from .methods import METHODS, method
 POLICIES = ("cost", "fixed")
 # How the page and the CLI name each length policy.
 POLICY_LABELS = {"cost": "cost-aware", "fixed": "fixed length"}
-# Model loading choices (samdec.models.load_model; samdec.kernels for the layouts).
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-LAYOUTS = ("stock", "transposed", "packed", "streamed")
-# "auto": the fastest of these on the machine, measured once and remembered (load_model).
-AUTO_LAYOUTS = ("stock", "packed", "streamed")
-LAYOUT_CHOICES = ("auto", *LAYOUTS)
 ENDPOS = ("first", "last")
 SEED_MAX = 2**62
 

@@ -230,7 +230,7 @@ def tokenize_documents(tokenizer, texts: Iterable[str], batch: int = 256) -> Ite
 
 
 def build_static(tokenizer, corpus_paths: list[Path], out_path: Path, endpos: str = "first"):
-    from .automaton import StaticSuffixAutomaton
+    from .static_automaton import StaticSuffixAutomaton
 
     docs = []
     for path in corpus_paths:
@@ -265,7 +265,7 @@ def content_key(corpus_path: Path, endpos: str) -> str:
 
 def cached_static(tokenizer, corpus_path: Path = DEFAULT_CORPUS, endpos: str = "first"):
     """The automaton of a corpus for this tokenizer, built once and kept in the cache folder."""
-    from .models import cache_root
+    from .runtime.cachefiles import cache_root
 
     corpus_path = Path(corpus_path)
     if corpus_path == DEFAULT_CORPUS:
@@ -277,7 +277,7 @@ def cached_static(tokenizer, corpus_path: Path = DEFAULT_CORPUS, endpos: str = "
         cache_root() / "static" / f"{corpus_path.stem}-{tokenizer_fingerprint(tokenizer)}-{key}.sam"
     )
     if out.is_file():
-        from .automaton import StaticSuffixAutomaton
+        from .static_automaton import StaticSuffixAutomaton
 
         try:
             return StaticSuffixAutomaton.load(out)
@@ -290,7 +290,7 @@ def load_default_static(tokenizer=None):
     """The shipped corpus's automaton; FileNotFoundError naming the file if it is missing."""
     require(DEFAULT_CORPUS, "the default static corpus")
     if tokenizer is None:
-        from .models import load_model
+        from .runtime.loading import load_model
 
         tokenizer = load_model().tokenizer
     return cached_static(tokenizer, DEFAULT_CORPUS)

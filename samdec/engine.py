@@ -15,55 +15,25 @@ x is kept with probability p(x), and with a seed the output is plain sampling's,
 
 from __future__ import annotations
 
-import contextlib
-import statistics
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .automaton import StaticSuffixAutomaton
 from .config import DecodeConfig
+from .cost import CostModel
 from .drafters import Draft, Drafter, TokenRecycling, Verified, build_drafter
-from .lean import LeanForward, model_forward
 from .methods import method
-from .models import LoadedModel, keyed_cache_file
-from .policy import CostAware, CostModel, FixedLength, calibrate, make_policy, timed
+from .policy import CostAware, FixedLength, make_policy
+from .runner import Runner
 from .sampling import PositionNoise, accept_sampled, target_probs
+from .static_automaton import StaticSuffixAutomaton
 from .stepping import draft_step, follow_greedy
 from .trace import StepEvent, Trace, summarize
-
-# A cached cost curve is measured again when a 1-token forward now takes under this fraction of
-# the cached time: the cached curve was then probably measured on a busy machine.
-STALE_CALIBRATION = 0.75
-
-
-def tree_inputs(parents: list[int], past: int, dtype, device) -> dict[str, torch.Tensor]:
-    """The forward's extra inputs for a draft tree after `past` cached tokens: each node (the
-    start token, then draft node i under `parents[i]`, -1 for the start token) sees the past,
-    its ancestors and itself (a 4D additive mask), at position past + its depth."""
-    q = len(parents) + 1
-    full_parents = [-1] + [p + 1 for p in parents]
-    allowed = np.zeros((q, q), dtype=bool)
-    depth = np.zeros(q, dtype=np.int64)
-    for i in range(q):
-        allowed[i, i] = True
-        if full_parents[i] >= 0:
-            allowed[i] |= allowed[full_parents[i]]
-            depth[i] = depth[full_parents[i]] + 1
-    mask = torch.zeros((1, 1, q, past + q), dtype=dtype, device=device)
-    mask[0, 0, :, past:] = torch.where(
-        torch.from_numpy(allowed).to(device),
-        torch.tensor(0.0, dtype=dtype, device=device),
-        torch.tensor(torch.finfo(dtype).min, dtype=dtype, device=device),
-    )
-    position_ids = torch.from_numpy(depth + past).to(device).unsqueeze(0)
-    return {"attention_mask": mask, "position_ids": position_ids}
 
 
 class Generation:
@@ -92,185 +62,48 @@ class _Run:
     cache: Any = None
     prefill_ms: float = 0.0
     decode_start: float = 0.0
+    details: bool = False  # record what only the page shows: token texts, top-3 alternatives
 
     @property
     def topk(self) -> int:
         return self.drafter.topk if self.drafter is not None else 0
 
 
-def calibration_file(loaded: LoadedModel) -> tuple[str, Path]:
-    """(key, path) of a model's measured verify-cost curve on disk: one per model, device,
-    dtype, weight layout (and its revision: a curve measured before a layout changed is not
-    its curve), forward pass (samdec.lean's or transformers'), thread count and how OpenMP
-    threads wait (which changes multi-token costs by up to ~45% on a CPU)."""
-    from .kernels import LAYOUT_REVISION
-    from .receipts import omp_wait
-
-    omp = omp_wait()
-    key = (
-        f"{loaded.name}|{torch.device(loaded.device)}|{loaded.dtype}|{loaded.layout}"
-        f"@{LAYOUT_REVISION}|{loaded.forward_kind}|{torch.get_num_threads()}|{omp}"
-    )
-    return key, keyed_cache_file("calibration", key)
-
-
 class Engine:
+    """SAM-Decoding's loop over one model, which it reaches only through `runner` (the seam,
+    samdec.runner): `cost` prices drafts for the length policy (the stand-in curve when None;
+    samdec.stack.engine_for measures the model's)."""
+
     def __init__(
         self,
-        loaded: LoadedModel,
+        runner: Runner,
         static: StaticSuffixAutomaton | None = None,
-        cost: CostModel | str = "calibrate",
+        cost: CostModel | None = None,
     ) -> None:
-        self.loaded = loaded
-        self.model = loaded.model
-        self.tokenizer = loaded.tokenizer
-        self.device = torch.device(loaded.device)
+        self.runner = runner
         self.static = static
-        self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
-        self.max_context = loaded.max_context
-        self.eos_ids = self._eos_ids()
-        self._model_forward = model_forward(self.model, loaded.lean)  # lean where it checks out
-        self._tree_ok: bool | None = None
+        self.cost = cost if cost is not None else CostModel()
+        self.vocab_size = runner.vocab_size
+        self.max_context = runner.max_context
+        self.eos_ids = runner.eos_ids
         self._pieces: dict[int, str] = {}
         self._recycling: TokenRecycling | None = None  # kept for carry_recycling
-        # One forward pass at a time per model; re-entrant because a drafter may compute the
-        # prompt's deferred top-k (_prefill) from inside a locked section (TokenRecycling.start).
-        self._lock = threading.RLock()
-        if isinstance(cost, CostModel):
-            self.cost = cost
-        elif cost == "default":
-            self.cost = CostModel()
-        else:
-            self.cost = self.calibrated_cost(recalibrate=(cost == "recalibrate"))
 
     @property
     def lock(self):
         """Held around every forward pass (re-entrant): take it to time other model calls
         undisturbed."""
-        return self._lock
-
-    # ----------------------------------------------------------------- set-up helpers
-    def _eos_ids(self) -> set[int]:
-        ids: set[int] = set()
-        for source in (self.model.generation_config, self.tokenizer):
-            eos = getattr(source, "eos_token_id", None)
-            if isinstance(eos, int):
-                ids.add(eos)
-            elif eos:
-                ids.update(int(e) for e in eos)
-        return ids
+        return self.runner.lock
 
     def piece(self, token: int) -> str:
         text = self._pieces.get(token)
         if text is None:
-            text = self.tokenizer.decode([token])
+            text = self.runner.decode([token])
             self._pieces[token] = text
         return text
 
-    def new_cache(self):
-        from .kvcache import new_cache
-
-        return new_cache(self.model)
-
-    def calibrated_cost(self, recalibrate: bool = False) -> CostModel:
-        """The verify-cost curve of this model on this device, measured once and kept on disk."""
-        key, path = calibration_file(self.loaded)
-        cached = None
-        if path.is_file() and not recalibrate:
-            with contextlib.suppress(ValueError, KeyError):  # a damaged file: measure again
-                cached = CostModel.load(path)
-        cache = self.new_cache()
-        context = torch.randint(0, self.vocab_size, (1, 256), device=self.device)
-        with torch.no_grad():
-            self._call(context, cache)
-
-        def forward_ms(q: int) -> float:
-            ids = torch.randint(0, self.vocab_size, (1, q), device=self.device)
-
-            def run() -> None:
-                with torch.no_grad():
-                    self._call(ids, cache)
-                    if self.device.type == "cuda":
-                        torch.cuda.synchronize()
-                cache.crop(-q)
-
-            return timed(run)
-
-        if cached is not None:
-            forward_ms(1)  # warm-up
-            probe = statistics.median(forward_ms(1) for _ in range(3))
-            # A curve measured while the machine was busy overstates every cost. Trust the
-            # cache unless this quick probe is clearly faster; a slower probe means the machine
-            # is busy *now*, and the cached (quieter) curve is the better estimate.
-            if probe >= STALE_CALIBRATION * float(cached(1)):
-                return cached
-        cost = calibrate(forward_ms, device=key)
-        if cached is not None:  # keep the quieter measurement of each size
-            cost = CostModel(
-                {q: min(ms, cached.points.get(q, ms)) for q, ms in cost.points.items()}, key
-            )
-        cost.save(path)
-        return cost
-
-    # ----------------------------------------------------------------- model calls
-    def _call(self, ids: torch.Tensor, cache, **kwargs) -> torch.Tensor:
-        return self._model_forward(ids, cache, **kwargs)[0]
-
-    def _forward(self, tokens: list[int], parents: list[int], cache, past: int) -> torch.Tensor:
-        """Logits (q, vocab) for the start token followed by the draft nodes."""
-        ids = torch.tensor([tokens], dtype=torch.long, device=self.device)
-        if all(p == i - 1 for i, p in enumerate(parents)):  # a chain: the causal mask is right
-            return self._call(ids, cache)
-        inputs = tree_inputs(parents, past, self.model.dtype, self.device)
-        return self._call(ids, cache, **inputs)
-
-    @staticmethod
-    def _keep_path(cache, path_inputs: list[int], fed: int) -> None:
-        """Of the `fed` entries the last forward wrote, keep those at `path_inputs`, in order."""
-        if path_inputs != list(range(len(path_inputs))):
-            for layer in cache.layers:
-                base = layer.keys.shape[-2] - fed  # sliding layers hold less than the context
-                src = torch.tensor([base + i for i in path_inputs], device=layer.keys.device)
-                dst = slice(base, base + len(path_inputs))
-                layer.keys[..., dst, :] = layer.keys[..., src, :]
-                layer.values[..., dst, :] = layer.values[..., src, :]
-        # Always crop, even by 0: sliding-window layers trim back to their window here.
-        cache.crop(len(path_inputs) - fed)
-
     def tree_supported(self) -> bool:
-        """Does this model honour a 4D tree mask? Checked once against a chain forward."""
-        if self._tree_ok is None and self._has_sliding_layers():
-            # A 4D mask is used as-is for every layer, but sliding layers see a shorter past.
-            self._tree_ok = False
-        if self._tree_ok is None:
-            try:
-                with torch.no_grad():
-                    ctx = [int(t) for t in torch.randint(0, self.vocab_size, (12,))]
-                    a, b, c = ctx[-3:]
-                    cache = self.new_cache()
-                    self._call(torch.tensor([ctx[:8]], device=self.device), cache)
-                    tree = self._forward([ctx[8], a, b, c], [-1, 0, -1], cache, 8)
-                    cache = self.new_cache()
-                    self._call(torch.tensor([ctx[:8]], device=self.device), cache)
-                    chain_ab = self._call(torch.tensor([[ctx[8], a, b]], device=self.device), cache)
-                    cache = self.new_cache()
-                    self._call(torch.tensor([ctx[:8]], device=self.device), cache)
-                    chain_c = self._call(torch.tensor([[ctx[8], c]], device=self.device), cache)
-                tol = 1e-2 if self.model.dtype == torch.float32 else 1e-1
-                self._tree_ok = bool(
-                    torch.allclose(tree[:3].float(), chain_ab.float(), atol=tol)
-                    and torch.allclose(tree[3].float(), chain_c[1].float(), atol=tol)
-                )
-            except Exception:  # a model that rejects a 4D mask
-                self._tree_ok = False
-        return self._tree_ok
-
-    def _has_sliding_layers(self) -> bool:
-        config = self.model.config
-        layer_types = getattr(config, "layer_types", None) or []
-        return any("sliding" in str(t) for t in layer_types) or bool(
-            getattr(config, "sliding_window", None) and not layer_types
-        )
+        return self.runner.supports_trees
 
     # ----------------------------------------------------------------- drafting set-up
     def make_drafter(self, config: DecodeConfig) -> tuple[Drafter | None, str]:
@@ -281,7 +114,7 @@ class Engine:
             config,
             self.static,
             self.vocab_size,
-            tree_ok=self.tree_supported() if needs_tree else True,
+            tree_ok=self.runner.supports_trees if needs_tree else True,
             recycling=keep,
         )
         recycler = getattr(drafter, "auxiliary", drafter)
@@ -294,16 +127,18 @@ class Engine:
 
     # ----------------------------------------------------------------- generation
     def encode(self, prompt: str, chat: bool | None = None) -> list[int]:
-        return self.loaded.encode_prompt(prompt, chat)
+        return self.runner.encode(prompt, chat)
 
     def generate(
         self,
         prompt_ids: list[int],
         config: DecodeConfig | None = None,
         drafter: Drafter | None = None,
+        details: bool = False,
         **overrides: Any,
     ) -> Trace:
-        run = self.stream(prompt_ids, config, drafter=drafter, **overrides)
+        """The whole generation's trace; `details` as in `stream`."""
+        run = self.stream(prompt_ids, config, drafter=drafter, details=details, **overrides)
         for _ in run:
             pass
         assert run.trace is not None
@@ -315,8 +150,12 @@ class Engine:
         config: DecodeConfig | None = None,
         cancel: threading.Event | None = None,
         drafter: Drafter | None = None,
+        details: bool = False,
         **overrides: Any,
     ) -> Generation:
+        """A generation to iterate step by step. `details`: also record what only a page shows
+        (each token's text, the top-3 next tokens with their probabilities); decoding alone,
+        as the benchmark runs it, pays nothing for them."""
         config = config or DecodeConfig()
         if overrides:
             config = DecodeConfig(**{**config.to_dict(), **overrides})
@@ -332,7 +171,7 @@ class Engine:
         if any(t < 0 or t >= self.vocab_size for t in prompt_ids):
             raise ValueError(f"prompt token ids must be in [0, {self.vocab_size})")
         generation = Generation(iter(()))
-        generation._steps = self._run(prompt_ids, config, cancel, generation, drafter)
+        generation._steps = self._run(prompt_ids, config, cancel, generation, drafter, details)
         return generation
 
     def _accept(
@@ -362,9 +201,11 @@ class Engine:
         cancel: threading.Event | None,
         generation: Generation,
         custom_drafter: Drafter | None = None,
+        details: bool = False,
     ) -> Iterator[StepEvent]:
         """prefill, then verification steps until a stop, then the trace (see _finish)."""
         run = self._start(prompt_ids, config, custom_drafter)
+        run.details = details
         stop_reason = "max_new_tokens"
         while True:
             if cancel is not None and cancel.is_set():
@@ -395,10 +236,10 @@ class Engine:
                 config = replace(config, seed=int(time.time_ns() % (1 << 62)))
             noise = PositionNoise(config.seed)
         run = _Run(config, drafter, self.make_policy(config), note, noise, list(prompt_ids))
-        run.cache = self.new_cache()
+        run.cache = self.runner.new_cache()
         t0 = time.perf_counter()
         ids, topk = run.ids, run.topk
-        with self._lock, torch.no_grad():
+        with self.lock, torch.no_grad():
             prompt_top = self._prefill(ids[:-1], run.cache, topk) if len(ids) > 1 else None
             if drafter is not None:
                 drafter.start(ids)
@@ -417,14 +258,15 @@ class Engine:
         past = len(run.ids) - 1
         fed = [run.ids[-1], *draft.tokens]
         t_verify = time.perf_counter()
-        with self._lock, torch.no_grad():
-            logits = self._forward(fed, draft.parents, run.cache, past)
+        with self.lock, torch.no_grad():
+            logits = self.runner.verify(run.cache, fed, draft.parents)
             position = len(run.generated)
             path, bonus = self._accept(draft, logits, run.config, run.noise, position)
-            self._keep_path(run.cache, [0] + [i + 1 for i in path], len(fed))
+            self.runner.commit(run.cache, [0] + [i + 1 for i in path], len(fed))
         verify_ms = (time.perf_counter() - t_verify) * 1000.0
         run.policy.record(draft, path)
-        top_tokens, top_probs = _top_next(logits, [0] + [i + 1 for i in path])
+        rows = [0] + [i + 1 for i in path]
+        top_tokens, top_probs = _top_next(logits, rows) if run.details else ([], [])
 
         new_tokens, path, bonus, stop = self._commit(run, draft, path, bonus)
         t_obs = time.perf_counter()
@@ -463,8 +305,8 @@ class Engine:
             cost_offered_ms=float(self.cost(1 + min(proposed, limit))),
             top_tokens=top_tokens[: len(new_tokens)],
             top_probs=top_probs[: len(new_tokens)],
-            draft_pieces=[self.piece(t) for t in draft.tokens],
-            new_pieces=[self.piece(t) for t in new_tokens],
+            draft_pieces=[self.piece(t) for t in draft.tokens] if run.details else [],
+            new_pieces=[self.piece(t) for t in new_tokens] if run.details else [],
         )
         run.steps.append(event)
         return event, stop
@@ -493,11 +335,7 @@ class Engine:
         used_static = self.static is not None and getattr(run.drafter, "static", None) is not None
         recorded["use_static"] = used_static
         recorded["static_corpus"] = self.static.num_tokens if used_static else 0
-        recorded["model"] = self.loaded.name
-        recorded["device"] = str(self.device)
-        recorded["dtype"] = self.loaded.dtype
-        recorded["layout"] = self.loaded.layout
-        recorded["forward"] = self.loaded.forward_kind
+        recorded.update(self.runner.facts)
         if run.note:
             recorded["note"] = run.note
         prompt_ids = run.ids[: len(run.ids) - len(run.generated)]
@@ -513,13 +351,14 @@ class Engine:
         )
         summary.verify_cost = {str(q): float(ms) for q, ms in sorted(self.cost.points.items())}
         summary.verify_cost_source = self.cost.device
+        pieces = self._pieces_of(prompt_ids, run.generated, run.steps) if run.details else {}
         return Trace(
-            text=self.tokenizer.decode(run.generated, skip_special_tokens=True),
+            text=self.runner.decode(run.generated, skip_special=True),
             token_ids=run.generated,
             steps=run.steps,
             summary=summary,
             prompt_ids=prompt_ids,
-            pieces=self._pieces_of(prompt_ids, run.generated, run.steps),
+            pieces=pieces,
         )
 
     def _pieces_of(self, prompt_ids, generated, steps) -> dict[str, str]:
@@ -531,26 +370,12 @@ class Engine:
 
     def _prefill(self, prompt: list[int], cache, topk: int) -> Verified | None:
         """Fill `cache` with `prompt`; with `topk`, the model's top-k after each of its last
-        PROMPT_TOPK tokens, as a Verified that computes rows as a drafter reads them (the lean
-        forward's output layer on the kept hidden states, as the logits of this pass would be)."""
-        ids = torch.tensor([prompt], device=self.device)
-        if not topk:
-            self._call(ids, cache, logits_to_keep=1)
-            return None
+        PROMPT_TOPK tokens, as a Verified that computes rows when a drafter reads them."""
         keep = min(len(prompt), PROMPT_TOPK)
-        forward = self._model_forward
-        if not isinstance(forward, LeanForward):
-            return self._verified(prompt[-keep:], self._call(ids, cache, logits_to_keep=keep), topk)
-        hidden = forward.hidden(ids, cache)[0, -keep:].clone()
-
-        def prompt_topk(index: np.ndarray) -> np.ndarray:
-            # The streamed kernel computes each row the same bits whichever rows are asked for
-            # together, however many.
-            with self._lock, torch.no_grad():
-                logits = forward.head(hidden[torch.as_tensor(index)])
-                return logits.topk(topk, dim=-1).indices.cpu().numpy()
-
-        return Verified(np.asarray(prompt[-keep:], dtype=np.int64), rows=prompt_topk)
+        rows = self.runner.prefill(cache, prompt, top_k=topk, rows=keep)
+        if rows is None:
+            return None
+        return Verified(np.asarray(prompt[-keep:], dtype=np.int64), rows=rows)
 
     def _verified(self, tokens: list[int], logits: torch.Tensor, k: int) -> Verified:
         top = logits[-len(tokens) :].topk(k, dim=-1).indices.cpu().numpy()
@@ -564,9 +389,9 @@ class Engine:
             if tok in self.eos_ids:
                 return i + 1, "eos"
         if config.stop_strings:
-            before = self.tokenizer.decode(generated[-64:]) if generated else ""
+            before = self.runner.decode(generated[-64:]) if generated else ""
             for i in range(len(new_tokens)):
-                text = self.tokenizer.decode((generated + new_tokens[: i + 1])[-64:])
+                text = self.runner.decode((generated + new_tokens[: i + 1])[-64:])
                 if any(s in text and s not in before for s in config.stop_strings):
                     return i + 1, "stop_string"
         if len(generated) + len(new_tokens) >= config.max_new_tokens:

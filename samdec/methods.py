@@ -37,7 +37,7 @@ class Method:
 
     @property
     def rule(self) -> bool:
-        """Chooses between drafters with the paper's rule (l_bias, l_threshold)."""
+        """Chooses between drafters with the paper's rule (samdec.rule: l_bias, l_threshold)."""
         return self.automata
 
 

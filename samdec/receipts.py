@@ -16,6 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .runtime.machine import cpu_info
+
 PACKAGES = ("samdec", "torch", "transformers", "numpy", "numba", "gradio")
 
 
@@ -46,26 +48,14 @@ def machine_info() -> dict[str, Any]:
         info["transformers"] = transformers.__version__
     except ImportError:  # pragma: no cover
         pass
-    from .streaming import tuned_chunking
+    from .runtime.coded import tuned_chunking
 
     chunked = tuned_chunking()
     if chunked is not None:  # the streamed kernel ran: how it was tuned to this machine
         info["streamed_chunked_rows"] = list(chunked)
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        if names:
-            info["cpu"] = names[0]
-    except OSError:
-        pass
+    if cpu_info("model name"):
+        info["cpu"] = cpu_info("model name")
     return info
-
-
-def omp_wait() -> str:
-    """How this process's OpenMP threads wait between parallel regions ("" for the defaults):
-    OMP_WAIT_POLICY, and libgomp's GOMP_SPINCOUNT where set. Both change what a step costs."""
-    policy, spin = os.environ.get("OMP_WAIT_POLICY", ""), os.environ.get("GOMP_SPINCOUNT", "")
-    return policy + (f" spin {spin}" if spin else "")
 
 
 def package_versions() -> dict[str, str]:

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .automaton import StaticSuffixAutomaton
 from .config import DecodeConfig
+from .cost import CostModel
 from .drafters import Verified, build_drafter
-from .policy import CostModel, make_policy
+from .policy import make_policy
+from .static_automaton import StaticSuffixAutomaton
 from .stepping import draft_step, follow_greedy
 
 
@@ -126,14 +127,12 @@ def record(engine, prompt_ids: list[int], max_new_tokens: int, k: int = 8) -> Re
     The top-k come from one teacher-forced forward pass over prompt + output: what the model
     predicts after each position, which is what Token Recycling's table stores.
     """
-    import torch
-
     from .config import DecodeConfig
 
     trace = engine.generate(prompt_ids, DecodeConfig(method="ar", max_new_tokens=max_new_tokens))
     text = list(prompt_ids) + trace.token_ids
-    with torch.no_grad():
-        logits = engine.model(torch.tensor([text], device=engine.device)).logits[0]
+    runner = engine.runner
+    logits = runner.verify(runner.new_cache(), text, list(range(-1, len(text) - 2)))
     topk = logits.topk(k, dim=-1).indices.cpu().numpy().astype(np.int64)
     return Recording(list(prompt_ids), trace.token_ids, topk, trace.summary.prefill_ms)
 

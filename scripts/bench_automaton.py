@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
-from samdec.automaton import DynamicSuffixAutomaton, StaticSuffixAutomaton
+from samdec.automaton import DynamicSuffixAutomaton
 from samdec.receipts import receipt
+from samdec.static_automaton import StaticSuffixAutomaton
 
 
 def synthetic_tokens(n: int, rng: np.random.Generator, vocab: int, source=None) -> np.ndarray:

@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
-from samdec.automaton import StaticSuffixAutomaton
 from samdec.corpus import tokenize_documents
-from samdec.models import load_model
 from samdec.receipts import receipt
+from samdec.runtime.loading import load_model
+from samdec.static_automaton import StaticSuffixAutomaton
 
 
 def source_files(roots: list[Path], suffix: str):

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from samdec.automaton import DynamicSuffixAutomaton, StaticSuffixAutomaton
+from samdec.automaton import DynamicSuffixAutomaton
 from samdec.corpus import DEFAULT_CORPUS
-from samdec.models import load_model
-from samdec.policy import PRIOR_SIZE, PRIORS_PATH, match_bucket, num_buckets
+from samdec.drafters.priors import PRIOR_SIZE, PRIORS_PATH, match_bucket, num_buckets
+from samdec.runtime.loading import load_model
+from samdec.static_automaton import StaticSuffixAutomaton
 
 DRAFT = PRIOR_SIZE
 

@@ -25,11 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from samdec import load_model
 from samdec.corpus import load_default_static
+from samdec.cost import CostModel
 from samdec.engine import Engine
-from samdec.policy import CostModel
 from samdec.questions import load_questions, pick
 from samdec.receipts import receipt
+from samdec.runtime.runner import ModelRunner
 from samdec.sampling import target_probs
+from samdec.stack import engine_for
 from samdec.stepping import children_of
 
 METHODS = ["sam", "sam-dynamic", "recycling", "sam+recycling"]
@@ -95,8 +97,10 @@ def main() -> None:
         draft_policy=args.draft_policy,
     )
     # The default cost table, not a timed one: drafting decisions repeat from run to run.
-    before = measure(RejectionSampling(loaded, static=static, cost=CostModel()), prompts, settings)
-    after = measure(Engine(loaded, static=static, cost=CostModel()), prompts, settings)
+    before = measure(
+        RejectionSampling(ModelRunner(loaded), static=static, cost=CostModel()), prompts, settings
+    )
+    after = measure(engine_for(loaded, static=static, cost=CostModel()), prompts, settings)
     result = {
         "receipt": stamp,
         "config": {

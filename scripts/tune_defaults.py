@@ -29,10 +29,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from samdec.config import DecodeConfig
 from samdec.corpus import DEFAULT_CORPUS, cached_static, interleave
-from samdec.engine import Engine
 from samdec.methods import TABLE
-from samdec.models import cache_root, load_model
 from samdec.receipts import receipt
+from samdec.runtime.cachefiles import cache_root
+from samdec.runtime.loading import load_model
+from samdec.stack import engine_for
 from samdec.tuning import record, recording_from_dict, recording_to_dict, sweep
 
 SEED = 0
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = pick_rows(args.per_source)
     loaded = load_model("bundled")
     static = cached_static(loaded.tokenizer, corpus_without(rows))
-    engine = Engine(loaded, static=static)
+    engine = engine_for(loaded, static=static)
     recs = recordings(engine, rows, args.max_new_tokens, args.recordings)
     results = {"sam": tune_method("sam", recs, engine, static, args.max_new_tokens)}
     chosen = results["sam"]["best"]

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from samdec.models import load_model
+    from samdec.runtime.loading import load_model
 
     this = receipt(None if argv is None else [__file__, *argv])
     loaded = load_model(args.model, device=args.device)

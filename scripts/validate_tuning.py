@@ -22,10 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from samdec.config import DecodeConfig
 from samdec.corpus import load_default_static
-from samdec.engine import Engine
-from samdec.models import load_model
 from samdec.questions import load_questions, pick
 from samdec.receipts import receipt
+from samdec.runtime.loading import load_model
+from samdec.stack import engine_for
 from samdec.tuning import Recording, record, replay, sweep
 
 SETTINGS = [
@@ -126,7 +126,7 @@ def main() -> None:
     stamp = receipt()
     loaded = load_model()
     static = load_default_static(loaded.tokenizer)
-    engine = Engine(loaded, static=static)
+    engine = engine_for(loaded, static=static)
     rows = []
     recordings = []
     questions = chosen_questions(args)

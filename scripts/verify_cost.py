@@ -33,11 +33,10 @@ import torch
 import torch.nn.functional as F
 
 from samdec import receipts
-from samdec.attention import attend, runs_row_attention
-from samdec.engine import Engine
-from samdec.kernels import LAYOUTS, PackedLinear, StreamedLinear, TransposedLinear
-from samdec.models import load_model
-from samdec.policy import CostModel
+from samdec.runtime.attention import attend, runs_row_attention
+from samdec.runtime.layouts import LAYOUTS, PackedLinear, StreamedLinear, TransposedLinear
+from samdec.runtime.loading import load_model
+from samdec.runtime.runner import ModelRunner
 
 SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 BREAKDOWN_SIZES = (1, 8)
@@ -111,15 +110,15 @@ def _dtype_of(m) -> torch.dtype:
 class Step:
     """A k-token forward pass on top of CONTEXT cached tokens; the cache is cropped back."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine, self.cache = engine, engine.new_cache()
+    def __init__(self, runner: ModelRunner) -> None:
+        self.runner, self.cache = runner, runner.new_cache()
         with torch.no_grad():
-            engine._call(torch.randint(0, engine.vocab_size, (1, CONTEXT)), self.cache)
+            runner.prefill(self.cache, torch.randint(0, runner.vocab_size, (CONTEXT,)).tolist())
 
     def ms(self, ids: torch.Tensor) -> float:
         start = time.perf_counter()
         with torch.no_grad():
-            self.engine._call(ids, self.cache)
+            self.runner.verify(self.cache, ids[0].tolist(), list(range(-1, ids.shape[1] - 2)))
         elapsed = (time.perf_counter() - start) * 1000.0
         self.cache.crop(-ids.shape[1])
         return elapsed
@@ -129,7 +128,7 @@ def interleaved_curves(steps: list[Step], sizes, repeats: int) -> list[dict[int,
     """Median ms per (row, k), the rows and sizes taken in turn within each repeat: a machine
     that slows down for a while slows every row alike (sequential rows differed by 10-20%
     here from one minute to the next)."""
-    ids = {k: torch.randint(0, steps[0].engine.vocab_size, (1, k)) for k in sizes}
+    ids = {k: torch.randint(0, steps[0].runner.vocab_size, (1, k)) for k in sizes}
     times: list[dict[int, list[float]]] = [{k: [] for k in sizes} for _ in steps]
     for rep in range(repeats + 1):  # the first round warms up (first calls allocate)
         for k in sizes:
@@ -163,7 +162,7 @@ def breakdown(model, k: int, total_ms: float, repeats: int) -> dict[str, float]:
         dt = _dtype_of(head)
         q = torch.randn(1, heads, k, dim, dtype=dt)
         # Grouped key/value heads read in place, as the engine runs them on a CPU
-        # (samdec.kernels.grouped_attention_on_cpu).
+        # (samdec.runtime.layouts.grouped_attention_on_cpu).
         keys = torch.randn(1, groups, CONTEXT + k, dim, dtype=dt)
         values = torch.randn(1, groups, CONTEXT + k, dim, dtype=dt)
         # The mask transformers builds: none for one token, else a boolean chain.
@@ -171,7 +170,7 @@ def breakdown(model, k: int, total_ms: float, repeats: int) -> dict[str, float]:
         scale = dim**-0.5
         rows = runs_row_attention(model)
 
-        def attention() -> None:  # the model's own: samdec.attention's row kernel, or SDPA
+        def attention() -> None:  # the model's own: samdec.runtime.attention's row kernel, or SDPA
             for _ in range(cfg.num_hidden_layers):
                 if rows:
                     attend(q, keys, values, mask, False, scale)
@@ -191,12 +190,12 @@ def breakdown(model, k: int, total_ms: float, repeats: int) -> dict[str, float]:
     }
 
 
-def load_engine(spec: str, layout: str, dtype: str) -> Engine:
-    return Engine(load_model(spec, device="cpu", dtype=dtype, layout=layout), cost=CostModel())
+def load_runner(spec: str, layout: str, dtype: str) -> ModelRunner:
+    return ModelRunner(load_model(spec, device="cpu", dtype=dtype, layout=layout))
 
 
-def describe(engine: Engine, curve: dict[int, float], repeats: int) -> dict:
-    loaded = engine.loaded
+def describe(runner: ModelRunner, curve: dict[int, float], repeats: int) -> dict:
+    loaded = runner.loaded
     nbytes = weight_bytes(loaded.model)
     parts = {
         k: breakdown(loaded.model, k, curve[k], repeats) for k in BREAKDOWN_SIZES if k in curve
@@ -242,9 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     bandwidth = read_bandwidth_gbs(args.repeats)
     gflops = matmul_gflops(3 * args.repeats)
     pairs = [row.split(":") for row in args.rows.split(",")]
-    engines = [load_engine(args.model, layout, dtype) for layout, dtype in pairs]
-    curves = interleaved_curves([Step(e) for e in engines], sizes, args.repeats)
-    rows = [describe(e, c, args.repeats) for e, c in zip(engines, curves, strict=True)]
+    runners = [load_runner(args.model, layout, dtype) for layout, dtype in pairs]
+    curves = interleaved_curves([Step(r) for r in runners], sizes, args.repeats)
+    rows = [describe(r, c, args.repeats) for r, c in zip(runners, curves, strict=True)]
     print(f"read bandwidth: {bandwidth:.1f} GB/s; context {CONTEXT} tokens; ms per step")
     print(table(rows, bandwidth))
     macs = rows[0]["multiply_adds_per_token"]

@@ -61,7 +61,7 @@ def tiny_model(arch: str = "llama", vocab: int = 8, seed: int = 0, sharpen: floa
     import torch
     import transformers
 
-    from samdec.models import LoadedModel
+    from samdec.runtime.loading import LoadedModel
 
     common = dict(
         vocab_size=vocab,
@@ -131,7 +131,7 @@ def speculate_against(engine, cases, config) -> tuple[list[tuple], int, int]:
 
 @pytest.fixture(scope="session")
 def bundled():
-    from samdec.models import load_model
+    from samdec.runtime.loading import load_model
 
     return load_model()
 

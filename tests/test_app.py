@@ -78,9 +78,9 @@ def test_api_lists_the_named_endpoints(client):
 
 def test_generate_returns_a_trace_consistent_with_the_text(client, ui):
     text, trace, _notes = generate(client)
-    tokenizer = ui.runtime.RUNTIME.engine("bundled").tokenizer
+    runner = ui.runtime.RUNTIME.engine("bundled").runner
     assert trace.text == text
-    assert tokenizer.decode(trace.token_ids, skip_special_tokens=True) == text
+    assert runner.decode(trace.token_ids, skip_special=True) == text
     assert [t for ev in trace.steps for t in ev.new_tokens] == trace.token_ids
     assert 1 <= len(trace.token_ids) <= 20
     assert trace.summary.steps == len(trace.steps)
@@ -172,11 +172,11 @@ def test_a_fast_not_exact_model_is_labelled_and_its_runs_say_so(client, ui, monk
     assert ui.controls.model_label("bundled") == "bundled"
     with pytest.raises(ui.runtime.UserError, match="neither"):
         ui.runtime.check_model_spec("not a model!@bfloat16")
-    from samdec.engine import Engine
-    from samdec.policy import CostModel
+    from samdec import stack
+    from samdec.cost import CostModel
 
     # The bfloat16 engine would calibrate its own cost curve first (seconds of CI time).
-    monkeypatch.setattr(Engine, "calibrated_cost", lambda self, recalibrate=False: CostModel())
+    monkeypatch.setattr(stack, "calibrated_cost", lambda runner, recalibrate=False: CostModel())
     monkeypatch.setattr(ui.runtime, "RUNTIME", ui.runtime.Runtime(models=("bundled", fast)))
     text, trace, notes = generate(client, method="sam", max_new_tokens=6, model=fast)
     assert "bfloat16 is a fast mode, not an exact one" in notes

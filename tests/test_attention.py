@@ -1,5 +1,6 @@
-"""samdec.attention: the row kernel agrees with SDPA, gives a query row the same bits whatever
-rows share its call, and is what a model runs everywhere (its own forward and samdec.lean's).
+"""samdec.runtime.attention: the row kernel agrees with SDPA, gives a query row the same bits
+whatever rows share its call, and is what a model runs everywhere (its own forward and the lean
+one of samdec.runtime.forward).
 
 End to end, the bundled model runs it (the streamed layout): test_lean.py checks its forward
 against transformers' bit for bit, test_lossless.py its greedy output against `generate`.
@@ -11,9 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from samdec import attention, lean
-from samdec.kernels import apply_layout
-from samdec.streaming import streamed_available
+from samdec.runtime import attention
+from samdec.runtime import forward as lean
+from samdec.runtime.layouts import apply_layout
+from samdec.runtime.native import available as streamed_available
 from tests.conftest import tiny_model
 
 pytestmark = pytest.mark.skipif(
@@ -222,7 +224,7 @@ def test_a_model_runs_it_in_its_own_forward_and_the_lean_one_bit_identically():
     twin.model.set_attn_implementation("sdpa")
     assert tiny.model.config._attn_implementation == attention.NAME
     assert twin.model.config._attn_implementation == "sdpa"
-    # forward_kind runs samdec.lean's check: a prefill, chains and a tree, every logit equal
+    # forward_kind runs the lean forward's check: a prefill, chains and a tree, every logit equal
     # to the model's own forward, which now runs the row kernel too.
     assert tiny.forward_kind == "lean-cpp"
     ids = torch.randint(0, 64, (1, 30), generator=torch.Generator().manual_seed(0))

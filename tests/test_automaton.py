@@ -10,11 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from samdec.automaton import (
-    SEPARATOR,
-    DynamicSuffixAutomaton,
-    StaticSuffixAutomaton,
-)
+from samdec.automaton import SEPARATOR, DynamicSuffixAutomaton
+from samdec.static_automaton import StaticSuffixAutomaton
 
 DRAFT = 5
 settings.register_profile("automaton", deadline=None, max_examples=150)
@@ -215,9 +212,10 @@ def test_static_build_equals_incremental(text):
     static = StaticSuffixAutomaton.build([text])
     n = dynamic.num_states
     assert static.num_states == n + 1
-    assert static.length[:n].tolist() == dynamic._length[:n].tolist()
-    assert static.link[:n].tolist() == dynamic._link[:n].tolist()
-    assert static.endpos_array[:n].tolist() == dynamic._firstpos[:n].tolist()
+    length, link, firstpos = dynamic.state_arrays()
+    assert static.length[:n].tolist() == length.tolist()
+    assert static.link[:n].tolist() == link.tolist()
+    assert static.endpos_array[:n].tolist() == firstpos.tolist()
     edges = dynamic.snapshot()["transitions"]
     assert [[s, t, static.transition(s, t)] for s, t, _ in edges] == edges
     assert static.num_edges == len(edges)
@@ -295,6 +293,19 @@ def test_save_load_round_trip(tmp_path):
         for i in range(0, len(query), 3):
             assert ours.advance(query[i : i + 3]) == theirs.advance(query[i : i + 3])
             assert ours.draft(8).tolist() == theirs.draft(8).tolist()
+
+
+def test_file_format_is_unchanged(tmp_path):
+    """Saved files outlive the code that wrote them: magic, header and layout are the format."""
+    path = tmp_path / "small.sam"
+    StaticSuffixAutomaton.build([[1, 2, 3], [2, 3]]).save(path)
+    data = path.read_bytes()
+    assert data[:8] == b"\x93SAMDEC\n"
+    header = json.loads(data[16 : 16 + int.from_bytes(data[8:16], "little")])
+    assert (header["format"], header["version"]) == ("samdec.StaticSuffixAutomaton", 1)
+    names = ["corpus", "length", "link", "endpos", "edge_offsets", "edge_tokens", "edge_targets"]
+    assert list(header["arrays"]) == names
+    assert all(spec["offset"] % 64 == 0 for spec in header["arrays"].values())
 
 
 def test_load_rejects_corrupt_files(tmp_path):

@@ -20,6 +20,7 @@ from samdec.automaton import DynamicSuffixAutomaton
 from samdec.trace import StepEvent, Trace
 from tests.test_visuals import event
 from visuals import automaton as A
+from visuals import automaton_layout as L
 
 DATA = Path(__file__).parent / "data"
 TRACES = ["trace_sam_recycling.json", "trace_sam.json"]
@@ -96,7 +97,7 @@ def test_a_small_automaton_is_shown_whole_or_says_what_is_hidden():
 def pixel_boxes(fig, a) -> list[tuple]:
     """The token labels' boxes on the page, as the figure places them (non-empty ones)."""
     labels = next(t for t in fig.data if t.name == "token")
-    canvas = A._Labels.around(A.layout(a))
+    canvas = L.LabelBoxes.around(L.layout(a))
     return [
         canvas.box(x, y, text)
         for x, y, text in zip(labels.x, labels.y, labels.text, strict=True)
@@ -109,7 +110,7 @@ def test_token_labels_do_not_overlap(trace):
     for k in range(1, len(trace.steps)):
         a = V.dynamic_view(trace, k)
         boxes = pixel_boxes(V.automaton_figure(a, view.piece_fn()), a)
-        clashes = [(b, c) for b, c in combinations(boxes, 2) if A._overlap(b, c)]
+        clashes = [(b, c) for b, c in combinations(boxes, 2) if L.boxes_overlap(b, c)]
         assert not clashes, f"step {k}: labels on top of each other {clashes}"
 
 
@@ -148,7 +149,7 @@ def test_arcs_that_share_a_state_leave_it_apart(trace):
 def test_arcs_nest_in_lanes():
     pos = {s: (float(s), 0.0) for s in range(6)}
     arcs = [("t", 0, 2), ("t", 0, 5), ("t", 2, 4), ("t", 3, 5), ("l", 4, 0)]
-    lanes = A._lanes(arcs, pos)
+    lanes = L.assign_lanes(arcs, pos)
     assert lanes[("t", 0, 2)] == lanes[("t", 2, 4)] == 0  # sharing an end state only
     assert lanes[("t", 3, 5)] == 1  # overlaps 2 -> 4
     assert lanes[("t", 0, 5)] == 2  # over all of them

@@ -127,7 +127,8 @@ def test_runner_hands_pld_its_draft_length(monkeypatch):
         return [7, 8], 0.5
 
     monkeypatch.setattr(bench, "hf_generate", fake_generate)
-    runner = bench.Runner(type("E", (), {"model": None})(), 16)
+    engine = type("E", (), {"runner": type("R", (), {"model": None})()})()
+    runner = bench.Runner(engine, 16)
     for spec in ("pld:3", "pld", "hf-generate"):
         assert runner._one(spec, [1, 2]) == ([7, 8], 0.5, 0, None)
     assert calls == [(True, 3), (True, 10), (False, None)]
@@ -212,7 +213,7 @@ class FakeRunner:
 
 def test_an_interrupted_bench_resumes_where_it_stopped(tmp_path, monkeypatch):
     from samdec import bench
-    from samdec.policy import CostModel
+    from samdec.cost import CostModel
     from samdec.questions import Question
 
     monkeypatch.setattr(bench, "Runner", FakeRunner)

@@ -20,7 +20,10 @@ from tests.conftest import ROOT
 ENGINE_SIDE = (
     "samdec.engine",
     "samdec.automaton",
+    "samdec.static_automaton",
     "samdec.drafters",
+    "samdec.runtime.runner",
+    "samdec.stack",
     "samdec.bench",
     "samdec.tuning",
     "samdec.stepping",
@@ -29,7 +32,7 @@ ENGINE_SIDE = (
     "samdec.baselines",
 )
 UI_SIDE = ("gradio", "plotly", "visuals")
-TORCH_FREE = ("samdec.methods", "samdec.config", "samdec.trace")
+TORCH_FREE = ("samdec.methods", "samdec.config", "samdec.trace", "samdec.rule", "samdec.cost")
 # Where the scan does not look: tests may drive the UI, the rest is not the project's code.
 NOT_SCANNED = {"tests", "build", "node_modules", "venv"}
 

@@ -10,18 +10,12 @@ import re
 import pytest
 
 import visuals as V
-from samdec.drafters.sam import choose_source
+from samdec.rule import choose_source, retrieval_choice
 from samdec.trace import RunSummary, StepEvent
 from tests.test_visuals import event
-from visuals.charts import (
-    PLAIN_ROW,
-    acceptance_by_depth,
-    cost_curve,
-    draft_depths,
-    priced_curve,
-    step_hover,
-    step_mark,
-)
+from visuals.acceptance_chart import acceptance_by_depth, draft_depths
+from visuals.charts import PLAIN_ROW, step_hover, step_mark
+from visuals.cost_chart import cost_curve, priced_curve
 from visuals.palette import COLOURS
 
 SAM = {"method": "sam+recycling", "l_bias": 5, "l_threshold": 5}
@@ -125,11 +119,11 @@ def test_match_figure_draws_the_rule_line_dynamic_plus_l_bias():
     view = view_of(steps)
     fig = V.match_figure(view)
     line = next(t for t in fig.data if (t.name or "").startswith("dynamic + l_bias (5)"))
-    assert "static above it → static drafts" in line.name
+    assert "static above it → static retrieves" in line.name
     static = next(t for t in fig.data if t.name == "static match")
     for ev, s, bias in zip(steps, static.y, line.y, strict=True):
-        words = choose_source(ev.match_static, ev.match_dynamic, 5, 5, True, True)[2]
-        assert (s > bias) == ("-> static;" in words)  # above the line <=> the rule says static
+        chosen = retrieval_choice(ev.match_static, ev.match_dynamic, 5, True)[0]
+        assert (s > bias) == (chosen == "static")  # above the line <=> static retrieves
 
 
 # ------------------------------------------------------------------------------ verify cost
@@ -348,13 +342,14 @@ def test_the_step_panels_include_the_new_charts():
 
 
 def test_a_trace_from_the_engine_draws_every_new_panel():
-    from samdec.engine import Engine
-    from samdec.policy import CostModel
+    from samdec.cost import CostModel
+    from samdec.stack import engine_for
     from tests.conftest import tiny_model
 
     prompt = [3, 17, 29, 5, 3, 17, 29, 5, 11, 3, 17, 29, 41, 7, 3, 17]
-    engine = Engine(tiny_model("llama", vocab=64, seed=1, sharpen=4.0), cost=CostModel())
-    view = V.as_view(engine.generate(prompt, method="sam-dynamic", max_new_tokens=30))
+    engine = engine_for(tiny_model("llama", vocab=64, seed=1, sharpen=4.0), cost=CostModel())
+    trace = engine.generate(prompt, method="sam-dynamic", max_new_tokens=30, details=True)
+    view = V.as_view(trace)
     assert cost_curve(view) and all(ev.top_tokens for ev in view.steps)
     for ev in view.steps:
         fig = V.cost_figure(view, ev.step)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from samdec import corpus
-from samdec.automaton import StaticSuffixAutomaton
-from samdec.models import ModelLoadError, load_model
 from samdec.questions import SPEC_BENCH
+from samdec.runtime.loading import ModelLoadError, load_model
+from samdec.static_automaton import StaticSuffixAutomaton
 
 
 def test_prompt_sources_read_gsm8k_and_code_alpaca(tmp_path):
@@ -186,10 +186,11 @@ def test_default_corpus_size_is_what_its_readme_says(bundled):
 
 
 def test_shipped_data_lives_inside_the_package():
-    from samdec import policy, questions
+    from samdec import questions
+    from samdec.drafters import priors
 
     package = Path(corpus.__file__).resolve().parent / "data"
-    for path in (corpus.DEFAULT_CORPUS, policy.PRIORS_PATH, questions.SPEC_BENCH):
+    for path in (corpus.DEFAULT_CORPUS, priors.PRIORS_PATH, questions.SPEC_BENCH):
         assert path.is_file() and path.resolve().is_relative_to(package)
     assert (questions.SPEC_BENCH.parent / "LICENSE").is_file()
     assert (corpus.DEFAULT_CORPUS.parent / "licenses" / "GSM8K-LICENSE").is_file()
@@ -197,13 +198,14 @@ def test_shipped_data_lives_inside_the_package():
 
 def test_missing_shipped_data_is_a_loud_error_naming_the_file(tmp_path, monkeypatch):
     """Never a quiet change of behaviour (the priors used to fall back to a guess)."""
-    from samdec import policy, questions
+    from samdec import questions
+    from samdec.drafters import priors
 
     gone = tmp_path / "policy_priors.json"
-    monkeypatch.setattr(policy, "PRIORS_PATH", gone)
-    monkeypatch.setattr(policy, "_fitted", None)
+    monkeypatch.setattr(priors, "PRIORS_PATH", gone)
+    monkeypatch.setattr(priors, "_fitted", None)
     with pytest.raises(FileNotFoundError, match=r"policy_priors\.json"):
-        policy.prior_rates("static", 3, 8)
+        priors.prior_rates("static", 3, 8)
     monkeypatch.setattr(corpus, "DEFAULT_CORPUS", tmp_path / "smollm2_distilled.jsonl")
     with pytest.raises(FileNotFoundError, match=r"smollm2_distilled\.jsonl"):
         corpus.load_default_static(tokenizer=object())

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from samdec.automaton import StaticSuffixAutomaton
+from samdec.cost import CostModel
 from samdec.drafters import SAM, DynamicSAM, TokenRecycling, Verified, choose_source, make_template
 from samdec.drafters.base import Draft, chain
-from samdec.policy import CostAware, CostModel, FixedLength
+from samdec.policy import CostAware, FixedLength
+from samdec.static_automaton import StaticSuffixAutomaton
 
 
 @pytest.mark.parametrize(
@@ -18,13 +19,14 @@ from samdec.policy import CostAware, CostModel, FixedLength
         (12, 8, "dynamic", 8),  # dynamic wins while within l_bias of static
         (13, 8, "dynamic", 8),  # 8 >= 13 - 5: still dynamic
         (14, 8, "static", 14),  # static longer by more than l_bias
-        (9, 3, "static", 9),  # 3 < 9 - 5
-        (4, 4, "recycling", 4),  # chosen match below l_threshold
+        (9, 3, "recycling", 9),  # 9 - 5 = 4 > 3 picks static, but max 4 < l_threshold 5
+        (10, 3, "static", 10),  # 10 - 5 = 5 >= l_threshold 5
+        (4, 4, "recycling", 4),  # max(4, 4 - 5) below l_threshold
         (20, 4, "static", 20),
         (30, 25, "dynamic", 25),
     ],
 )
-def test_choose_source_follows_the_paper_rule(ls, ld, expected, length):
+def test_choose_source_follows_the_reference_rule(ls, ld, expected, length):
     source, got_length, reason = choose_source(ls, ld, 5, 5, has_static=True, has_auxiliary=True)
     assert (source, got_length) == (expected, length)
     assert "l_bias" in reason

@@ -7,8 +7,10 @@ import threading
 
 import pytest
 
-from samdec.engine import DecodeConfig, Engine
-from samdec.policy import CostModel
+from samdec.config import DecodeConfig
+from samdec.cost import CostModel
+from samdec.runtime.cachefiles import write_record
+from samdec.stack import engine_for
 from samdec.trace import Trace
 from tests.conftest import greedy_reference, tiny_model
 
@@ -24,7 +26,7 @@ def tiny(request):
 @pytest.mark.parametrize("method", ["ar", "sam-dynamic", "recycling", "sam+recycling"])
 @pytest.mark.parametrize("policy", ["fixed", "cost"])
 def test_greedy_lossless_on_each_architecture(tiny, method, policy):
-    engine = Engine(tiny, cost=CostModel())
+    engine = engine_for(tiny, cost=CostModel())
     expected = greedy_reference(tiny, PROMPT, 40)
     trace = engine.generate(PROMPT, method=method, draft_policy=policy, max_new_tokens=40)
     assert trace.token_ids == expected
@@ -39,7 +41,7 @@ def test_greedy_lossless_on_each_architecture(tiny, method, policy):
 
 def test_trace_is_json_round_trippable_and_consistent():
     tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)
-    engine = Engine(tiny, cost=CostModel())
+    engine = engine_for(tiny, cost=CostModel())
     trace = engine.generate(PROMPT, method="sam+recycling", max_new_tokens=30, draft_policy="fixed")
     data = json.loads(trace.to_json())
     again = Trace.from_dict(data)
@@ -68,7 +70,7 @@ def test_trace_is_json_round_trippable_and_consistent():
 
 def test_stream_yields_steps_as_they_happen_and_can_be_cancelled():
     tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)
-    engine = Engine(tiny, cost=CostModel())
+    engine = engine_for(tiny, cost=CostModel())
     cancel = threading.Event()
     run = engine.stream(PROMPT, DecodeConfig(method="ar", max_new_tokens=50), cancel=cancel)
     seen = 0
@@ -83,7 +85,7 @@ def test_stream_yields_steps_as_they_happen_and_can_be_cancelled():
 
 def test_context_limit_stops_cleanly():
     tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)  # 128 positions
-    engine = Engine(tiny, cost=CostModel())
+    engine = engine_for(tiny, cost=CostModel())
     # The prompt ends in the model's own output, which repeats: the dynamic automaton drafts it.
     prompt = (PROMPT + greedy_reference(tiny, PROMPT, 84))[:100]
     trace = engine.generate(prompt, method="sam-dynamic", max_new_tokens=50, draft_policy="fixed")
@@ -109,7 +111,7 @@ def test_context_limit_stops_cleanly():
     ],
 )
 def test_bad_settings_raise_clear_errors(overrides, message):
-    engine = Engine(tiny_model("llama", vocab=64), cost=CostModel())
+    engine = engine_for(tiny_model("llama", vocab=64), cost=CostModel())
     with pytest.raises(ValueError, match=message):
         engine.generate(PROMPT, **overrides)
     with pytest.raises(ValueError, match="empty"):
@@ -121,25 +123,30 @@ def test_bad_settings_raise_clear_errors(overrides, message):
 def test_a_calibration_measured_on_a_busy_machine_is_measured_again(tmp_path, monkeypatch):
     monkeypatch.setenv("SAMDEC_CACHE", str(tmp_path))
     tiny = tiny_model("llama", vocab=64)
-    first = Engine(tiny, cost="calibrate").cost
+    first = engine_for(tiny, cost="calibrate").cost
     (path,) = (tmp_path / "calibration").glob("*.json")
     # A cached curve 1000x slower than this machine: the probe sees it and measures again.
     slow = {q: ms * 1000 for q, ms in first.points.items()}
-    CostModel(slow, first.device).save(path)
-    again = Engine(tiny, cost="calibrate").cost
+    keep(path, CostModel(slow, first.device))
+    again = engine_for(tiny, cost="calibrate").cost
     assert again.points[1] < slow[1] / 10
     assert CostModel.load(path).points == again.points
     # A cached curve 1000x *faster* than now: the machine is busy now; the cache is kept.
     fast = {q: ms / 1000 for q, ms in first.points.items()}
-    CostModel(fast, first.device).save(path)
-    assert Engine(tiny, cost="calibrate").cost.points == fast
+    keep(path, CostModel(fast, first.device))
+    assert engine_for(tiny, cost="calibrate").cost.points == fast
+
+
+def keep(path, cost: CostModel) -> None:
+    """Write `cost` where calibration keeps it, as calibration would (its key is its source)."""
+    write_record(path, {"key": cost.device, **cost.to_dict()})
 
 
 def test_trace_records_the_policy_estimate_the_price_and_the_top_tokens():
     tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)
     cost = CostModel()
-    engine = Engine(tiny, cost=cost)
-    trace = engine.generate(PROMPT, method="sam+recycling", max_new_tokens=30)
+    engine = engine_for(tiny, cost=cost)
+    trace = engine.generate(PROMPT, method="sam+recycling", max_new_tokens=30, details=True)
     assert trace.summary.verify_cost == {str(q): ms for q, ms in cost.points.items()}
     offered = [s for s in trace.steps if s.proposed]
     assert offered, "the drafters offered nothing: nothing was tested"
@@ -156,9 +163,21 @@ def test_trace_records_the_policy_estimate_the_price_and_the_top_tokens():
     assert all(s.expected_tokens == 0.0 for s in fixed.steps)  # the fixed policy does not estimate
 
 
+def test_what_only_a_page_shows_is_recorded_only_when_asked_for():
+    engine = engine_for(tiny_model("llama", vocab=64, seed=1), cost=CostModel())
+    lean = engine.generate(PROMPT, method="sam", max_new_tokens=12)
+    full = engine.generate(PROMPT, method="sam", max_new_tokens=12, details=True)
+    assert lean.token_ids == full.token_ids and lean.text == full.text
+    assert not lean.pieces and full.pieces
+    for quiet, shown in zip(lean.steps, full.steps, strict=True):
+        assert not (quiet.top_tokens or quiet.top_probs or quiet.draft_pieces or quiet.new_pieces)
+        assert shown.top_tokens and len(shown.new_pieces) == len(shown.new_tokens)
+
+
 def test_validate_rejects_top_probabilities_that_are_not():
     tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)
-    trace = Engine(tiny, cost=CostModel()).generate(PROMPT, method="ar", max_new_tokens=3)
+    engine = engine_for(tiny, cost=CostModel())
+    trace = engine.generate(PROMPT, method="ar", max_new_tokens=3, details=True)
     trace.validate()
     trace.steps[0].top_probs[0][0] = 1.5
     with pytest.raises(ValueError, match="probabilities"):

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 
 from samdec.config import DecodeConfig
+from samdec.cost import CostModel
 from samdec.drafters import SAM, TokenRecycling, Verified, build_drafter, merge_chain
 from samdec.drafters.base import Draft, chain
 from samdec.drafters.graft import GRAFT_KEY_BASE, GRAFT_KEYS, best_first, graft_chain
+from samdec.drafters.priors import prior_rates
 from samdec.drafters.recycling import make_template
 from samdec.methods import METHODS, TABLE
-from samdec.policy import CostAware, CostModel, prior_rates
+from samdec.policy import CostAware
 
 ALPHABET = (0, 1, 2)
 

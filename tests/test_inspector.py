@@ -28,9 +28,9 @@ def inspect(ev, config=SAM) -> str:
 @pytest.mark.parametrize(
     ("static", "dynamic", "words"),
     [
-        (12, 0, "static 12 > dynamic 0 + l_bias 5 -> static; match 12 >= l_threshold 5"),
-        (1, 17, "static 1 <= dynamic 17 + l_bias 5 -> dynamic; match 17 >= l_threshold 5"),
-        (3, 2, "static 3 <= dynamic 2 + l_bias 5 -> dynamic; match 2 < l_threshold 5 -> recycling"),
+        (12, 0, "static 12 - l_bias 5 = 7; dynamic 0; max 7 >= l_threshold 5 -> static drafts"),
+        (1, 17, "static 1 - l_bias 5 = -4; dynamic 17; max 17 >= l_threshold 5 -> dynamic drafts"),
+        (8, 0, "static 8 - l_bias 5 = 3; dynamic 0; max 3 < l_threshold 5 -> recycling drafts"),
     ],
 )
 def test_the_rule_reads_in_one_form_whatever_the_engine_wrote(static, dynamic, words):
@@ -39,7 +39,7 @@ def test_the_rule_reads_in_one_form_whatever_the_engine_wrote(static, dynamic, w
     ev = event(match_static=static, match_dynamic=dynamic, reason=old)
     shown = inspect(ev)
     assert f"rule: {words}" in shown
-    assert old not in shown and "- l_bias" not in shown
+    assert old not in shown and ">= static" not in shown
     assert choose_source(static, dynamic, 5, 5, True, True)[2].startswith(words)
 
 
@@ -108,6 +108,6 @@ def test_a_grafted_step_says_how_much_of_the_short_match_was_grafted_and_accepte
         new_tokens=[7, 8, 9], grafted=2, grafted_accepted=2,
     )  # fmt: skip
     shown = inspect(ev, {**SAM, "method": "sam+graft"})
-    assert "match 3 < l_threshold 5 -> recycling drafts; 2 tokens of that short match's" in shown
+    assert "max 3 < l_threshold 5 -> recycling drafts; 2 tokens of that short match's" in shown
     assert "grafted into the tree, 2 accepted" in shown
     assert "grafted" not in inspect(event(match_dynamic=3, match_static=1))

@@ -14,19 +14,20 @@ import pytest
 import torch
 from torch import nn
 
-from samdec import kernels
-from samdec.config import AUTO_LAYOUTS
-from samdec.kernels import (
+from samdec.runtime import layout_choice, layouts
+from samdec.runtime.layout_choice import choose_layout, layout_choice_file
+from samdec.runtime.layouts import (
     PackedLinear,
     PackedMLP,
     PackedQKV,
     TransposedLinear,
     apply_layout,
+    auto_candidates,
     fuse_projections,
     grouped_attention_on_cpu,
     swap_linears,
 )
-from samdec.models import auto_candidates, choose_layout, layout_choice_file, load_model
+from samdec.runtime.loading import load_model
 from tests.conftest import greedy_reference, speculate_against, tiny_model
 
 
@@ -81,20 +82,22 @@ def test_auto_takes_the_cheapest_layout_measured_and_remembers_it(monkeypatch, t
         measured.append(candidates)
         return {name: 1.0 + (name != "stock") for name in candidates}  # stock the cheapest
 
-    monkeypatch.setattr(kernels, "layout_costs", costs)
+    monkeypatch.setattr(layout_choice, "layout_costs", costs)
     assert choose_layout(model, "tiny", "cpu", "float32") == "stock"
     assert choose_layout(model, "tiny", "cpu", "float32") == "stock"
     assert len(measured) == 1  # the second load read the choice
     _, path = layout_choice_file("tiny", "cpu", "float32")
     path.write_text('{"layout": "diagonal"}', encoding="utf-8")  # damaged: measured again
-    monkeypatch.setattr(kernels, "layout_costs", lambda m, c: {n: 2.0 - (n == c[-1]) for n in c})
+    monkeypatch.setattr(
+        layout_choice, "layout_costs", lambda m, c: {n: 2.0 - (n == c[-1]) for n in c}
+    )
     assert choose_layout(model, "tiny", "cpu", "float32") == auto_candidates()[-1]
     assert json.loads(path.read_text(encoding="utf-8"))["layout"] == auto_candidates()[-1]
 
 
 def test_layout_costs_measure_copies_and_leave_the_model_as_it_was():
     loaded = tiny_model("llama", vocab=64, seed=3)
-    costs = kernels.layout_costs(loaded.model, auto_candidates())
+    costs = layout_choice.layout_costs(loaded.model, auto_candidates())
     assert set(costs) == set(auto_candidates()) and all(ms > 0 for ms in costs.values())
     assert not any(isinstance(m, PackedQKV) for m in loaded.model.modules())
 
@@ -111,23 +114,24 @@ def test_the_stock_baseline_loads_stock_whatever_auto_chose():
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("layout", AUTO_LAYOUTS)
+@pytest.mark.parametrize("layout", [n for n, layout in layouts.REGISTRY.items() if layout.auto])
 def test_speculation_in_every_layout_auto_may_choose_is_plain_decoding(
     bundled, static_default, layout
 ):
     """Greedy chains (fixed length: whole drafts) and trees on real prompts reproduce
     transformers' `generate` on the same model in each layout, and really speculate.
     tests/test_lossless.py checks the layout this machine chose in depth."""
-    from samdec.engine import DecodeConfig, Engine
-    from samdec.policy import CostModel
+    from samdec.config import DecodeConfig
+    from samdec.cost import CostModel
     from samdec.questions import load_questions, pick
+    from samdec.stack import engine_for
 
     if layout == bundled.layout:
         pytest.skip("the loaded layout: tests/test_lossless.py")
     if layout not in auto_candidates():
         pytest.skip(f"{layout} is not available here")
     loaded = load_model(layout=layout)
-    engine = Engine(loaded, static=static_default, cost=CostModel())
+    engine = engine_for(loaded, static=static_default, cost=CostModel())
     cases = []
     for q in pick(load_questions(), per_category=1)[:2]:  # 4 took 40 s of CI, 2026-12-02
         ids = loaded.encode_prompt(q.turns[0])

@@ -10,9 +10,8 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
-from samdec import kvcache
-from samdec.engine import Engine
-from samdec.kvcache import GrowingLayer, growing
+from samdec.runtime import kvcache
+from samdec.runtime.kvcache import GrowingLayer, growing
 from tests.conftest import tiny_model
 
 
@@ -51,7 +50,7 @@ def replay(model, cache, seed: int) -> list[torch.Tensor]:
             ids = torch.randint(0, vocab, (1, fed), generator=gen)
             outs.append(model(input_ids=ids, past_key_values=cache, use_cache=True).logits)
             path = sorted(rng.sample(range(fed), rng.randint(1, fed)))
-            Engine._keep_path(cache, path, fed)
+            kvcache.keep_path(cache, path, fed)
     return outs
 
 

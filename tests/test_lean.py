@@ -1,4 +1,4 @@
-"""samdec.lean: the engine's forward pass is transformers' own, bit for bit, or not used.
+"""samdec.runtime.forward: the engine's forward pass is transformers' own, bit for bit, or not used.
 
 The lossless tests (test_lossless.py, test_engine.py) already run every method through the
 lean forward where it is used and compare with transformers' `generate`; these tests check the
@@ -11,11 +11,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from samdec import lean
-from samdec.engine import tree_inputs
-from samdec.kernels import apply_layout
-from samdec.kvcache import cache_keyword, new_cache
-from samdec.streaming import streamed_available
+from samdec.runtime import forward as lean
+from samdec.runtime.kvcache import cache_keyword, new_cache
+from samdec.runtime.layouts import apply_layout
+from samdec.runtime.masks import tree_inputs
+from samdec.runtime.native import available as streamed_available
 from tests.conftest import tiny_model
 
 
@@ -73,11 +73,11 @@ def test_lean_forward_keeps_only_the_last_rows_as_transformers_does(bundled):
 
 
 def test_the_engine_uses_the_lean_forward_and_the_trace_says_so(bundled):
-    from samdec.engine import Engine
-    from samdec.policy import CostModel
+    from samdec.cost import CostModel
+    from samdec.stack import engine_for
 
-    engine = Engine(bundled, cost=CostModel())
-    assert engine._model_forward is bundled.lean is not None
+    engine = engine_for(bundled, cost=CostModel())
+    assert engine.runner._forward is bundled.lean is not None
     trace = engine.generate(bundled.encode_prompt("Hi"), method="ar", max_new_tokens=4)
     assert trace.summary.config["forward"] == bundled.lean.kind
 
@@ -165,7 +165,7 @@ def test_a_streamed_tiny_llama_runs_its_layers_from_cpp_bit_identical_to_transfo
     _assert_bit_identical(tiny.model, tiny.lean)
 
 
-# Plausible slips in wiring the C++ layers (samdec/csrc/layers.cpp), each close to right.
+# Plausible slips in wiring the C++ layers (samdec/runtime/csrc/layers.cpp), each close to right.
 def _rooms_one_token_late(self, cache, hidden, step):
     rooms = _original_rooms(self, cache, hidden, step)
     return rooms if rooms is None else (*rooms[:2], rooms[2] + 1)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import pytest
 
+from samdec.config import DecodeConfig
+from samdec.cost import CostModel
 from samdec.drafters import Verified
-from samdec.engine import DecodeConfig, Engine
 from samdec.methods import TABLE
-from samdec.policy import CostModel
 from samdec.questions import CATEGORIES, load_questions, pick
+from samdec.stack import engine_for
 from tests.conftest import greedy_reference, speculate_against
+from tests.test_rule import reference
 
 MAX_NEW = 48
 QUESTIONS = pick(load_questions(), per_category=2)
@@ -24,7 +26,7 @@ METHODS = [m.name for m in TABLE.values() if m.drafts]  # every drafting method
 @pytest.fixture(scope="module")
 def engine(bundled, static_default):
     # The default cost table keeps drafting decisions reproducible from run to run.
-    return Engine(bundled, static=static_default, cost=CostModel())
+    return engine_for(bundled, static=static_default, cost=CostModel())
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +82,9 @@ def test_grafted_method_is_lossless_and_accepts_grafted_nodes(engine, references
         trace = engine.generate(ids, config)
         assert trace.token_ids == expected, f"question {qid}"
         trace.validate()
+        for s in trace.steps:  # at (5, 5) every step chose as the paper's reference code does
+            want = reference(s.match_static, s.match_dynamic, 5, 5, has_static=True)
+            assert s.rule_source == ("recycling" if want == "aux" else want), s.step
         grafted += sum(s.grafted for s in trace.steps)
         grafted_accepted += sum(s.grafted_accepted for s in trace.steps)
         accepted += sum(s.accepted for s in trace.steps)
@@ -154,7 +159,7 @@ def test_stop_string_cuts_after_the_token_that_completes_it(engine, references):
     trace = engine.generate(ids, method="sam", max_new_tokens=MAX_NEW, stop_strings=[stop])
     assert trace.summary.stop_reason == "stop_string"
     assert stop in trace.text
-    assert stop not in engine.tokenizer.decode(trace.token_ids[:-1])
+    assert stop not in engine.runner.decode(trace.token_ids[:-1])
     assert trace.token_ids == full.token_ids[: len(trace.token_ids)]
 
 

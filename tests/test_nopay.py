@@ -32,17 +32,17 @@ def example(label: str) -> dict:
 
 @pytest.fixture(scope="module")
 def engine(bundled, static_default):
-    from samdec.engine import Engine
+    from samdec.stack import engine_for
 
     # The default cost table: the same drafting decisions on every machine.
-    return Engine(bundled, static=static_default, cost="default")
+    return engine_for(bundled, static=static_default, cost="default")
 
 
 def run(engine, label: str, method: str | None = None):
     from samdec.engine import DecodeConfig
 
     e = example(label)
-    ids = engine.loaded.encode_prompt(e["prompt"])
+    ids = engine.encode(e["prompt"])
     config = DecodeConfig(method=method or e["method"], max_new_tokens=MAX_NEW)
     return engine.generate(ids, config)
 

@@ -56,21 +56,25 @@ def seed_calibration(cache: Path, loaded) -> Path:
     Measured curves differ between two runs; draft lengths follow the curve, so both runs must
     read the same one. Its scale is tiny, so the start-up probe never finds it stale (the policy
     compares costs with each other, so the scale does not change its choices). The file name
-    is samdec.engine.calibration_file's; the test checks the engine used this file.
+    is samdec.runtime.calibration's; the test checks the engine used this file.
     """
-    from samdec.engine import calibration_file
-    from samdec.policy import CPU_DEFAULT_COST, CostModel
+    from samdec.cost import CPU_DEFAULT_COST, CostModel
+    from samdec.runtime.cachefiles import write_record
+    from samdec.runtime.calibration import calibration_file
+    from samdec.runtime.runner import ModelRunner
 
-    key, where = calibration_file(loaded)
+    runner = ModelRunner(loaded)
+    key, where = runner.cost_key, calibration_file(runner)
     path = cache / "calibration" / where.name
-    CostModel({q: ms * 1e-6 for q, ms in CPU_DEFAULT_COST.items()}, key).save(path)
+    cost = CostModel({q: ms * 1e-6 for q, ms in CPU_DEFAULT_COST.items()}, key)
+    write_record(path, {"key": key, **cost.to_dict()})
     return path
 
 
 def shared_cache(tmp: Path) -> Path:
     """A cache folder of its own for calibration, sharing the real one's models, automata and
     layout choices (so both runs load the layout the `bundled` fixture was loaded in)."""
-    from samdec.models import cache_root
+    from samdec.runtime.cachefiles import cache_root
 
     cache = tmp / "cache"
     cache.mkdir()
@@ -95,7 +99,8 @@ def test_installed_package_decodes_like_the_checkout(tmp_path, bundled):
         [
             str(python),
             "-c",
-            "import json, samdec, samdec.corpus as c, samdec.policy as p, samdec.questions as q;"
+            "import json, samdec, samdec.corpus as c, samdec.drafters.priors as p,"
+            " samdec.questions as q;"
             "print(json.dumps([samdec.__file__, str(p.PRIORS_PATH), str(c.DEFAULT_CORPUS),"
             " str(q.SPEC_BENCH)]))",
         ],

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from samdec.automaton import DynamicSuffixAutomaton
-from samdec.playground import (
+from samdec.teaching_automaton import (
     DRAFT_LEN,
     Playground,
     construction_events,

@@ -14,7 +14,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import pytest
 
 import visuals as V
-from samdec.playground import ROOT, Playground
+from samdec.teaching_automaton import ROOT, Playground
 from visuals import playground as VP
 
 TEXT = "abcbc"

@@ -25,10 +25,12 @@ import pytest
 import torch
 from scipy import stats
 
+from samdec.cost import CostModel
 from samdec.drafters import Draft
 from samdec.engine import Engine
-from samdec.policy import CostModel
+from samdec.runtime.runner import ModelRunner
 from samdec.sampling import PositionNoise, accept_sampled, sampled_token
+from samdec.stack import engine_for
 from samdec.stepping import children_of
 from tests.conftest import tiny_model
 
@@ -271,7 +273,7 @@ VARIANTS = {
 
 
 def test_seeded_sampling_writes_plain_samplings_tokens(tiny):
-    engine = Engine(tiny, cost=CostModel())
+    engine = engine_for(tiny, cost=CostModel())
     seen = Counter()
     for seed in range(120):
         settings = dict(max_new_tokens=8, temperature=0.9, seed=seed)
@@ -311,7 +313,10 @@ def test_negative_control_rejection_sampling_does_not_reproduce_the_text(tiny):
 
             return rejection_sampler()(draft, probs_at, noise, position)
 
-    engine, classic = Engine(tiny, cost=CostModel()), Rejection(tiny, cost=CostModel())
+    engine, classic = (
+        engine_for(tiny, cost=CostModel()),
+        Rejection(ModelRunner(tiny), cost=CostModel()),
+    )
     differ = 0
     for seed in range(40):
         settings = dict(max_new_tokens=8, temperature=0.9, seed=seed)
@@ -321,7 +326,7 @@ def test_negative_control_rejection_sampling_does_not_reproduce_the_text(tiny):
 
 
 def test_plain_sampling_has_the_models_distribution(tiny):
-    engine = Engine(tiny, cost=CostModel())
+    engine = engine_for(tiny, cost=CostModel())
     probs = tiny_exact(tiny, 0.8)
     n = 2500
     counts = Counter(
@@ -338,7 +343,7 @@ def test_plain_sampling_has_the_models_distribution(tiny):
 
 
 def test_top_p_sampling_stays_in_the_nucleus(tiny):
-    engine = Engine(tiny, cost=CostModel())
+    engine = engine_for(tiny, cost=CostModel())
     firsts = {
         engine.generate(
             PROMPT, drafter=FixedTree(), max_new_tokens=3, temperature=1.0, top_p=0.5, seed=s
@@ -353,7 +358,7 @@ def test_top_p_sampling_stays_in_the_nucleus(tiny):
 
 
 def test_an_unseeded_run_records_the_seed_that_repeats_it(tiny):
-    engine = Engine(tiny, cost=CostModel())
+    engine = engine_for(tiny, cost=CostModel())
     first = engine.generate(PROMPT, drafter=FixedTree(), max_new_tokens=6, temperature=1.0)
     seed = first.summary.config["seed"]
     assert isinstance(seed, int)

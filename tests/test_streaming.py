@@ -10,19 +10,18 @@ import pytest
 import torch
 from torch import nn
 
-from samdec import streaming
-from samdec.kernels import PackedMLP, PackedQKV, StreamedLinear, apply_layout
-from samdec.streaming import (
-    BLOCK,
+from samdec.runtime import coded as streaming
+from samdec.runtime.coded import (
     STREAM_ROWS,
-    TUNED_ROWS,
     chunked_rows,
     find_codes,
     pack_weight,
     rows_times_weight,
     set_chunked_rows,
-    streamed_available,
 )
+from samdec.runtime.layouts import PackedMLP, PackedQKV, StreamedLinear, apply_layout
+from samdec.runtime.native import available as streamed_available
+from samdec.runtime.native import kernel
 from tests.conftest import tiny_model
 
 pytestmark = pytest.mark.skipif(
@@ -125,19 +124,20 @@ def _fp16_steps(shape, generator) -> torch.Tensor:
 
 
 def quantised(rows: int, columns: int, kind: str, seed: int = 0) -> torch.Tensor:
-    """A float32 weight as a GGUF de-quantiser writes it: per row and BLOCK columns, Q4_1's
-    code * step + offset (codes 0..15), or Q8_0's code * step (codes -127..127); each block
-    holds its extreme codes, as a quantiser's blocks do."""
+    """A float32 weight as a GGUF de-quantiser writes it: per row and BLOCK columns (the
+    kernel's BLOCK), Q4_1's code * step + offset (codes 0..15), or Q8_0's code * step (codes
+    -127..127); each block holds its extreme codes, as a quantiser's blocks do."""
+    block = kernel().BLOCK
     g = torch.Generator().manual_seed(seed)
-    blocks = (rows, columns // BLOCK)
+    blocks = (rows, columns // block)
     step = _fp16_steps(blocks, g)
     if kind == "q4_1":
-        codes = torch.randint(0, 16, (*blocks, BLOCK), generator=g)
+        codes = torch.randint(0, 16, (*blocks, block), generator=g)
         codes[..., 0], codes[..., 1] = 0, 15
         offset = (torch.randn(blocks, generator=g) * 0.05).half().float()
         weight = codes.float() * step.unsqueeze(-1) + offset.unsqueeze(-1)
     else:
-        codes = torch.randint(-127, 128, (*blocks, BLOCK), generator=g)
+        codes = torch.randint(-127, 128, (*blocks, block), generator=g)
         codes[..., 0] = 127 * torch.where(torch.rand(blocks, generator=g) < 0.5, 1, -1)
         weight = codes.float() * step.unsqueeze(-1)
     return weight.reshape(rows, columns)
@@ -188,9 +188,10 @@ def test_weights_that_are_not_codes_stay_float32(spoil):
         weight[3, 17] = torch.nextafter(weight[3, 17], torch.tensor(1.0))
     elif spoil == "steps kept in float32":
         g = torch.Generator().manual_seed(9)
-        blocks = (32, 64 // BLOCK)
+        block = kernel().BLOCK
+        blocks = (32, 64 // block)
         step = torch.rand(blocks, generator=g) * 0.02 + 1e-4  # not rounded to float16
-        codes = torch.randint(0, 16, (*blocks, BLOCK), generator=g)
+        codes = torch.randint(0, 16, (*blocks, block), generator=g)
         codes[..., 0], codes[..., 1] = 0, 15
         weight = (codes.float() * step.unsqueeze(-1)).reshape(32, 64)
     else:
@@ -208,7 +209,7 @@ def test_weights_that_are_not_codes_stay_float32(spoil):
 
 def test_the_bundled_models_weights_are_codes_bit_for_bit():
     """The bundled GGUF: Q4_1 linear layers, a Q8_0 embedding (the output layer's weights)."""
-    from samdec.models import load_model
+    from samdec.runtime.loading import load_model
 
     model = load_model(layout="stock").model
     layer = model.model.layers[0]
@@ -216,7 +217,7 @@ def test_the_bundled_models_weights_are_codes_bit_for_bit():
         found = find_codes(weight)
         assert found is not None
         codes, steps, offsets = found
-        blocks = codes.reshape(weight.shape[0], -1, BLOCK).float()
+        blocks = codes.reshape(weight.shape[0], -1, kernel().BLOCK).float()
         decoded = (blocks * steps.unsqueeze(-1) + offsets.unsqueeze(-1)).reshape(weight.shape)
         assert torch.equal(decoded.view(torch.int32), weight.detach().view(torch.int32))
         # The kernel decodes with one fused multiply-add: the same bits, because a float16
@@ -248,7 +249,7 @@ def test_columns_in_chunks_or_whole_compute_the_same_bits(chunking_restored):
         streamed = StreamedLinear(linear)
         with torch.no_grad():
             results = {}
-            for setting in (TUNED_ROWS, (), (3, 8)):
+            for setting in (kernel().TUNED_ROWS, (), (3, 8)):
                 set_chunked_rows(setting)
                 assert chunked_rows() == setting
                 results[setting] = [streamed(x[:rows]) for rows in (*range(1, 10), 16)]
@@ -271,12 +272,12 @@ def test_the_chunking_is_measured_once_and_remembered(monkeypatch, tmp_path, chu
 
     def costs():  # chunks cheaper for 2 rows only
         measured.append(1)
-        return {rows: {"chunks": 1.0 + (rows > 2), "whole": 1.5} for rows in TUNED_ROWS}
+        return {rows: {"chunks": 1.0 + (rows > 2), "whole": 1.5} for rows in kernel().TUNED_ROWS}
 
     monkeypatch.setattr(streaming, "chunking_costs", costs)
     tune = streaming.tune_chunking.__wrapped__  # past the once-a-process cache
     assert tune() == (2,) and chunked_rows() == (2,)
-    set_chunked_rows(TUNED_ROWS)
+    set_chunked_rows(kernel().TUNED_ROWS)
     assert tune() == (2,) and chunked_rows() == (2,) and len(measured) == 1  # read back
     (path,) = (tmp_path / "chunking").iterdir()
     path.write_text('{"chunked_rows": [1]}', encoding="utf-8")  # damaged: measured again
@@ -286,6 +287,6 @@ def test_the_chunking_is_measured_once_and_remembered(monkeypatch, tmp_path, chu
 def test_chunking_costs_time_both_settings_and_leave_the_kernel_as_it_was(chunking_restored):
     set_chunked_rows((4,))
     costs = streaming.chunking_costs(rounds=1)
-    assert set(costs) == set(TUNED_ROWS)
+    assert set(costs) == set(kernel().TUNED_ROWS)
     assert all(ms["chunks"] > 0 and ms["whole"] > 0 for ms in costs.values())
     assert chunked_rows() == (4,)

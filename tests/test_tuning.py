@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 
 from samdec.config import DecodeConfig
-from samdec.engine import Engine
-from samdec.policy import CostModel
+from samdec.cost import CostModel
+from samdec.stack import engine_for
 from samdec.tuning import Recording, record, replay
 from tests.conftest import tiny_model
 
@@ -26,7 +26,7 @@ def drafted_and_accepted(trace) -> tuple[int, int]:
 def test_replay_matches_engine_on_tiny_model(policy, l_bias, l_threshold):
     tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)
     cost = CostModel()
-    engine = Engine(tiny, cost=cost)
+    engine = engine_for(tiny, cost=cost)
     config = DecodeConfig(
         method="sam-dynamic",
         draft_policy=policy,
@@ -48,7 +48,7 @@ def test_replay_matches_engine_on_tiny_model(policy, l_bias, l_threshold):
 
 def test_replay_matches_engine_on_real_prompts(bundled, static_default):
     cost = CostModel()
-    engine = Engine(bundled, static=static_default, cost=cost)
+    engine = engine_for(bundled, static=static_default, cost=cost)
     prompts = ["Repeat after me three times: the cat sat on the mat.", "Write a bubble sort."]
     for text in prompts:
         ids = engine.encode(text)
@@ -71,7 +71,7 @@ def test_replay_grafts_the_short_match_into_an_empty_tree():
     short match's chain alone below l_threshold and the retrieval chain above it: exactly what
     sam-dynamic drafts with l_threshold 1, labelled recycling where it was grafted."""
     tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)
-    trace = Engine(tiny, cost=CostModel()).generate(PROMPT, method="ar", max_new_tokens=60)
+    trace = engine_for(tiny, cost=CostModel()).generate(PROMPT, method="ar", max_new_tokens=60)
     recording = Recording(PROMPT, trace.token_ids)
     base = DecodeConfig(draft_policy="fixed", max_new_tokens=60)
     graft = replay(recording, replace(base, method="sam+graft", l_threshold=5), CostModel())
@@ -86,7 +86,7 @@ def test_replay_grafts_the_short_match_into_an_empty_tree():
 
 def test_replay_runs_the_grafted_method_on_recorded_trees():
     tiny = tiny_model("llama", vocab=64, seed=1, sharpen=4.0)
-    recording = record(Engine(tiny, cost=CostModel()), PROMPT, max_new_tokens=60)
+    recording = record(engine_for(tiny, cost=CostModel()), PROMPT, max_new_tokens=60)
     result = replay(recording, DecodeConfig(method="sam+graft", max_new_tokens=60), CostModel())
     assert result.new_tokens == len(recording.token_ids) == 60
     assert result.accepted > 0 and result.steps < result.new_tokens

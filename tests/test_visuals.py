@@ -28,8 +28,9 @@ import numpy as np
 import pytest
 
 import visuals as V
-from samdec.automaton import StaticSuffixAutomaton
+from samdec.static_automaton import StaticSuffixAutomaton
 from samdec.trace import NO_DRAFT, StepEvent, Trace
+from visuals.automaton_layout import layout
 from visuals.palette import COLOURS, SELECTED
 
 DATA = Path(__file__).parent / "data"
@@ -96,7 +97,7 @@ def test_visuals_never_import_torch_or_gradio():
         "assert 'gradio' not in sys.modules, 'visuals imported gradio'\n"
         "ours = {m for m in sys.modules if m.startswith('samdec.')}\n"
         "allowed = {'samdec.trace', 'samdec.methods', 'samdec.automaton', 'samdec.rule',"
-        " 'samdec.config'}\n"
+        " 'samdec.cost', 'samdec.config'}\n"
         "assert ours <= allowed, f'visuals imported {ours - allowed}'\n"
     )
     result = subprocess.run(
@@ -251,13 +252,14 @@ def test_match_figure_shows_the_decision_rule(trace):
     assert dynamic.line.color == COLOURS["dynamic"]
     for ev, y in zip(trace.steps, dynamic.y, strict=True):
         assert y == (ev.match_dynamic if view.has_match_info(ev) else None)
-    threshold = by_name(fig, f"l_threshold ({view.l_threshold})")
+    threshold = next(t for t in fig.data if t.name.startswith(f"l_threshold ({view.l_threshold})"))
+    assert "max(dynamic, static − l_bias) below it" in threshold.name
     assert set(threshold.y) == {view.l_threshold}
     assert threshold.line.dash == "dash"
     if view.has_static:
         static = by_name(fig, "static match")
         assert static.line.color == COLOURS["static"]
-        bias = by_name(fig, f"dynamic + l_bias ({view.l_bias}): static above it → static drafts")
+        bias = by_name(fig, f"dynamic + l_bias ({view.l_bias}): static above it → static retrieves")
         for d, b in zip(dynamic.y, bias.y, strict=True):
             assert b == (None if d is None else d + view.l_bias)
     # the selected step is shaded
@@ -570,7 +572,7 @@ def test_static_view_on_a_small_corpus():
 
 def test_automaton_layout_rows(trace):
     a = V.dynamic_view(trace, len(trace.steps) - 1)
-    pos = V.automaton.layout(a)
+    pos = layout(a)
     assert set(pos) == set(a.node_ids)
     assert len({p for p in pos.values()}) == len(pos), "two states drawn on top of each other"
     for sid in a.spine:

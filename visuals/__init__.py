@@ -3,19 +3,16 @@
 No torch, no gradio: everything here takes plain data (a `samdec.trace.Trace`, its dict or
 JSON, or a run in progress as `TraceView.from_events`) and returns a `plotly.graph_objects.Figure`
 or an HTML string, so it can be tested without a model or a browser. The automaton playground
-(`playground_*`) draws a `samdec.playground.Playground`: a construction replayed event by event.
+(`playground_*`) draws a `samdec.teaching_automaton.Playground`: a construction replayed event
+by event.
 """
 
-from .automaton import (
-    AutomatonView,
-    automaton_figure,
-    dynamic_view,
-    empty_figure,
-    match_strip_html,
-    static_view,
-)
-from .charts import acceptance_figure, compare_figure, cost_figure, match_figure, steps_figure
+from .acceptance_chart import acceptance_figure
+from .automaton import AutomatonView, automaton_figure, dynamic_view, match_strip_html, static_view
+from .charts import compare_figure, match_figure, steps_figure
+from .cost_chart import cost_figure
 from .explainer import HOW_IT_WORKS
+from .figures import empty_figure
 from .inspector import compare_html, inspector_html
 from .palette import COLOURS, LABELS, SOURCES, TINTS, css_variables
 from .playground import (

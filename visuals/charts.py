@@ -1,63 +1,19 @@
-"""Per-step charts: why each drafter was chosen, how much of each draft the model kept, what a
-verify pass costs on this machine, and how acceptance falls with draft depth."""
+"""Per-step charts: why each drafter was chosen and how much of each draft the model kept; and the
+speeds of a comparison's runs side by side. (The verify-cost curve is in visuals.cost_chart,
+acceptance by draft depth in visuals.acceptance_chart.)"""
 
 from __future__ import annotations
 
 import html
-from itertools import pairwise
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from samdec.trace import StepEvent
 
-from .automaton import empty_figure
-from .palette import COLOURS, DRAFTERS, FONT, GRID, INK, LABELS, SELECTED, THRESHOLD
+from .figures import base_layout, empty_figure, legend_below, mark_step
+from .palette import COLOURS, DRAFTERS, LABELS, THRESHOLD
 from .view import TraceView, as_view
-
-
-def _base_layout(fig: go.Figure, height: int, title: str) -> None:
-    fig.update_layout(
-        title=dict(text=title, font=dict(family=FONT, size=15, color=INK), x=0.01, y=0.98),
-        height=height,
-        margin=dict(l=50, r=16, t=44, b=40),
-        plot_bgcolor="white",
-        paper_bgcolor="white",
-        font=dict(family=FONT, color=INK, size=12),
-        legend=dict(
-            orientation="h",
-            yanchor="bottom",
-            y=1.0,
-            x=1,
-            xanchor="right",
-            font=dict(size=11),
-            bgcolor="rgba(255,255,255,0.8)",
-        ),
-        hoverlabel=dict(font=dict(family=FONT, size=12)),
-        hovermode="x unified",
-    )
-    fig.update_xaxes(gridcolor=GRID, zeroline=False, showline=True, linecolor="#CBD5E1")
-    fig.update_yaxes(gridcolor=GRID, zeroline=False, showline=True, linecolor="#CBD5E1")
-
-
-def _two_line_title(fig: go.Figure, top_margin: int = 84) -> None:
-    """Room for a title with a caption under it (anchored at its top, so it is not cut)."""
-    fig.update_layout(
-        title=dict(yref="container", y=1.0, yanchor="top", pad=dict(t=12)),
-        margin=dict(t=top_margin),
-    )
-
-
-def _mark_step(fig: go.Figure, step: int | None, n: int) -> None:
-    if step is not None and 0 <= step < n:
-        fig.add_vrect(
-            x0=step - 0.5,
-            x1=step + 0.5,
-            fillcolor=SELECTED,
-            opacity=0.28,
-            line_width=0,
-            layer="below",
-        )
 
 
 def _match_lengths(view: TraceView) -> tuple[list, list]:
@@ -81,12 +37,12 @@ def _static_trace(steps: list[int], ls: list) -> go.Scatter:
 
 
 def _bias_trace(view: TraceView, steps: list[int], ld: list) -> go.Scatter:
-    """The rule's line: the static match must rise above dynamic + l_bias for static to
-    draft (the rule's own form, "static 12 > dynamic 0 + l_bias 5 -> static")."""
+    """The rule's line: the static match must rise above dynamic + l_bias for the static
+    automaton to retrieve (static - l_bias > dynamic)."""
     return go.Scatter(
         x=steps,
         y=[None if v is None else v + view.l_bias for v in ld],
-        name=f"dynamic + l_bias ({view.l_bias}): static above it → static drafts",
+        name=f"dynamic + l_bias ({view.l_bias}): static above it → static retrieves",
         mode="lines",
         line=dict(color=COLOURS["dynamic"], width=1.4, dash="dot"),
         hovertemplate="dynamic + l_bias %{y}<extra></extra>",
@@ -110,7 +66,8 @@ def _threshold_trace(view: TraceView, steps: list[int]) -> go.Scatter:
     return go.Scatter(
         x=[min(steps) - 0.5, max(steps) + 0.5],
         y=[view.l_threshold] * 2,
-        name=f"l_threshold ({view.l_threshold})",
+        name=f"l_threshold ({view.l_threshold}): max(dynamic, static − l_bias) below it → "
+        "no retrieval",
         mode="lines",
         line=dict(color=THRESHOLD, width=1.6, dash="dash"),
         hoverinfo="skip",
@@ -120,9 +77,10 @@ def _threshold_trace(view: TraceView, steps: list[int]) -> go.Scatter:
 def match_figure(trace, selected: int | None = None, height: int = 380) -> go.Figure:
     """Match lengths per step against the decision rule.
 
-    Static drafts where its match rises above `dynamic + l_bias` (dotted), otherwise dynamic;
-    the chosen match must also reach `l_threshold` (violet dashes), or the auxiliary drafter
-    (Token Recycling) takes over. The hover says the rule in its one form.
+    Static retrieves where its match rises above `dynamic + l_bias` (dotted), otherwise
+    dynamic; max(dynamic, static - l_bias) must also reach `l_threshold` (violet dashes), or
+    the auxiliary drafter (Token Recycling) takes over. The hover says the rule in its one
+    form.
     """
     view = as_view(trace)
     steps = [ev.step for ev in view.steps]
@@ -136,12 +94,12 @@ def match_figure(trace, selected: int | None = None, height: int = 380) -> go.Fi
         fig.add_trace(_bias_trace(view, steps, ld))
     if steps:
         fig.add_trace(_threshold_trace(view, steps))
-    _mark_step(fig, selected, len(steps))
+    mark_step(fig, selected, len(steps))
     title = "Match length per step"
     if not view.uses_automata:
         title += f"  <sup>method {view.method} does not use the suffix automata</sup>"
-    _base_layout(fig, height, title)
-    fig.update_layout(legend=_legend_below(-0.3), margin=dict(b=96))
+    base_layout(fig, height, title)
+    fig.update_layout(legend=legend_below(-0.3), margin=dict(b=96))
     fig.update_xaxes(title_text="step", range=[-0.6, max(len(steps), 1) - 0.4])
     biased = [v + view.l_bias for v in ld if v is not None] if view.has_static else []
     top = max([v for v in [*ls, *ld] if v is not None] + biased + [view.l_threshold, 1])
@@ -384,8 +342,8 @@ def steps_figure(trace, selected: int | None = None, height: int = 460) -> go.Fi
     )
     _add_drafter_rows(fig, view)
     _add_token_bars(fig, view)
-    _mark_step(fig, selected, len(view.steps))
-    _base_layout(fig, height, "Drafter and tokens per step")
+    mark_step(fig, selected, len(view.steps))
+    base_layout(fig, height, "Drafter and tokens per step")
     _steps_layout(fig, len(view.steps))
     return fig
 
@@ -410,241 +368,8 @@ def compare_figure(rows: list[dict], height: int = 240) -> go.Figure:
             name="tokens/s",
         )
     )
-    _base_layout(fig, height, "Tokens per second (same prompt, same session)")
+    base_layout(fig, height, "Tokens per second (same prompt, same session)")
     fig.update_layout(showlegend=False, hovermode="closest", margin=dict(l=190))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title_text="tokens / s", rangemode="tozero")
-    return fig
-
-
-# ------------------------------------------------------------------------------ verify cost
-
-
-def cost_curve(view: TraceView) -> list[tuple[int, float]]:
-    """The run's verify-cost curve as (tokens in the pass, ms), fewest tokens first; [] for a
-    running generation or a trace recorded without one."""
-    curve = view.summary.verify_cost if view.summary is not None else {}
-    points: dict[int, float] = {}
-    for q, ms in (curve or {}).items():
-        try:
-            points[int(q)] = float(ms)
-        except (TypeError, ValueError):
-            continue  # a key from elsewhere: skip it rather than fail the panel
-    return sorted((q, ms) for q, ms in points.items() if q >= 1)
-
-
-def priced_curve(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    """The curve as the length policy prices drafts (samdec.policy.CostModel): never falling
-    as q grows (a measured dip is taken as noise)."""
-    priced, top = [], 0.0
-    for q, ms in points:
-        top = max(top, ms)
-        priced.append((q, top))
-    return priced
-
-
-def curve_price(points: list[tuple[int, float]], q: float) -> float:
-    """The curve's ms for q tokens: linear between its points, and beyond its last point
-    along its last segment (as the length policy extends it); flat below the first."""
-    if q <= points[0][0] or len(points) == 1:
-        return points[0][1]
-    for (q0, ms0), (q1, ms1) in pairwise(points):
-        if q <= q1:
-            return ms0 + (ms1 - ms0) * (q - q0) / (q1 - q0)
-    (q0, ms0), (q1, ms1) = points[-2:]
-    return ms1 + (ms1 - ms0) * (q - q1) / (q1 - q0)
-
-
-def cost_caption(points: list[tuple[int, float]]) -> str:
-    """What the curve says about this machine, against the GPU rule of thumb (two lines)."""
-    q = 8 if points[-1][0] >= 8 else points[-1][0]
-    one = curve_price(points, 1) or 1.0
-    ratio = curve_price(points, q) / one
-    if ratio < 1.3:
-        return (
-            f"on this machine, as on a GPU, verifying {q} tokens costs about as much as one "
-            f"({ratio:.1f}×):\nlonger drafts are nearly free"
-        )
-    return (
-        f"on a GPU a pass costs about the same for 1 or a dozen tokens;\non this machine "
-        f"verifying {q} tokens costs {ratio:.1f}× one token: each extra one must pay its way"
-    )
-
-
-def _cost_marker(x: float, y: float, name: str, hover: str, **marker) -> go.Scatter:
-    return go.Scatter(
-        x=[x], y=[y], mode="markers", name=name, marker=marker,
-        hovertemplate=html.escape(hover) + "<extra></extra>",
-    )  # fmt: skip
-
-
-def _step_cost_traces(points: list[tuple[int, float]], ev: StepEvent, top: float):
-    """The selected step on the curve: what it verified, what it was offered (where the
-    length policy cut), and the time its verify pass really took."""
-    kept = 1 + len(ev.draft_tokens)
-    colour = COLOURS.get(ev.drafter, COLOURS["model"]) if ev.draft_tokens else COLOURS["model"]
-    price = ev.cost_ms or curve_price(points, kept)
-    offered = 1 + (min(ev.proposed, ev.draft_limit) if ev.draft_limit else ev.proposed)
-    if offered > kept:
-        offer_price = ev.cost_offered_ms or curve_price(points, offered)
-        yield go.Scatter(
-            x=[offered, kept], y=[offer_price, price], mode="lines", hoverinfo="skip",
-            line=dict(color=COLOURS["rejected"], width=1.2, dash="dot"), showlegend=False,
-        )  # fmt: skip
-        yield _cost_marker(
-            offered, offer_price, f"offered: 1 + {offered - 1}",
-            f"step {ev.step} was offered 1 + {offered - 1} tokens: {offer_price:.0f} ms; "
-            f"the length policy stopped at 1 + {kept - 1}",
-            color="white", size=12, symbol="circle", line=dict(color=COLOURS["rejected"], width=2),
-        )  # fmt: skip
-    yield _cost_marker(
-        kept, price, f"step {ev.step}: verified 1 + {kept - 1}",
-        f"step {ev.step} verified 1 + {kept - 1} tokens: {price:.0f} ms on the curve",
-        color=colour, size=12, symbol="circle", line=dict(color=INK, width=1),
-    )  # fmt: skip
-    yield _measured_marker(ev, kept, top)
-
-
-def _measured_marker(ev: StepEvent, x: int, top: float) -> go.Scatter:
-    """The step's measured verify time; above the axis (a pass slowed by something else
-    on the machine) it is drawn at the top edge as an arrow with its number."""
-    hover = f"step {ev.step}'s verify pass took {ev.verify_ms:.0f} ms (measured)"
-    if ev.verify_ms <= top:
-        return _cost_marker(
-            x, ev.verify_ms, "measured this step", hover,
-            color=INK, size=10, symbol="x-thin", line=dict(color=INK, width=2),
-        )  # fmt: skip
-    marker = _cost_marker(
-        x, top, "measured this step (off the scale)", hover,
-        color=INK, size=10, symbol="triangle-up",
-    )  # fmt: skip
-    marker.update(
-        mode="markers+text", text=[f"{ev.verify_ms:.0f} ms"], textposition="bottom right",
-        cliponaxis=False,
-    )  # fmt: skip
-    return marker
-
-
-def cost_axis_top(priced: list[tuple[int, float]], ev: StepEvent | None) -> float:
-    """The top of the ms axis: the curve and the step's prices, and its measured time unless
-    that is far off the curve (it would squash the curve flat)."""
-    highest = max(ms for _, ms in priced)
-    if ev is not None:
-        highest = max(highest, ev.cost_ms, ev.cost_offered_ms)
-        if ev.verify_ms <= 2 * highest:
-            highest = max(highest, ev.verify_ms)
-    return 1.15 * highest
-
-
-def _curve_traces(points: list[tuple[int, float]], priced: list[tuple[int, float]]):
-    """The curve the length policy prices with, and the measured points where they differ."""
-    traces = [
-        go.Scatter(
-            x=[q for q, _ in priced], y=[ms for _, ms in priced], name="verify cost (as priced)",
-            mode="lines+markers", line=dict(color=COLOURS["model"], width=2),
-            hovertemplate="one pass over %{x} tokens: %{y:.0f} ms<extra></extra>",
-        )
-    ]  # fmt: skip
-    if points != priced:
-        traces.append(
-            go.Scatter(
-                x=[q for q, _ in points], y=[ms for _, ms in points], mode="markers",
-                name="measured (a dip is taken as noise)",
-                marker=dict(color="white", size=7, line=dict(color=COLOURS["model"], width=1.5)),
-                hovertemplate="measured: %{x} tokens in %{y:.0f} ms<extra></extra>",
-            )
-        )  # fmt: skip
-    return traces
-
-
-def cost_figure(trace, selected: int | None = None, height: int = 340) -> go.Figure:
-    """This machine's verify-cost curve (ms for one pass over q tokens), with the selected
-    step on it: what it verified, what it was offered, and its measured time."""
-    view = as_view(trace)
-    points = cost_curve(view)
-    if not points:
-        why = (
-            "The verify-cost curve comes with the finished trace."
-            if view.summary is None
-            else "This trace was recorded without a verify-cost curve."
-        )
-        return empty_figure(why, 200)
-    priced = priced_curve(points)
-    fig = go.Figure(_curve_traces(points, priced))
-    ev = view.steps[view.clamp(selected)] if view.steps else None
-    top = cost_axis_top(priced, ev)
-    if ev is not None:
-        fig.add_traces(list(_step_cost_traces(priced, ev, top)))
-    caption = "<br>".join(html.escape(line) for line in cost_caption(priced).split("\n"))
-    _base_layout(fig, height, f"Verify cost per pass<br><sup>{caption}</sup>")
-    _two_line_title(fig, 92)
-    fig.update_layout(hovermode="closest", margin=dict(b=96), legend=_legend_below(-0.36))
-    ticks = sorted({q for q, _ in points})
-    fig.update_xaxes(
-        title_text="tokens in one pass (start token + draft)", type="log",
-        tickvals=ticks, ticktext=[str(q) for q in ticks],
-    )  # fmt: skip
-    fig.update_yaxes(title_text="ms", range=[0, top])
-    return fig
-
-
-def _legend_below(y: float = -0.28) -> dict:
-    """A horizontal legend under the plot (long entries wrap instead of covering it)."""
-    return dict(orientation="h", yanchor="top", y=y, x=0, xanchor="left")
-
-
-# ------------------------------------------------------------------------------ acceptance
-
-
-def draft_depths(parents: list[int]) -> list[int]:
-    """Depth of each draft node: 1 for a child of the start token (parents come first)."""
-    depths: list[int] = []
-    for p in parents:
-        depths.append(1 if p < 0 else depths[p] + 1)
-    return depths
-
-
-def acceptance_by_depth(view: TraceView) -> list[tuple[int, int, int]]:
-    """(depth d, steps whose accepted path reached d, steps that verified a token at depth
-    d) for d = 1, 2, ..., over the steps that verified a draft."""
-    reached: dict[int, int] = {}
-    verified: dict[int, int] = {}
-    for ev in view.steps:
-        if not ev.draft_tokens:
-            continue
-        for d in range(1, max(draft_depths(ev.draft_parents)) + 1):
-            verified[d] = verified.get(d, 0) + 1
-            reached[d] = reached.get(d, 0) + (ev.accepted >= d)
-    return [(d, reached[d], verified[d]) for d in sorted(verified)]
-
-
-def acceptance_figure(trace, height: int = 320) -> go.Figure:
-    """Per draft depth: the share of steps that verified a token that deep whose accepted
-    path reached it (how far drafts stay right)."""
-    view = as_view(trace)
-    rows = acceptance_by_depth(view)
-    if not rows:
-        return empty_figure("No step verified a draft yet.", 200)
-    depths = [d for d, _, _ in rows]
-    fig = go.Figure(
-        go.Bar(
-            x=depths, y=[r / n for _, r, n in rows], name="accepted",
-            marker_color=COLOURS["model"], text=[f"{r}/{n}" for _, r, n in rows],
-            textposition="outside", cliponaxis=False,
-            customdata=[[r, n] for _, r, n in rows],
-            hovertemplate=(
-                "accepted %{customdata[0]} of %{customdata[1]} steps that verified a "
-                "depth-%{x} token<extra></extra>"
-            ),
-        )
-    )  # fmt: skip
-    title = (
-        "Acceptance by draft depth<br><sup>of the steps that verified a token at depth d, "
-        "the share whose accepted path reached d</sup>"
-    )
-    _base_layout(fig, height, title)
-    _two_line_title(fig)
-    fig.update_layout(hovermode="closest", showlegend=False)
-    fig.update_xaxes(title_text="draft depth (1 = first token after the start token)", dtick=1)
-    fig.update_yaxes(title_text="accepted", tickformat=".0%", range=[0, 1.12])
     return fig

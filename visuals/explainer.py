@@ -36,13 +36,15 @@ CARDS = (
         "The <b style='color:#009E73'>dynamic</b> automaton grows with this conversation; the "
         "<b style='color:#0072B2'>static</b> one indexes a corpus of the model's earlier "
         "answers; <b style='color:#B7791F'>Token Recycling</b> reuses the model's own top "
-        "guesses from earlier passes. The dynamic match wins unless the static one is longer by "
-        "more than <b>l_bias</b>; a winning match shorter than <b>l_threshold</b> is likely a "
-        "coincidence, so Token Recycling drafts instead. Then the <b>length policy</b> decides "
-        "how many of the drafted tokens to verify: <i>cost-aware</i> (the default) keeps the "
-        "cut with the most expected tokens per second on the verify-cost curve, none if no "
-        "cut beats a plain step; <i>fixed length</i> keeps up to the <b>draft limit</b> (the "
-        "Draft length setting) whatever it costs.",
+        "guesses from earlier passes. The paper's rule: take <b>l_bias</b> off the static match "
+        "(the dynamic one is about this very text, so it is trusted more); the longer of the "
+        "two then wins, dynamic on a tie. If even that is shorter than <b>l_threshold</b>, the "
+        "match is likely a coincidence, so Token Recycling drafts instead: a static match must "
+        "be at least l_bias + l_threshold tokens long to draft. Then the <b>length policy</b> "
+        "decides how many of the drafted tokens to verify: <i>cost-aware</i> (the default) "
+        "keeps the cut with the most expected tokens per second on the verify-cost curve, "
+        "none if no cut beats a plain step; <i>fixed length</i> keeps up to the "
+        "<b>draft limit</b> (the Draft length setting) whatever it costs.",
     ),
 )
 

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from samdec.trace import StepEvent, Trace
 
-from .automaton import empty_figure
+from .figures import empty_figure
 from .palette import COLOURS, FONT, GRID, INK, LABELS, MUTED, colour
 
 PREFILL = "#94A3B8"  # slate: reading the prompt, before any token is produced

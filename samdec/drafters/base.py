@@ -13,6 +13,16 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+# The node-key space (a draft's `node_keys`, by which acceptance rates are kept): grafted nodes
+# get GRAFT_KEY_BASE + chain position, after the recycling template's 70 nodes
+# (recycling.make_template) and below the 128 keys the length policy keeps rates for
+# (samdec.policy.CostAware.size). A longer chain is grafted up to GRAFT_KEYS tokens.
+GRAFT_KEY_BASE = 70
+GRAFT_KEYS = 58
+# The length policy's source name for a grafted tree: GRAFTED + the automaton, e.g.
+# "recycling+dynamic" (its prior rates: priors.prior_rates).
+GRAFTED = "recycling+"
+
 
 @dataclass
 class Draft:
@@ -94,8 +104,7 @@ class Verified:
 
     The top-k can come as a function of row indices instead, called for the rows a drafter
     reads: the engine gives the prompt's so, since the output layer over its last 512 rows
-    costs many verify steps (~0.3 s for a 769-token prompt on a 2-core AMD EPYC, scratch
-    timing 2026-12-03) and a drafter reads few of them.
+    costs as much as many verify steps and a drafter reads few of them.
     """
 
     def __init__(

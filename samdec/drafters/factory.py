@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..automaton import StaticSuffixAutomaton
 from ..config import DecodeConfig
 from ..methods import method
+from ..static_automaton import StaticSuffixAutomaton
 from .base import Drafter
 from .recycling import TokenRecycling, TreeTemplate
 from .sam import SAM

@@ -16,16 +16,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .base import Draft
-
-# Grafted node keys: GRAFT_KEY_BASE + chain position, after the recycling template's 70 nodes
-# (recycling.make_template) and below the 128 keys the length policy keeps rates for
-# (policy.CostAware.size). A chain longer than GRAFT_KEYS is grafted up to GRAFT_KEYS tokens.
-GRAFT_KEY_BASE = 70
-GRAFT_KEYS = 58
-# The length policy's source name for a grafted tree: GRAFTED + the automaton, e.g.
-# "recycling+dynamic" (its prior rates: policy.prior_rates).
-GRAFTED = "recycling+"
+from .base import GRAFT_KEY_BASE, GRAFT_KEYS, GRAFTED, Draft
+from .priors import match_bucket, prior_rates
 
 
 def merge_chain(
@@ -67,8 +59,6 @@ def best_first(parents: list[int], scores: np.ndarray) -> list[int]:
 def node_priors(source: str, match_length: int) -> np.ndarray:
     """Prior acceptance rate of each node key of a tree grafted with a `source` match of this
     length: the length policy's own priors, so the order agrees with how it prices nodes."""
-    from ..policy import match_bucket, prior_rates  # the policy imports the drafters
-
     rates = prior_rates(GRAFTED + source, match_bucket(match_length), GRAFT_KEY_BASE + GRAFT_KEYS)
     rates.setflags(write=False)
     return rates

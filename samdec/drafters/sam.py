@@ -1,18 +1,19 @@
 """SAM: the paper's drafter, combining the static and dynamic automata with an auxiliary drafter.
 
-Decision rule (SAM-Decoding, section 3.3): prefer the dynamic match unless the static one is
-longer by more than `l_bias`; if the chosen match is shorter than `l_threshold`, retrieval is
-unlikely to be right, so hand over to the auxiliary drafter (or draft nothing without one).
-With `graft`, the handed-over tree also carries the short match's continuation (graft.py).
+Which of the three drafts is samdec.rule's decision, as the reference code makes it: l_bias is
+taken off the static match, the longer of that and the dynamic match retrieves (dynamic on a
+tie), and if it is shorter than l_threshold the auxiliary drafter drafts instead (nothing
+without one). With `graft`, the handed-over tree also carries the short match's continuation
+(graft.py).
 """
 
 from __future__ import annotations
 
-from ..automaton import StaticSuffixAutomaton
 from ..rule import choose_source, retrieval_choice
-from .base import Draft, Drafter, Verified, chain
+from ..static_automaton import StaticSuffixAutomaton
+from .base import GRAFT_KEY_BASE, GRAFT_KEYS, Draft, Drafter, Verified, chain
 from .dynamic_sam import DynamicSAM
-from .graft import GRAFT_KEY_BASE, GRAFT_KEYS, graft_chain
+from .graft import graft_chain
 from .static_sam import StaticSAM
 
 __all__ = ["SAM", "choose_source"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..automaton import StaticSuffixAutomaton
+from ..static_automaton import StaticSuffixAutomaton
 from .base import Draft, Verified, chain
 
 

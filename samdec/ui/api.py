@@ -114,7 +114,7 @@ def automaton_steps(text: str, unit: str = "letters") -> str:
     model's tokens, each token's text as its symbol); at most 64 symbols. Returns
     {"symbols", "unit", "events", "num_states", "num_transitions", "states"}: the events in
     order (add_symbol, create_state, add_transition, follow_link, found_transition, clone,
-    redirect, set_link, match; see samdec.playground), and the finished automaton's states,
+    redirect, set_link, match; see samdec.teaching_automaton), and the finished automaton's states,
     each {id, length, link, firstpos, endpos (every end position), clone_of (-1 if not a
     clone), longest, shortest, transitions: {symbol: state}}.
     """

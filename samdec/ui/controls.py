@@ -18,7 +18,7 @@ import gradio as gr
 import visuals as V
 from samdec.config import DecodeConfig, label
 from samdec.methods import TABLE
-from samdec.models import split_dtype
+from samdec.runtime.loading import split_dtype
 
 from .request import MAX_NEW_TOKENS
 
@@ -143,11 +143,12 @@ def _drafting_settings() -> dict[str, Any]:
     return {
         "l_bias": gr.Slider(
             0, 32, value=d.l_bias, step=1, label=label("l_bias"),
-            info="static wins only if longer than dynamic + l_bias", elem_id="sd-l-bias",
+            info="taken off the static match before the two are compared", elem_id="sd-l-bias",
         ),
         "l_threshold": gr.Slider(
             0, 32, value=d.l_threshold, step=1, label=label("l_threshold"),
-            info="a shorter match hands over to Token Recycling", elem_id="sd-l-threshold",
+            info="if max(dynamic, static - l_bias) is shorter, Token Recycling drafts",
+            elem_id="sd-l-threshold",
         ),
         "draft_policy": gr.Radio(
             [("cost-aware", "cost"), ("fixed length", "fixed")], value=d.draft_policy,

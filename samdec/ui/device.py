@@ -39,7 +39,7 @@ def gpu(duration: int = 120):
 @gpu()
 def gpu_stream(spec: str, ids: list[int], config, cancel: threading.Event | None = None):
     """Decode: yields ("step", StepEvent)..., then ("done", Trace)."""
-    run = rt.RUNTIME.engine(spec).stream(ids, config, cancel=cancel)
+    run = rt.RUNTIME.engine(spec).stream(ids, config, cancel=cancel, details=True)
     for event in run:
         yield ("step", event)
     yield ("done", run.trace)
@@ -54,12 +54,12 @@ def gpu_compare(spec: str, ids: list[int], config) -> dict:
 
     engine = rt.RUNTIME.engine(spec)
     engine.generate(ids, replace(config, method="ar", max_new_tokens=2))  # warm-up
-    ar = engine.generate(ids, replace(config, method="ar"))
+    ar = engine.generate(ids, replace(config, method="ar"), details=True)
     pld = None
     if config.temperature == 0:
         with engine.lock:
-            pld = hf_generate(engine.model, ids, config.max_new_tokens, prompt_lookup=True)
-    ours = engine.generate(ids, config) if method(config.method).drafts else None
+            pld = hf_generate(engine.runner.model, ids, config.max_new_tokens, prompt_lookup=True)
+    ours = engine.generate(ids, config, details=True) if method(config.method).drafts else None
     return {"ar": ar, "pld": pld, "ours": ours}
 
 

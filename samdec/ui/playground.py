@@ -4,10 +4,10 @@ or press Play to see one event a second; inspect any state (its strings and end 
 and see the match and draft the dynamic drafter reads off the newest state's suffix link.
 "Send to the live demo" makes the text the prompt.
 
-The construction comes from `samdec.playground` (plain Python, recomputed from the text: a few
-hundred events at most), the drawing from `visuals.playground`. Handlers take values and return
-updates by panel name, so they are tested without a server; the page keeps only the built
-symbols (a gr.State) and the event index (the slider).
+The construction comes from `samdec.teaching_automaton` (plain Python, recomputed from the
+text: a few hundred events at most), the drawing from `visuals.playground`. Handlers take
+values and return updates by panel name, so they are tested without a server; the page keeps
+only the built symbols (a gr.State) and the event index (the slider).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import gradio as gr
 
 import visuals as V
-from samdec.playground import ROOT, Automaton, Playground, split_symbols
+from samdec.teaching_automaton import ROOT, Automaton, Playground, split_symbols
 
 from . import runtime as rt
 from .common import by_component, error_notice

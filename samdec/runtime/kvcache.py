@@ -1,13 +1,12 @@
-"""A KV cache that appends in place: what a step writes costs the step, not the whole context.
+"""The KV cache: one that appends in place, and the rollback after a verify step.
 
 transformers' `DynamicLayer` appends a step's keys and values with `torch.cat`, a copy of the
-layer's whole cache, twice a layer, every forward pass: the largest op after the linear layers
-in a torch profile of a 1-token step of the bundled model with 300 tokens of context (packed
-layout, 2-core Intel Xeon, 2026-12-02), and it grows with the context. `GrowingLayer` keeps
-spare room after the cached tokens, doubling it when full, so a step copies only its own rows.
-`keys` and `values` stay what transformers and the engine read: views of the cached tokens,
-cropped and rewritten in place (`Engine._keep_path`) as before. Attention reads the same
-numbers in the same order, so outputs are unchanged (tests/test_kvcache.py).
+layer's whole cache, twice a layer, every forward pass: after the linear layers the largest op
+of a short step, and it grows with the context. `GrowingLayer` keeps spare room after the
+cached tokens, doubling it when full, so a step copies only its own rows. `keys` and `values`
+stay what transformers reads: views of the cached tokens, cropped and rewritten in place by
+`keep_path`. Attention reads the same numbers in the same order, so outputs are unchanged
+(tests/test_kvcache.py).
 """
 
 from __future__ import annotations
@@ -94,3 +93,17 @@ def new_cache(model):
     # which a rejected draft needs.
     cache.activate_past_recording()
     return cache
+
+
+def keep_path(cache, kept: list[int], fed: int) -> None:
+    """Of the `fed` entries the last forward wrote, keep those at `kept`, in order (the
+    verified path of a draft tree), and drop the rest: llama.cpp's seq_rm, for one sequence."""
+    if kept != list(range(len(kept))):
+        for layer in cache.layers:
+            base = layer.keys.shape[-2] - fed  # sliding layers hold less than the context
+            src = torch.tensor([base + i for i in kept], device=layer.keys.device)
+            dst = slice(base, base + len(kept))
+            layer.keys[..., dst, :] = layer.keys[..., src, :]
+            layer.values[..., dst, :] = layer.values[..., src, :]
+    # Always crop, even by 0: sliding-window layers trim back to their window here.
+    cache.crop(len(kept) - fed)

@@ -7,19 +7,18 @@ decoding pay alike. `LeanForward` runs the same torch ops, in the same order, on
 weights and cache, and skips the rest: transformers' own function builds the mask; the choices
 its attention function makes (grouped heads, the causal flag) are taken once a step instead of
 once a layer, and where it would copy or regroup heads its own function runs; rotary cos and
-sin get their head axis once a step. In the done-when Spec-Bench run (benchmarks/specbench.json,
-2-core Intel Xeon, 2026-12-02, stock layout) the engine's plain loop on it ran 1.08x stock
-`generate` on the same weights; in the run before it (commit 30537f7, same machine and
-layout, transformers' forward) 1.02x. Taking the per-step choices once a step saved another
-1.3-1.8 ms of a 31-47 ms step at 1-8 tokens (scratch timing, same machine, 2026-12-02).
+sin get their head axis once a step. On it the engine's plain loop ran faster than stock
+`generate` on the same weights, where on transformers' forward it barely did
+(benchmarks/specbench.json has the Spec-Bench run), and taking the per-step choices once a step
+instead of once a layer saved a few percent of a step more.
 
-In the streamed layout (samdec.kernels.StreamedLinear), `native_layers` hands the decoder
-layers to samdec/csrc/layers.cpp, which calls the same torch ops in the same order from C++:
+In the streamed layout (layouts.py.StreamedLinear), `native_layers` hands the decoder
+layers to csrc/layers.cpp, which calls the same torch ops in the same order from C++:
 every step after the prefill runs its 30 layers in one call instead of ~1,400 Python calls.
-A 1-token step of the bundled model took 11.1 ms instead of 16.6, an 8-token step 23.5 instead
-of 29.1 (300 tokens of context, same machine, scratch timing, 2026-12-02). The norms' and
+That takes a large share off a 1-token step of the bundled model, where those calls weighed
+most, and less off a step of several tokens, where the arithmetic weighs more. The norms' and
 the rotary embeddings' element-wise arithmetic it writes out, per element as torch rounds it
-(layers.cpp says why and what that saved).
+(layers.cpp says why).
 
 Same ops in the same order give the same bits, and `lean_forward` does not take that on
 trust: before the engine uses it, it runs a prefill, chain steps and a tree step through both
@@ -38,8 +37,11 @@ from torch import nn
 
 from .attention import NAME as ROW_ATTENTION
 from .attention import row_attention_forward, runs_row_attention
-from .kernels import PackedMLP, PackedQKV, StreamedLinear
-from .streaming import STREAM_ROWS, _kernel
+from .coded import STREAM_ROWS
+from .kvcache import GrowingLayer, cache_keyword, new_cache
+from .layouts import PackedMLP, PackedQKV, StreamedLinear
+from .masks import tree_inputs
+from .native import kernel
 
 
 def _rms_norm(norm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
@@ -62,7 +64,7 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 
 def _linear(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """What `module(x)` computes, without the module call: `F.linear` for a plain `nn.Linear`,
-    a layout's own forward (samdec.kernels) for the others."""
+    a layout's own forward (layouts.py) for the others."""
     if type(module) is nn.Linear:
         return F.linear(x, module.weight, module.bias)
     return module.forward(x)
@@ -73,7 +75,7 @@ def _act(act_fn: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def _mlp(mlp: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """transformers' LlamaMLP.forward, op for op; a fused layout's MLP (samdec.kernels) by its
+    """transformers' LlamaMLP.forward, op for op; a fused layout's MLP (layouts.py) by its
     own forward."""
     if not hasattr(mlp, "gate_proj"):
         return mlp.forward(x)
@@ -101,7 +103,7 @@ class _Step:
 
 class LeanForward:
     """model(input_ids=..., cache=...).logits, computed as transformers' llama forward does;
-    with `native` (samdec/csrc/layers.cpp's `Layers`, see `native_layers`), the decoder layers
+    with `native` (csrc/layers.cpp's `Layers`, see `native_layers`), the decoder layers
     of a step after the prefill run from C++, the same torch ops in the same order."""
 
     def __init__(self, model: nn.Module, native=None) -> None:
@@ -115,7 +117,7 @@ class LeanForward:
         self.core = model.model
         self.native = native
         self.groups = getattr(self.core.layers[0].self_attn, "num_key_value_groups", 1)
-        # samdec.attention's row kernel where the model runs it: it reads grouped heads itself.
+        # attention.py's row kernel where the model runs it: it reads grouped heads itself.
         self.rows = runs_row_attention(model)
         self._mask, self._grouped, self._attend = (
             create_causal_mask,
@@ -188,8 +190,6 @@ class LeanForward:
         step, where `native` can run it: a step of at most STREAM_ROWS tokens after a prefill,
         every cache layer a GrowingLayer holding the same length, grouped heads read in place
         (as `_sdpa` would). None: the layers run here, in Python."""
-        from .kvcache import GrowingLayer
-
         layers = cache.layers
         if (
             self.native is None
@@ -221,7 +221,7 @@ class LeanForward:
     def _sdpa(self, attn, query, key, value, step: _Step) -> torch.Tensor:
         """transformers' sdpa_attention_forward, its choices taken once a step. Where it would
         copy or regroup key/value heads (no grouped-head SDPA here), its own function runs.
-        Where the model runs samdec.attention's row kernel, that runs."""
+        Where the model runs attention.py's row kernel, that runs."""
         if self.rows:
             out, _ = row_attention_forward(attn, query, key, value, step.mask, scaling=attn.scaling)
             return out
@@ -254,7 +254,7 @@ def _is_silu(act_fn: nn.Module) -> bool:
 
 
 def _streamed(linear: nn.Module):
-    """The kernel entry point (samdec/csrc/layers.cpp's `Linear`) of a bias-free
+    """The kernel entry point (csrc/layers.cpp's `Linear`) of a bias-free
     StreamedLinear, for `Layers` to call; None for any other linear."""
     if type(linear) is not StreamedLinear or linear.bias is not None:
         return None
@@ -263,7 +263,7 @@ def _streamed(linear: nn.Module):
 
 def _like_the_first(layer: nn.Module, first: nn.Module) -> bool:
     """Whether a decoder layer is what layers.cpp runs, shaped as the first one: stacked
-    q/k/v and gate/up (samdec.kernels), SiLU, causal attention, RMS norms."""
+    q/k/v and gate/up (layouts.py), SiLU, causal attention, RMS norms."""
     attn, mlp, attn0, mlp0 = layer.self_attn, layer.mlp, first.self_attn, first.mlp
     return (
         type(attn.q_proj) is PackedQKV
@@ -280,13 +280,13 @@ def _like_the_first(layer: nn.Module, first: nn.Module) -> bool:
 
 
 def native_layers(model: nn.Module):
-    """samdec/csrc/layers.cpp's `Layers` holding `model`'s decoder layers, where every layer is
+    """csrc/layers.cpp's `Layers` holding `model`'s decoder layers, where every layer is
     what it runs (`_like_the_first`, every linear streamed and bias-free); None otherwise."""
-    kernel, layers = _kernel(), model.model.layers
-    if kernel is None or not all(_like_the_first(layer, layers[0]) for layer in layers):
+    compiled, layers = kernel(), model.model.layers
+    if compiled is None or not all(_like_the_first(layer, layers[0]) for layer in layers):
         return None
     attn0 = layers[0].self_attn
-    native = kernel.Layers(
+    native = compiled.Layers(
         attn0.q_proj.sizes,
         attn0.head_dim,
         layers[0].mlp.hidden,
@@ -311,6 +311,16 @@ def native_layers(model: nn.Module):
     return native
 
 
+def has_sliding_layers(config) -> bool:
+    """Whether some layer attends to a sliding window: the layer types say so where a config
+    lists them (a config may set sliding_window and still use it in no layer); else a
+    sliding_window setting does."""
+    layer_types = getattr(config, "layer_types", None) or []
+    if layer_types:
+        return any("sliding" in str(t) for t in layer_types)
+    return bool(getattr(config, "sliding_window", None))
+
+
 def why_not_lean(model: nn.Module) -> str:
     """Why `LeanForward` cannot stand in for this model's forward ("" when it may)."""
     config = getattr(model, "config", None)
@@ -318,9 +328,7 @@ def why_not_lean(model: nn.Module) -> str:
         return "not a llama model"
     if getattr(config, "_attn_implementation", None) not in ("sdpa", ROW_ATTENTION):
         return "attention is neither transformers' sdpa implementation nor samdec's row kernel"
-    if getattr(config, "sliding_window", None) or any(
-        "sliding" in str(t) for t in getattr(config, "layer_types", None) or []
-    ):
+    if has_sliding_layers(config):
         return "sliding-window layers"
     if model.training:
         return "in training mode"
@@ -334,9 +342,6 @@ CHECK_PREFILL, CHECK_CHAINS, CHECK_TREE = 24, (1, 3), [-1, -1, 0]
 def matches_transformers(lean: LeanForward, model: nn.Module) -> bool:
     """Whether `lean` gives bit-identical logits to `model`'s own forward on a prefill, chain
     steps and a tree step (random tokens, a cache each)."""
-    from .engine import tree_inputs
-    from .kvcache import new_cache
-
     transformers_forward = model_forward(model, None)
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
@@ -368,8 +373,6 @@ def model_forward(model: nn.Module, lean: LeanForward | None):
     logits (1, tokens, vocab): `lean` when given (see lean_forward), else transformers'."""
     if lean is not None:
         return lean
-    from .kvcache import cache_keyword
-
     keyword = cache_keyword(model)
 
     def transformers_forward(ids: torch.Tensor, cache, **kwargs) -> torch.Tensor:

@@ -1,15 +1,12 @@
-"""A kernel for linear layers that reads each weight once for every row of a step.
+"""The streamed linear: a kernel that reads each weight once for every row of a step, from
+the GGUF's own codes where the weights are de-quantised codes.
 
 A decoding step feeds 1 token and a verify step a few; at those sizes a linear layer's time
 should be reading its weights, and one read should serve every row. torch's stock CPU matmul
-does not: its cost jumps from 4 rows on, and a whole step of the bundled model verifying 8
-tokens cost 1.8x a 1-token step (59.2 vs 32.4 ms, 2-core Intel Xeon,
-300 tokens of context, 2026-12-02). The `streamed` layout (samdec.kernels.StreamedLinear) packs
-each weight once, at load, and computes x @ W.T with samdec/csrc/streamed.cpp: one AVX-512
-pass over a step's weights, each piece multiplied into every row of the step while it is in
-registers, the next piece prefetched meanwhile. In the same interleaved run: 33.1 ms for 1
-token, 40.2 for 8 (1.21x). An earlier numba version of this kernel, with no explicit vectors
-or prefetch and a second OpenMP pool beside torch's, cost 45 ms for 1 token here.
+does not: its cost jumps from a few rows on. The `streamed` layout
+(layouts.py.StreamedLinear) packs each weight once, at load, and computes x @ W.T
+with csrc/streamed.cpp: one AVX-512 pass over a step's weights, each piece multiplied into
+every row of the step while it is in registers, the next piece prefetched meanwhile.
 
 Exactness: every output is one vector accumulator of fused multiply-adds in k order, then one
 horizontal sum, whatever the rows beside it (the file's comment says why); the results differ
@@ -21,101 +18,37 @@ Weights that are de-quantised codes, as every linear layer of the bundled GGUF m
 (Q4_1 blocks, and Q8_0 for the output layer), are kept as those codes: 4 or 8 bits a weight
 plus a float32 step and offset per row and 32 columns, found and checked bit for bit against
 the float32 weights at load (`find_codes`), decoded in registers to the same float32 values,
-then multiplied exactly as above. Same bits, a fifth of the bytes (115 MB instead of 538 for
-the bundled model): a 1-token step cost 12 ms, an 8-token step 24 (benchmarks/verify_cost_xeon.json,
-same machine, 2026-12-02, the layers run from C++ by samdec.lean; reading float32 weights
-through the Python layers the same morning: 32 and 40). The step is no longer bound by
-reading: with the codes of one layer in cache, all 30 decoder layers' linears cost 2.7 ms at 1
-token and 10.8 at 8, streamed from memory 4.6 and 13.5 (scratch timing, the kernel calls
-alone): the multiply-adds and the decoding set the price from a few tokens on, and reads
-overlap them only in part.
+then multiplied exactly as above: the same bits from about a fifth of the bytes. A step is
+then no longer bound by reading: the multiply-adds and the decoding set its price from a few
+tokens on (benchmarks/verify_cost.json).
 
-A long prompt's rows go through the same kernel, 64 at a time (streamed.cpp's ROW_BLOCK), so
-that a block stays in cache while the columns pass it: faster than `F.linear` on the decoded
-weights, which these rows took before (a prefill of the bundled model, 257 tokens 0.56 s
-against 0.84, 512 tokens 1.13 against 1.37; medians of 3, separate runs, 2-core AMD EPYC,
-2026-12-03), and every row of every step, prompt or draft, gets the same bits.
+A long prompt's rows go through the same kernel, a block of rows at a time (the kernel's
+ROW_BLOCK), so that a block stays in cache while the columns pass it, and every row of every
+step, prompt or draft, gets the same bits.
 
-The kernel is compiled on first use (~25 s; g++ and ninja, through torch's extension loader)
-into the samdec cache, keyed by the source, torch's version and the CPU's instruction sets;
-where it cannot be built (no compiler, no AVX-512) the layout is unavailable and `auto` chooses
-among the others.
+The kernel is built on first use (native.py); where it cannot be built (no
+compiler, no AVX-512) the layout is unavailable and `auto` chooses among the others. Its units
+(COLUMN, LANES, BLOCK, TUNED_ROWS) are the compiled module's attributes (csrc/kernels.h), read
+from it where they are used, never copied here; without the kernel nothing here reads them.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-from pathlib import Path
+import statistics
+import time
 
 import torch
 import torch.nn.functional as F
 
-# Rows up to which samdec.lean runs a step's layers from C++: more than any verify step holds
+from .cachefiles import measured_once
+from .machine import omp_wait
+from .native import kernel, kernel_key
+
+# Rows up to which forward.py runs a step's layers from C++: more than any verify step holds
 # (a draft is at most 128 tokens plus the model's own; a Token Recycling tree 70 nodes plus a
 # grafted chain). The kernel itself takes any number of rows.
 STREAM_ROWS = 256
-# The kernel's packing unit: weight rows per column, weight columns per vector (streamed.cpp).
-COLUMN, LANES = 16, 16
-# Weight columns that share a quantisation step and offset (a GGUF block: Q4_1, Q8_0, ...).
-BLOCK = 32
-SOURCES = [
-    Path(__file__).with_name("csrc") / name
-    for name in ("streamed.cpp", "layers.cpp", "attention.cpp")
-]
-
-
-def _cpu_flags() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return line
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor()
-
-
-# -fopenmp: at::parallel_for runs serially without it. -ffp-contract=off: no multiply and add
-# of the source may be fused behind its back; the only fused ones are written out.
-FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off"]
-
-
-def _kernel_key() -> str:
-    """What the compiled kernel depends on: its sources, torch, the CPU and the flags."""
-    built_from = "".join(s.read_text() for s in SOURCES) + torch.__version__ + _cpu_flags()
-    return hashlib.sha256((built_from + " ".join(FLAGS)).encode()).hexdigest()[:16]
-
-
-@functools.cache  # built or loaded once a process
-def _kernel():
-    """The compiled extension module, or None where it cannot be built here."""
-    from torch.utils.cpp_extension import load
-
-    from .models import cache_root
-
-    if "avx512f" not in _cpu_flags():
-        return None
-    key = _kernel_key()
-    folder = cache_root() / "kernels" / f"streamed-{key}"
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        return load(
-            name=f"samdec_streamed_{key}",
-            sources=[str(s) for s in SOURCES],
-            extra_cflags=FLAGS,
-            extra_ldflags=["-fopenmp"],
-            build_directory=str(folder),
-            verbose=False,
-        )
-    except Exception:  # no compiler, no ninja, a failed build: the layout is unavailable
-        return None
-
-
-def streamed_available() -> bool:
-    """Whether the kernel builds and runs here."""
-    return _kernel() is not None
 
 
 def _padded(tensor: torch.Tensor, dim: int, unit: int) -> torch.Tensor:
@@ -130,24 +63,28 @@ def _padded(tensor: torch.Tensor, dim: int, unit: int) -> torch.Tensor:
 def pack_weight(weight: torch.Tensor) -> torch.Tensor:
     """(out, in) float32 -> the kernel's packed layout, zero-padded to its units (zero rows
     compute outputs nobody reads; zero columns add exact zeros to every sum)."""
-    padded = _padded(_padded(weight.detach().float(), 0, COLUMN), 1, LANES)
-    return _kernel().pack(padded.contiguous())
+    native = kernel()
+    padded = _padded(_padded(weight.detach().float(), 0, native.COLUMN), 1, native.LANES)
+    return native.pack(padded.contiguous())
 
 
 def native_linear(weights: list[torch.Tensor], bits: int, out_features: int):
-    """samdec/csrc/layers.cpp's `Linear`: the kernel over `pack_weight`'s packed weight ([it],
+    """csrc/layers.cpp's `Linear`: the kernel over `pack_weight`'s packed weight ([it],
     bits 0) or `pack_codes`' codes and scales ([codes, scales], bits 4 or 8), called on inputs
     (..., in) of any number of rows (the GIL released while it computes). The first one of a
     process has the kernel tuned to the machine (`tune_chunking`)."""
     tune_chunking()
-    return _kernel().Linear(weights, bits, out_features)
+    return kernel().Linear(weights, bits, out_features)
 
 
-# Row counts whose chunking is tuned (streamed.cpp's TUNED_ROWS: the last stands for every
-# larger step). Which is faster, columns in chunks or whole, depends on the CPU, not on the
-# arithmetic (the bits are the same): chunks won on a 2-core Intel Xeon, whole columns on a
-# 2-core AMD EPYC (streamed.cpp has the numbers).
-TUNED_ROWS = tuple(range(2, 9))
+def tuned_rows() -> tuple[int, ...]:
+    """The row counts whose chunking is tuned (the kernel's TUNED_ROWS: the last stands for
+    every larger step). Which is faster, columns in chunks or whole, depends on the CPU, not on
+    the arithmetic (the bits are the same): chunks win on some CPUs and lose on others, so it is
+    measured per machine (streamed.cpp says why)."""
+    return tuple(kernel().TUNED_ROWS)
+
+
 # What `chunking_costs` times: TUNE_LAYERS layers of a 576-wide llama's linears (q/k/v stacked,
 # o, gate/up stacked, down: the bundled model's shapes) as random 4-bit codes, ~80 MB, more
 # than a cache holds, so that they stream from memory as a step's weights do.
@@ -156,39 +93,37 @@ TUNE_LAYERS, TUNE_ROUNDS = 30, 9
 
 
 def chunked_rows() -> tuple[int, ...]:
-    """The row counts (of TUNED_ROWS) whose steps go through each column in chunks."""
-    return tuple(_kernel().chunked_rows())
+    """The row counts (of `tuned_rows`) whose steps go through each column in chunks."""
+    return tuple(kernel().chunked_rows())
 
 
 def set_chunked_rows(rows) -> None:
-    """Make steps of these row counts (of TUNED_ROWS) go in chunks, the others whole. Any
+    """Make steps of these row counts (of `tuned_rows`) go in chunks, the others whole. Any
     setting computes the same bits."""
-    _kernel().set_chunked_rows(list(rows))
+    kernel().set_chunked_rows(list(rows))
 
 
 def chunking_costs(rounds: int = TUNE_ROUNDS) -> dict[int, dict[str, float]]:
-    """ms of a step of each of TUNED_ROWS rows through all the TUNE_SHAPES linears, with
+    """ms of a step of each of `tuned_rows` rows through all the TUNE_SHAPES linears, with
     columns in chunks and whole: medians of `rounds`, each round timing every setting in turn
     (after one round that warms up), so that a slow moment of the machine slows them alike."""
-    import statistics
-    import time
-
-    kernel = _kernel()
+    native = kernel()
+    column, block, row_counts = native.COLUMN, native.BLOCK, tuned_rows()
     generator = torch.Generator().manual_seed(0)
     linears = []
     for _ in range(TUNE_LAYERS):
         for out, width in TUNE_SHAPES:
             codes = torch.randint(0, 256, (out, width // 2), dtype=torch.uint8, generator=generator)
-            scales = torch.rand(out // COLUMN, width // BLOCK, 2, COLUMN, generator=generator)
-            linears.append((kernel.Linear([kernel.pack(codes), scales], 4, out), width))
+            scales = torch.rand(out // column, width // block, 2, column, generator=generator)
+            linears.append((native.Linear([native.pack(codes), scales], 4, out), width))
     times: dict[tuple[int, str], list[float]] = {}
     before = chunked_rows()
     try:
         for round_ in range(rounds + 1):
-            for rows in TUNED_ROWS:
+            for rows in row_counts:
                 inputs = {w: torch.randn(rows, w, generator=generator) for _, w in TUNE_SHAPES}
                 for setting in ("chunks", "whole"):
-                    set_chunked_rows(TUNED_ROWS if setting == "chunks" else ())
+                    set_chunked_rows(row_counts if setting == "chunks" else ())
                     start = time.perf_counter()
                     for linear, width in linears:
                         linear(inputs[width])
@@ -199,7 +134,7 @@ def chunking_costs(rounds: int = TUNE_ROUNDS) -> dict[int, dict[str, float]]:
         set_chunked_rows(before)
     return {
         rows: {s: statistics.median(times[rows, s]) for s in ("chunks", "whole")}
-        for rows in TUNED_ROWS
+        for rows in row_counts
     }
 
 
@@ -211,27 +146,19 @@ def tuned_chunking() -> tuple[int, ...] | None:
 
 @functools.cache  # once a process
 def tune_chunking() -> tuple[int, ...]:
-    """Set, for each of TUNED_ROWS, whichever of chunks and whole columns `chunking_costs`
-    found cheaper on this machine: measured once (~2.5 s), then read from the cache, keyed by
-    the kernel, torch's thread count and the OpenMP wait setting. Returns the row counts
-    that go in chunks."""
-    import json
+    """Set, for each of `tuned_rows`, whichever of chunks and whole columns `chunking_costs`
+    found cheaper on this machine: measured once (a few seconds), then read from the cache,
+    keyed by the kernel, torch's thread count and the OpenMP wait setting. Returns the row
+    counts that go in chunks."""
 
-    from .models import keyed_cache_file, write_record
-    from .receipts import omp_wait
+    def measure() -> dict:
+        costs = chunking_costs()
+        rows = [r for r, ms in costs.items() if ms["chunks"] < ms["whole"]]
+        return {"chunked_rows": rows, "ms_by_rows": {str(r): ms for r, ms in costs.items()}}
 
-    key = f"{_kernel_key()}|{torch.get_num_threads()}|{omp_wait()}"
-    path = keyed_cache_file("chunking", key)
-    try:
-        rows = tuple(json.loads(path.read_text(encoding="utf-8"))["chunked_rows"])
-        set_chunked_rows(rows)
-        return rows
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError):
-        pass  # not measured yet, or a damaged file: measure
-    costs = chunking_costs()
-    rows = tuple(r for r, ms in costs.items() if ms["chunks"] < ms["whole"])
+    key = f"{kernel_key()}|{torch.get_num_threads()}|{omp_wait()}"
+    rows = tuple(int(r) for r in measured_once("chunking", key, measure)["chunked_rows"])
     set_chunked_rows(rows)
-    write_record(path, {"key": key, "chunked_rows": rows, "ms_by_rows": costs})
     return rows
 
 
@@ -262,10 +189,11 @@ def find_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
     - 128 times a step of max |w| / 127), each with the float16 steps around the estimate.
     Whatever is kept is checked against every weight's bits, so a wrong guess costs only speed.
     """
+    block = kernel().BLOCK
     rows, columns = weight.shape
-    if columns % BLOCK or weight.dtype != torch.float32:
+    if columns % block or weight.dtype != torch.float32:
         return None
-    blocks = weight.detach().reshape(rows, columns // BLOCK, BLOCK)
+    blocks = weight.detach().reshape(rows, columns // block, block)
     low, high = blocks.amin(-1), blocks.amax(-1)
     bits = blocks.view(torch.int32)
     codes = torch.zeros_like(blocks, dtype=torch.uint8)
@@ -297,17 +225,19 @@ def pack_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int] |
     the kernel reads them (streamed.cpp, `Codes`): 4 bits where every code fits (Q4_1's), else
     8; zero-padded rows as codes 0 of step and offset 0. None where the weights are not codes
     (`find_codes`)."""
-    found = find_codes(_padded(weight.detach().float(), 0, COLUMN))
+    native = kernel()
+    column = native.COLUMN
+    found = find_codes(_padded(weight.detach().float(), 0, column))
     if found is None:
         return None
     codes, steps, offsets = found
-    columns, blocks = codes.shape[0] // COLUMN, codes.shape[1] // BLOCK
+    columns, blocks = codes.shape[0] // column, codes.shape[1] // native.BLOCK
     # [N / COLUMN][K / BLOCK][2][COLUMN]: a block's steps for the column's rows, then offsets.
     scales = torch.stack(
-        [s.reshape(columns, COLUMN, blocks).transpose(1, 2) for s in (steps, offsets)], dim=2
+        [s.reshape(columns, column, blocks).transpose(1, 2) for s in (steps, offsets)], dim=2
     )
     bits = 4 if int(codes.max()) < 16 else 8
     if bits == 4:  # a byte: a block's column j in its low half, column j + LANES in its high
-        halves = codes.reshape(codes.shape[0], blocks, 2, LANES)
+        halves = codes.reshape(codes.shape[0], blocks, 2, native.LANES)
         codes = (halves[:, :, 0] | (halves[:, :, 1] << 4)).reshape(codes.shape[0], -1)
-    return _kernel().pack(codes.contiguous()), scales.contiguous(), bits
+    return native.pack(codes.contiguous()), scales.contiguous(), bits

@@ -1,22 +1,21 @@
-"""Attention computed one query row at a time (samdec/csrc/attention.cpp), as a transformers
+"""Attention computed one query row at a time (csrc/attention.cpp), as a transformers
 attention implementation.
 
 Why: torch's CPU attention (SDPA's flash kernel) is built for many query rows; a decoding or
-verify step has 1 to ~16. In a streamed step of the bundled model it took 53 us a layer for
-1 row and 90 for 2 (profiler, 300 tokens of context, 2-core AMD EPYC, 2026-12-03), ~14% of a
-step. The row kernel, alone, same shapes (9 heads, 310 keys, us a layer): 1 row 16 vs SDPA 47,
-2 rows 30 vs 78, 4 rows 48 vs 70, 8 rows 96 vs 99, 16 rows 171 vs 168; a 300-token prefill
-1.27 ms vs 2.24, 1000 tokens 13.6 vs 12.7.
-Since then it takes a group's heads (those reading the same keys and values) and a step's
-tokens a few rows at a call, sharing the loads of keys and values: 8 rows 66 -> 42 us a layer
-(attention.cpp has the numbers).
+verify step has 1 to ~16. In a streamed step of the bundled model most of SDPA's time went to
+setting up around very little arithmetic, a noticeable share of the step. The row kernel does
+only a row's arithmetic: on the bundled model's shapes it was about three times as fast as SDPA
+for one or two rows, still ahead at four, level with it from about eight rows, and mixed on
+long prefills. Taking a group's heads (those reading the same keys and values) and a step's
+tokens a few rows at a call, sharing the loads of keys and values, then made it faster at
+every step size (attention.cpp says why).
 
 Exactness: a row's output depends on its query, the keys and values it may see and its mask
 row only, in one fixed order, so plain decoding and a verify step give it the same bits. It is
-not SDPA's order, so it differs from SDPA in the last bits (2e-7 to 1e-6 here): a model runs it
-everywhere or nowhere. `use_row_attention` registers it with transformers and sets it as the
-model's attention, so the model's own forward runs it too, and samdec.lean's bit-check
-compares like with like.
+not SDPA's order, so it differs from SDPA in the last bits: a model runs it everywhere or
+nowhere. `use_row_attention` registers it with transformers and sets it as the model's
+attention, so the model's own forward runs it too, and forward.py's bit-check compares like
+with like.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import functools
 import torch
 from torch import nn
 
-from .streaming import _kernel
+from .native import kernel
 
 NAME = "samdec_rows"
 
@@ -59,7 +58,7 @@ def row_attention_forward(
 def attend(query, key, value, mask, causal: bool, scale: float) -> torch.Tensor:
     """The kernel itself: query (B, H, Q, D), key and value (B, KVH, KV, D), mask None or
     (1|B, 1|H, Q, KV) bool or float; causal as SDPA's is_causal. -> (B, Q, H, D)."""
-    return _kernel().attend(query, key, value, mask, causal, float(scale))
+    return kernel().attend(query, key, value, mask, causal, float(scale))
 
 
 @functools.cache  # registered once a process
@@ -78,19 +77,19 @@ def runs_row_attention(model: nn.Module) -> bool:
 
 
 def row_attention_available(model: nn.Module) -> bool:
-    """Whether `model` can run it: float32 on a CPU, the kernel built, head widths it takes."""
+    """Whether `model` can run it: float32 on a CPU, the kernel built, head widths it takes
+    (a multiple of the kernel's LANES, at most its MAX_HEAD_WIDTH)."""
     weight = next(model.parameters(), torch.empty(0))
     config = getattr(model, "config", None)
     width = getattr(config, "head_dim", None) or (
         getattr(config, "hidden_size", 0) // max(getattr(config, "num_attention_heads", 1), 1)
     )
-    return (
-        (weight.dtype, weight.device.type) == (torch.float32, "cpu")
-        and getattr(config, "_attn_implementation", None) in ("sdpa", NAME)
-        and width % 16 == 0
-        and width <= 256
-        and _kernel() is not None
-    )
+    if (weight.dtype, weight.device.type) != (torch.float32, "cpu"):
+        return False
+    if getattr(config, "_attn_implementation", None) not in ("sdpa", NAME):
+        return False
+    native = kernel()  # its units are read only here, where it is needed
+    return native is not None and width % native.LANES == 0 and width <= native.MAX_HEAD_WIDTH
 
 
 def use_row_attention(model: nn.Module) -> bool:

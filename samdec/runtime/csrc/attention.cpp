@@ -1,9 +1,9 @@
 // Attention for the few query rows of a decoding or verify step, each row computed on its own.
 //
-// Why its own: torch's CPU attention (SDPA's flash kernel) cost 64 us a layer for one query
-// row of the bundled model (9 heads, 300 cached tokens) and 165 us for 8, most of it set-up
-// around very little arithmetic: 1.9 ms of a 13 ms step, 4.6 of 35 (profiler, 2-core AMD
-// EPYC, 2026-12-03). samdec.attention has the measurements of this one.
+// Why its own: torch's CPU attention (SDPA's flash kernel) is built for many query rows; for
+// the one to few rows of a step of the bundled model most of its time went to set-up around
+// very little arithmetic, a noticeable share of the whole step. samdec.runtime.attention says
+// how this one compares.
 //
 // Exactness: a query row's output is computed from its own query, the keys and values it may
 // see and its mask row, in one fixed order (scores key by key, each a fused multiply-add
@@ -11,8 +11,10 @@
 // of 16 keys; the weighted values key by key; one division), whatever other rows, heads or
 // sequences share the call. So plain decoding and verification give a row the same bits.
 // It is not SDPA's summation order, so its outputs differ from SDPA's in the last bits: a
-// model runs this attention everywhere or nowhere (samdec.attention registers it with
+// model runs this attention everywhere or nowhere (samdec.runtime.attention registers it with
 // transformers so that the model's own forward uses it too).
+#include "kernels.h"
+
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
@@ -25,9 +27,9 @@
 #include <utility>
 #include <vector>
 
+namespace samdec {
 namespace {
 
-constexpr int64_t LANES = 16, MAX_WIDTH = 256;
 // attend_rows' register budget: at most MOST_ROWS rows a call, MOST_VECTORS vectors of
 // queries (or accumulators) in all.
 constexpr int MOST_ROWS = 4, MOST_VECTORS = 16;
@@ -102,14 +104,10 @@ struct Row {
 // depend on which rows, or how many, share its call.
 //
 // Why R rows at once: one row at a time re-read every key and value for each head and token,
-// and chained each value's multiply-adds on the last key's (a row ~12 cycles a key). Against
-// that (9 heads in 3 groups, 302 keys, us a layer, in-process, interleaved, 2-core AMD EPYC,
-// 2026-12-03): 1 token 11.0 -> 8.7, 2 tokens 18.7 -> 13.2, 4 tokens 34.6 -> 22.8, 8 tokens
-// 66.4 -> 42.0, a causal prefill of 300 tokens 2.28 -> 1.33 ms, 1000 tokens 17.0 -> 13.6,
-// the same bits; a whole step of the bundled model, two runs, 1 token 8.8 -> 9.0
-// and 8.5 -> 8.2 ms, 4 tokens 17.5 -> 16.7 and 16.4 -> 16.0, 8 tokens 27.6 -> 26.9 and
-// 26.1 -> 25.0, 12 tokens 38.3 -> 37.2 and 36.5 -> 34.8. Up to 6 rows a call instead of 4
-// made no difference beyond the noise.
+// and chained each value's multiply-adds on the last key's. Sharing the loads among a group's
+// rows made the kernel faster at every step size measured, the more so the more rows, and for
+// causal prefills too, with the same bits; a whole step gained less, attention being a small
+// part of it. Up to 6 rows a call instead of MOST_ROWS made no difference beyond the noise.
 template <int P, int R>
 void attend_rows(const Row* rows, const float* keys, const float* values, int64_t step,
                  int64_t value_step, float scale) {
@@ -213,11 +211,6 @@ AttendRows pick(int64_t pieces, int64_t rows, std::integer_sequence<int, P...>) 
 
 }  // namespace
 
-// query (B, H, Q, D), key and value (B, KVH, KV, D) with H a multiple of KVH (grouped heads
-// read in place), each with its last axis contiguous and keys and values laid out alike; mask
-// None or (1 or B, 1 or H, Q, KV), bool (true: may attend) or float32 (added to the scores);
-// causal: query row i sees keys 0..i (SDPA's is_causal). -> (B, Q, H, D) contiguous, what
-// transformers' attention functions return.
 torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
                      const torch::Tensor& value, const std::optional<torch::Tensor>& mask,
                      bool causal, double scale) {
@@ -227,7 +220,8 @@ torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
   for (const auto* t : {&query, &key, &value})
     TORCH_CHECK(t->scalar_type() == torch::kFloat32 && t->stride(3) == 1 && t->device().is_cpu(),
                 "float32 CPU tensors with a contiguous last axis");
-  TORCH_CHECK(D % LANES == 0 && D <= MAX_WIDTH, "a head width that is a multiple of 16, <= 256");
+  TORCH_CHECK(D % LANES == 0 && D <= MAX_HEAD_WIDTH, "a head width that is a multiple of ", LANES,
+              ", <= ", MAX_HEAD_WIDTH);
   TORCH_CHECK(key.sizes() == value.sizes() && key.size(0) == B && key.size(3) == D &&
                   H % KVH == 0,
               "keys and values of one shape, grouped heads");
@@ -246,15 +240,15 @@ torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
   float* op = out.data_ptr<float>();
   // A call of attend_rows takes up to `chunk` rows of one key/value group (its heads times the
   // step's tokens, heads outer); the threads share the calls one by one: against grains of 2, 3
-  // or all calls on one thread, one by one was the fastest at 1-8 tokens (9 heads in 3 groups,
-  // 302 keys, in-process, 2-core AMD EPYC, 2026-12-03).
+  // or all calls on one thread, one by one was the fastest at the step sizes measured.
   const int64_t group = H / KVH, pieces = D / LANES, chunk = most_rows(pieces);
   const int64_t per_group = group * Q, calls = (per_group + chunk - 1) / chunk;
   const int64_t padded = (KV + LANES - 1) / LANES * LANES;
   const float row_scale = static_cast<float>(scale);
   AttendRows attend_count[MOST_ROWS + 1] = {};  // attend_rows for this width, by rows a call
   for (int64_t count = 1; count <= chunk; ++count)
-    attend_count[count] = pick(pieces, count, std::make_integer_sequence<int, MAX_WIDTH / LANES>());
+    attend_count[count] =
+        pick(pieces, count, std::make_integer_sequence<int, MAX_HEAD_WIDTH / LANES>());
   at::parallel_for(0, B * KVH * calls, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> scores(chunk * padded);
     Row rows[MOST_ROWS];
@@ -283,6 +277,4 @@ torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
   return out;
 }
 
-void bind_attention(pybind11::module_& m) {
-  m.def("attend", &attend, pybind11::call_guard<pybind11::gil_scoped_release>());
-}
+}  // namespace samdec

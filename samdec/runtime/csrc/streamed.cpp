@@ -1,11 +1,12 @@
 // x (M, K) @ W.T for the few rows of a decoding or verify step, reading each weight once (and
 // for a long prompt's rows, ROW_BLOCK at a time).
 //
-// Built on first use by samdec/streaming.py (torch's C++ extension loader, -march=native).
-// Why its own kernel: from 4 rows on, torch's stock CPU matmul costs jump, and a step of the
-// bundled model verifying 8 tokens cost 1.8x a 1-token step; here a step's weights stream
-// from memory once, with every row of the step computed against each piece while it is in
-// registers (samdec/streaming.py has the measurements).
+// Built on first use by samdec/runtime/native.py (torch's C++ extension loader,
+// -march=native). Why its own kernel: from a few rows on, torch's stock CPU matmul costs jump,
+// so that verifying a few draft tokens costs far more than a 1-token step although both read
+// the same weights; here a step's weights stream from memory once, with every row of the step
+// computed against each piece while it is in registers (benchmarks/verify_cost.json has what a
+// step costs in each layout).
 //
 // Layout: W is packed once, at load, as [N / COLUMN][K / LANES][COLUMN][LANES]: a column of
 // COLUMN weight rows is one contiguous run of memory, LANES columns of it per piece, so the
@@ -17,6 +18,8 @@
 // only how many accumulators run side by side and when one waits in memory, never the
 // arithmetic of one, so a row's result cannot depend on how many rows share the call
 // (tests/test_streaming.py checks it bit for bit).
+#include "kernels.h"
+
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
@@ -29,9 +32,8 @@
 #include <atomic>
 #include <vector>
 
+namespace samdec {
 namespace {
-
-constexpr int64_t COLUMN = 16, LANES = 16, BLOCK = 32;
 
 // Where a tile's weights come from: float32 as packed, or codes decoded to the same floats.
 // `at(t)` is the same source t weight rows further on; `next(c)` the column c further on.
@@ -54,16 +56,16 @@ struct Floats {
 // de-quantiser computed it: a multiply, rounded, then an add, rounded. The steps are float16
 // values (11 significant bits) and the codes at most 255 (8 bits), so the product is exact in
 // float32 and its rounding a no-op: one fused multiply-add gives the same bits.
-// samdec/streaming.py finds the codes and checks every decoded weight against the float32
+// samdec/runtime/coded.py finds the codes and checks every decoded weight against the float32
 // weight, bit for bit, so the arithmetic after the decode is the same as Floats'.
 //
 // BITS = 8: one byte a code, packed as [K / LANES][COLUMN][LANES]. BITS = 4 (codes up to 15,
 // Q4_1's): one byte holds the codes of a row's columns j and j + LANES of a block, packed as
 // [K / BLOCK][COLUMN][LANES]; half the bytes to read. Those decode by lookup: the 16 values a
 // block's codes can take (one multiply-add, the same arithmetic as above), then a permute per
-// LANES codes, which reads only a lane's low 4 bits. Two vectors from one load: all linear
-// layers of a step 7.3 / 11.9 / 17.0 ms at 1 / 4 / 8 rows, against 8.1 / 13.3 / 19.0 with a
-// multiply-add per code (weights from memory, scratch timing, interleaved, 2026-12-02).
+// LANES codes, which reads only a lane's low 4 bits. Two vectors from one load, and one
+// multiply-add (the table's) for both: the linear layers of a step, weights read from memory,
+// were faster this way than with a multiply-add per vector of codes at every row count tried.
 template <int BITS>
 struct Codes {
   static constexpr int64_t PER_BYTE = 8 / BITS;
@@ -144,38 +146,34 @@ inline void rows_of(const float* x, int64_t K, int64_t k0, int64_t k1, const Sou
 }
 
 // Every row of x times one column. The first block of rows prefetches the column after next
-// (one ahead left the codes waiting: 5-8% slower, scratch timing 2026-12-02); the blocks after
-// it find this column in cache.
+// (fetching only the next one left the codes waiting, and was slower); the blocks after it
+// find this column in cache.
 //
 // Tile shapes: the fewer tiles a column takes, the faster, even past the 32 vector registers
 // (then accumulators wait in L1): a tile of T < COLUMN weight rows reads every (COLUMN / T)-th
-// cache line of the column, as below. All linears of the bundled model, ms, in-process against
-// the shapes before, interleaved (2-core AMD EPYC, 2026-12-03): 2 rows <2,16> 5.5 vs <2,8> 6.3;
-// 3 rows <3,16> 5.7 vs <3,8> 6.3; 4 rows <4,8> 8.3 vs <4,4> 9.9 (the output layer alone 2.4 vs
-// 2.9); 5 rows <5,8> 11.1 vs <5,4> 12.0; 8 rows as two <4,8> 15.1 vs one <8,2> 15.6 (output
-// layer 4.0 vs 5.0). A whole step of the model against the shapes before (each with its tuned
-// chunking; in-process, interleaved): 2 tokens 12.0 vs 12.8 ms, 4 tokens 17.8 vs 18.7, 8 tokens
-// 27.8 vs 29.1, 1 token the same.
-// <4,16> lost to <4,8> (8.8 vs 7.6), and 6 rows stay <6,4>: <6,8> cost the output layer 4.7
-// against 3.2, 4 + 2 rows tied.
-// With more than one row, the column goes by in chunks of CHUNK columns of K, every tile over
+// cache line of the column, as below. Each shape was chosen against its neighbours, over all
+// the linears of the bundled model and over whole steps: 2 and 3 rows (and 1) take all COLUMN
+// weight rows a tile; 4 and 5 rows tiles of 8 (4 was slower, and so was <4,16>); 8 rows go as
+// two <4,8> rather than one <8,2>, the output layer gaining most. 6 rows stay <6,4>: <6,8>
+// slowed the output layer, and 4 + 2 rows tied with it.
+//
+// With more than one row, the column can go by in chunks of CHUNK columns of K, every tile over
 // one chunk before the next: a tile of T < COLUMN rows alone would read every (COLUMN / T)-th
-// cache line of the column, and that pattern kept the reads from overlapping the arithmetic
-// (4 rows: 14.6 vs 11.5 ms for all linears of a step, 8 rows 18.4 vs 16.2; scratch timing,
-// interleaved, 2026-12-02; chunks of 256: 12.6 / 17.1). One row needs no chunks: its tile
-// reads the whole column in order.
+// cache line of the whole column, and where that pattern kept the reads from overlapping the
+// arithmetic, chunks were faster (and chunks of CHUNK faster than twice as long ones). One row
+// needs no chunks: its tile reads the whole column in order.
 //
 // Chunks are a choice of the CPU's, not of the arithmetic (a row's bits are the same either
-// way): on a 2-core AMD EPYC (Zen 4) whole columns were faster at every row count from 2 (a
-// whole step of the bundled model: 3 rows 17.4 vs 20.4 ms, 8 rows 30.5 vs 33.2; scratch timing,
-// interleaved, 2026-12-02). So samdec.streaming.tune_chunking measures it on the machine once
-// and sets, per row count, which steps go in chunks: bit M of `chunked_rows` for steps of M
-// rows, bit TUNED_ROWS for every larger step. Until then: chunks from 2 rows, as on the Xeon.
-constexpr int64_t CHUNK = 128, TUNED_ROWS = 8;
-std::atomic<uint32_t> chunked_rows{0x1fcu};  // bits 2..8
+// way): on some CPUs they won at every row count from 2, on others whole columns did. So
+// samdec.runtime.coded.tune_chunking measures it on the machine once and sets, per row count,
+// which steps go in chunks: bit M of `chunked_rows` for steps of M rows, bit LAST_TUNED_ROWS
+// for every larger step. Until then: chunks from 2 rows.
+constexpr int64_t CHUNK = 128;
+std::atomic<uint32_t> chunked_rows{0x1fcu};  // bits 2..LAST_TUNED_ROWS
+static_assert(0x1fcu == (2u << LAST_TUNED_ROWS) - 4u, "the default: chunks from 2 rows");
 
 bool chunked(int64_t M) {
-  return chunked_rows.load(std::memory_order_relaxed) >> std::min(M, TUNED_ROWS) & 1u;
+  return chunked_rows.load(std::memory_order_relaxed) >> std::min(M, LAST_TUNED_ROWS) & 1u;
 }
 
 template <class Source>
@@ -202,11 +200,8 @@ void column(const float* x, int64_t M, int64_t K, const Source& w, float* y, int
 }
 
 // Every row of x times every column of `w`, the columns shared among torch's threads (a
-// second OpenMP pool would spin against torch's). A long prompt's rows go ROW_BLOCK at a time,
-// so that a block's rows stay in a core's L2 while every column passes them (64 rows of the
-// widest input, 1,536 floats, are 384 KB). A bundled model's prefill of 512 tokens: 1.13 s, with
-// blocks of 256 rows 1.20 (separate runs, 2026-12-03).
-constexpr int64_t ROW_BLOCK = 64;
+// second OpenMP pool would spin against torch's). A long prompt's rows go ROW_BLOCK at a time
+// (kernels.h says why).
 template <class Source>
 torch::Tensor times(const torch::Tensor& x, int64_t columns, const Source& w) {
   const int64_t K = x.size(-1), M = K ? x.numel() / K : 0, N = columns * COLUMN;
@@ -229,21 +224,17 @@ torch::Tensor times(const torch::Tensor& x, int64_t columns, const Source& w) {
 
 }  // namespace
 
-// weight (N, K), N a multiple of COLUMN and K of LANES -> the packed layout above.
 torch::Tensor pack(const torch::Tensor& weight) {
   const int64_t N = weight.size(0), K = weight.size(1);
   TORCH_CHECK(N % COLUMN == 0 && K % LANES == 0, "pad the weight first");
   return weight.reshape({N / COLUMN, COLUMN, K / LANES, LANES}).permute({0, 2, 1, 3}).contiguous();
 }
 
-// x (..., K) float32 contiguous, packed from `pack` -> (..., N).
 torch::Tensor rows_times_weight(const torch::Tensor& x, const torch::Tensor& packed) {
   TORCH_CHECK(packed.scalar_type() == torch::kFloat32);
   return times(x, packed.size(0), Floats{packed.data_ptr<float>(), packed.size(1) * LANES});
 }
 
-// x (..., K) float32 contiguous, codes (uint8, `bits` a code) packed from `pack`, scales as
-// Codes reads them -> (..., N).
 torch::Tensor rows_times_codes(const torch::Tensor& x, const torch::Tensor& codes,
                                const torch::Tensor& scales, int64_t bits) {
   TORCH_CHECK(codes.scalar_type() == torch::kUInt8 && scales.scalar_type() == torch::kFloat32);
@@ -256,12 +247,18 @@ torch::Tensor rows_times_codes(const torch::Tensor& x, const torch::Tensor& code
   return times(x, codes.size(0), Codes<8>{q, s, K});
 }
 
-// Row counts (2..TUNED_ROWS, the last standing for every larger step) whose steps go through
-// each column in chunks; the others read whole columns. One row never needs chunks.
+std::vector<int64_t> tuned_rows() {
+  std::vector<int64_t> rows;
+  for (int64_t r = 2; r <= LAST_TUNED_ROWS; ++r) rows.push_back(r);
+  return rows;
+}
+
+// Bit r of `chunked_rows` for each row count r; a step of more rows than LAST_TUNED_ROWS reads
+// the last one's bit. One row never needs chunks.
 void set_chunked_rows(const std::vector<int64_t>& rows) {
   uint32_t bits = 0;
   for (const int64_t r : rows) {
-    TORCH_CHECK(r >= 2 && r <= TUNED_ROWS, "row counts from 2 to ", TUNED_ROWS);
+    TORCH_CHECK(r >= 2 && r <= LAST_TUNED_ROWS, "row counts from 2 to ", LAST_TUNED_ROWS);
     bits |= 1u << r;
   }
   chunked_rows.store(bits, std::memory_order_relaxed);
@@ -269,18 +266,9 @@ void set_chunked_rows(const std::vector<int64_t>& rows) {
 
 std::vector<int64_t> get_chunked_rows() {
   std::vector<int64_t> rows;
-  for (int64_t r = 2; r <= TUNED_ROWS; ++r)
+  for (const int64_t r : tuned_rows())
     if (chunked(r)) rows.push_back(r);
   return rows;
 }
 
-void bind_layers(pybind11::module_& m);     // layers.cpp
-void bind_attention(pybind11::module_& m);  // attention.cpp
-
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("pack", &pack);
-  m.def("set_chunked_rows", &set_chunked_rows);
-  m.def("chunked_rows", &get_chunked_rows);
-  bind_layers(m);
-  bind_attention(m);
-}
+}  // namespace samdec

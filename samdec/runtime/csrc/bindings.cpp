@@ -1,0 +1,48 @@
+// The Python module (samdec.runtime.native.kernel()): every function, class and constant of
+// the kernels that Python uses, bound in one place. The constants are the kernels' own, so
+// that Python reads the units the kernels were compiled with instead of keeping copies.
+//
+// The calls that compute release the GIL: the app serves several runs on one model, and a
+// step's work is all in C++.
+#include "kernels.h"
+
+#include <torch/extension.h>
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  using namespace samdec;
+
+  // Units: the streamed kernel's packing (COLUMN weight rows a column, LANES columns a piece),
+  // a quantisation block's columns, a long prompt's rows a pass; the row counts whose chunking
+  // is tuned, as a tuple; attention's widest head (heads in pieces of LANES floats).
+  m.attr("LANES") = LANES;
+  m.attr("COLUMN") = COLUMN;
+  m.attr("BLOCK") = BLOCK;
+  m.attr("ROW_BLOCK") = ROW_BLOCK;
+  m.attr("TUNED_ROWS") = py::tuple(py::cast(tuned_rows()));
+  m.attr("MAX_HEAD_WIDTH") = MAX_HEAD_WIDTH;
+
+  // streamed.cpp
+  m.def("pack", &pack);
+  m.def("set_chunked_rows", &set_chunked_rows);
+  m.def("chunked_rows", &get_chunked_rows);
+
+  // layers.cpp
+  py::class_<Linear>(m, "Linear")
+      .def(py::init<std::vector<torch::Tensor>, int64_t, int64_t>())
+      .def("__call__", &Linear::operator(), py::call_guard<py::gil_scoped_release>());
+  py::class_<Layers>(m, "Layers")
+      .def(py::init([](std::vector<int64_t> sizes, int64_t head_dim, int64_t mlp_width,
+                       double scaling, bool grouped_heads, bool row_attention) {
+        Layers l;
+        l.sizes = sizes, l.head_dim = head_dim, l.mlp_width = mlp_width;
+        l.scaling = scaling, l.grouped_heads = grouped_heads, l.row_attention = row_attention;
+        return l;
+      }))
+      .def("add", &Layers::add)
+      .def("run", &Layers::run, py::call_guard<py::gil_scoped_release>());
+
+  // attention.cpp
+  m.def("attend", &attend, py::call_guard<py::gil_scoped_release>());
+}

@@ -1,0 +1,131 @@
+// What the native kernels' sources share: the units they work in and the entry points one
+// source calls in another or bindings.cpp hands to Python. Everything here is declared once;
+// no source copies a prototype, and Python reads the constants from the compiled module
+// (bindings.cpp exports them) instead of keeping its own copies.
+//
+// streamed.cpp: the streamed linear kernel (`pack`, `rows_times_weight`, `rows_times_codes`,
+// the chunking switch). layers.cpp: a llama model's decoder layers run from C++ (`Linear`,
+// `Layers`). attention.cpp: attention computed one query row at a time (`attend`).
+#pragma once
+
+#include <torch/extension.h>
+
+#include <cstdint>
+#include <optional>
+#include <tuple>
+#include <vector>
+
+namespace samdec {
+
+// Floats in one AVX-512 vector: the width of every piece the kernels load, multiply and add.
+inline constexpr int64_t LANES = 16;
+
+// --- streamed.cpp -------------------------------------------------------------------------
+
+// Weight rows in one packed column (see `pack`): one contiguous run of memory that a tile
+// reads from start to end, so that the prefetcher sees one stream.
+inline constexpr int64_t COLUMN = 16;
+// Weight columns that share one quantisation step and offset: a GGUF block (Q4_1, Q8_0, ...),
+// and so the unit in which codes' scales are stored and 4-bit codes are paired into bytes.
+inline constexpr int64_t BLOCK = 32;
+// A long prompt's rows go through the columns this many at a time, so that a block's rows stay
+// in a core's L2 while every column passes them (blocks of more rows made a long prefill
+// slower).
+inline constexpr int64_t ROW_BLOCK = 64;
+// Row counts whose chunking is tuned per machine are 2 to LAST_TUNED_ROWS, the last standing
+// for every larger step (one row never goes in chunks). See `set_chunked_rows`.
+inline constexpr int64_t LAST_TUNED_ROWS = 8;
+
+// weight (N, K), N a multiple of COLUMN and K of LANES -> packed as
+// [N / COLUMN][K / LANES][COLUMN][LANES]. Codes (uint8) are packed the same way.
+torch::Tensor pack(const torch::Tensor& weight);
+
+// x (..., K) float32 contiguous, packed from `pack` -> x @ W.T, (..., N).
+torch::Tensor rows_times_weight(const torch::Tensor& x, const torch::Tensor& packed);
+
+// x (..., K) float32 contiguous, codes (uint8, `bits` 4 or 8 a code) packed from `pack`,
+// scales [N / COLUMN][K / BLOCK][2][COLUMN] (steps, then offsets) -> (..., N), the same bits
+// as rows_times_weight on the weights the codes decode to.
+torch::Tensor rows_times_codes(const torch::Tensor& x, const torch::Tensor& codes,
+                               const torch::Tensor& scales, int64_t bits);
+
+// The row counts whose chunking is tuned: 2 to LAST_TUNED_ROWS.
+std::vector<int64_t> tuned_rows();
+
+// Make steps of these row counts (of tuned_rows()) go through each column in chunks, the
+// others through whole columns; get_chunked_rows() reads the setting back. Either way a row's
+// result has the same bits.
+void set_chunked_rows(const std::vector<int64_t>& rows);
+std::vector<int64_t> get_chunked_rows();
+
+// --- attention.cpp ------------------------------------------------------------------------
+
+// The widest head `attend` takes: it is compiled for every head of 1 to MAX_HEAD_WIDTH / LANES
+// pieces, each count its own instantiation; heads must be a multiple of LANES wide.
+inline constexpr int64_t MAX_HEAD_WIDTH = 256;
+
+// query (B, H, Q, D), key and value (B, KVH, KV, D) with H a multiple of KVH (grouped heads
+// read in place), each with its last axis contiguous and keys and values laid out alike; mask
+// None or (1 or B, 1 or H, Q, KV), bool (true: may attend) or float32 (added to the scores);
+// causal: query row i sees keys 0..i (SDPA's is_causal). -> (B, Q, H, D) contiguous, what
+// transformers' attention functions return.
+torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
+                     const torch::Tensor& value, const std::optional<torch::Tensor>& mask,
+                     bool causal, double scale);
+
+// --- layers.cpp ---------------------------------------------------------------------------
+
+// The streamed kernel as a linear layer: codes and scales (bits 4 or 8) or float32 packed
+// weights (bits 0), inputs (..., in) of any number of rows, zero columns added up to the padded
+// width the weights were packed at, padded outputs cut. The one place both
+// StreamedLinear.forward and Layers call the kernel from.
+struct Linear {
+  torch::Tensor codes, scales, packed;
+  int64_t bits = 0, columns = 0, out = 0;
+
+  Linear() = default;
+  Linear(const std::vector<torch::Tensor>& weights, int64_t bits, int64_t out);
+  torch::Tensor operator()(const torch::Tensor& x) const;
+};
+
+// One decoder layer's weights.
+struct Layer {
+  torch::Tensor input_norm, post_norm;  // RMS norm weights
+  double input_eps = 0, post_eps = 0;
+  Linear qkv, o, gate_up, down;
+};
+
+// A model's decoder layers, run for one step by `run`: samdec/runtime/forward.py's ops in the
+// same order on the same tensors (layers.cpp says what it covers and why).
+struct Layers {
+  std::vector<Layer> layers;
+  std::vector<int64_t> sizes;  // q, k and v widths of the stacked projection
+  int64_t head_dim = 0, mlp_width = 0;
+  double scaling = 1;
+  bool grouped_heads = false;  // SDPA's enable_gqa: fewer key/value heads than query heads
+  bool row_attention = false;  // attention.cpp's kernel instead of SDPA (samdec.runtime.attention)
+
+  void add(torch::Tensor input_norm, double input_eps, torch::Tensor post_norm, double post_eps,
+           Linear qkv, Linear o, Linear gate_up, Linear down);
+
+  // The hidden states after every layer (before the final norm), and each layer's cached keys
+  // and values as views of its room (2 per layer), for the cache to hold.
+  std::tuple<torch::Tensor, std::vector<torch::Tensor>> run(
+      torch::Tensor hidden, const torch::Tensor& cos, const torch::Tensor& sin,
+      const std::optional<torch::Tensor>& mask, bool causal,
+      const std::vector<torch::Tensor>& room_keys, const std::vector<torch::Tensor>& room_values,
+      int64_t length) const;
+
+  // The parts of `run`, each defined and documented in layers.cpp.
+  torch::Tensor rotate_and_store(const torch::Tensor& qkv, const torch::Tensor& cos,
+                                 const torch::Tensor& sin, const torch::Tensor& room_keys,
+                                 const torch::Tensor& room_values, int64_t length) const;
+  torch::Tensor attention(const Layer& layer, const torch::Tensor& x, const torch::Tensor& cos,
+                          const torch::Tensor& sin, const std::optional<torch::Tensor>& mask,
+                          bool causal, const torch::Tensor& room_keys,
+                          const torch::Tensor& room_values, int64_t length,
+                          std::vector<torch::Tensor>& seen) const;
+  torch::Tensor mlp(const Layer& layer, const torch::Tensor& x) const;
+};
+
+}  // namespace samdec

@@ -1,0 +1,172 @@
+"""The verify-cost chart: what one verify pass over q tokens costs on this machine (the curve the
+length policy prices drafts with), and where the selected step sits on it."""
+
+from __future__ import annotations
+
+import html
+
+import plotly.graph_objects as go
+
+from samdec.cost import CostModel
+from samdec.trace import StepEvent
+
+from .figures import base_layout, empty_figure, legend_below, two_line_title
+from .palette import COLOURS, INK
+from .view import TraceView, as_view
+
+
+def cost_curve(view: TraceView) -> list[tuple[int, float]]:
+    """The run's verify-cost curve as (tokens in the pass, ms), fewest tokens first; [] for a
+    running generation or a trace recorded without one."""
+    curve = view.summary.verify_cost if view.summary is not None else {}
+    points: dict[int, float] = {}
+    for q, ms in (curve or {}).items():
+        try:
+            points[int(q)] = float(ms)
+        except (TypeError, ValueError):
+            continue  # a key from elsewhere: skip it rather than fail the panel
+    return sorted((q, ms) for q, ms in points.items() if q >= 1)
+
+
+def priced_curve(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """The curve as the length policy prices drafts (samdec.cost.CostModel): never falling
+    as q grows (a measured dip is taken as noise)."""
+    return CostModel(dict(points)).priced_points()
+
+
+def curve_price(points: list[tuple[int, float]], q: float) -> float:
+    """The curve's ms for q tokens, exactly as the length policy prices them."""
+    return float(CostModel(dict(points))(q))
+
+
+def cost_caption(points: list[tuple[int, float]]) -> str:
+    """What the curve says about this machine, against the GPU rule of thumb (two lines)."""
+    q = 8 if points[-1][0] >= 8 else points[-1][0]
+    one = curve_price(points, 1) or 1.0
+    ratio = curve_price(points, q) / one
+    if ratio < 1.3:
+        return (
+            f"on this machine, as on a GPU, verifying {q} tokens costs about as much as one "
+            f"({ratio:.1f}×):\nlonger drafts are nearly free"
+        )
+    return (
+        f"on a GPU a pass costs about the same for 1 or a dozen tokens;\non this machine "
+        f"verifying {q} tokens costs {ratio:.1f}× one token: each extra one must pay its way"
+    )
+
+
+def _cost_marker(x: float, y: float, name: str, hover: str, **marker) -> go.Scatter:
+    return go.Scatter(
+        x=[x], y=[y], mode="markers", name=name, marker=marker,
+        hovertemplate=html.escape(hover) + "<extra></extra>",
+    )  # fmt: skip
+
+
+def _step_cost_traces(points: list[tuple[int, float]], ev: StepEvent, top: float):
+    """The selected step on the curve: what it verified, what it was offered (where the
+    length policy cut), and the time its verify pass really took."""
+    kept = 1 + len(ev.draft_tokens)
+    colour = COLOURS.get(ev.drafter, COLOURS["model"]) if ev.draft_tokens else COLOURS["model"]
+    price = ev.cost_ms or curve_price(points, kept)
+    offered = 1 + (min(ev.proposed, ev.draft_limit) if ev.draft_limit else ev.proposed)
+    if offered > kept:
+        offer_price = ev.cost_offered_ms or curve_price(points, offered)
+        yield go.Scatter(
+            x=[offered, kept], y=[offer_price, price], mode="lines", hoverinfo="skip",
+            line=dict(color=COLOURS["rejected"], width=1.2, dash="dot"), showlegend=False,
+        )  # fmt: skip
+        yield _cost_marker(
+            offered, offer_price, f"offered: 1 + {offered - 1}",
+            f"step {ev.step} was offered 1 + {offered - 1} tokens: {offer_price:.0f} ms; "
+            f"the length policy stopped at 1 + {kept - 1}",
+            color="white", size=12, symbol="circle", line=dict(color=COLOURS["rejected"], width=2),
+        )  # fmt: skip
+    yield _cost_marker(
+        kept, price, f"step {ev.step}: verified 1 + {kept - 1}",
+        f"step {ev.step} verified 1 + {kept - 1} tokens: {price:.0f} ms on the curve",
+        color=colour, size=12, symbol="circle", line=dict(color=INK, width=1),
+    )  # fmt: skip
+    yield _measured_marker(ev, kept, top)
+
+
+def _measured_marker(ev: StepEvent, x: int, top: float) -> go.Scatter:
+    """The step's measured verify time; above the axis (a pass slowed by something else
+    on the machine) it is drawn at the top edge as an arrow with its number."""
+    hover = f"step {ev.step}'s verify pass took {ev.verify_ms:.0f} ms (measured)"
+    if ev.verify_ms <= top:
+        return _cost_marker(
+            x, ev.verify_ms, "measured this step", hover,
+            color=INK, size=10, symbol="x-thin", line=dict(color=INK, width=2),
+        )  # fmt: skip
+    marker = _cost_marker(
+        x, top, "measured this step (off the scale)", hover,
+        color=INK, size=10, symbol="triangle-up",
+    )  # fmt: skip
+    marker.update(
+        mode="markers+text", text=[f"{ev.verify_ms:.0f} ms"], textposition="bottom right",
+        cliponaxis=False,
+    )  # fmt: skip
+    return marker
+
+
+def cost_axis_top(priced: list[tuple[int, float]], ev: StepEvent | None) -> float:
+    """The top of the ms axis: the curve and the step's prices, and its measured time unless
+    that is far off the curve (it would squash the curve flat)."""
+    highest = max(ms for _, ms in priced)
+    if ev is not None:
+        highest = max(highest, ev.cost_ms, ev.cost_offered_ms)
+        if ev.verify_ms <= 2 * highest:
+            highest = max(highest, ev.verify_ms)
+    return 1.15 * highest
+
+
+def _curve_traces(points: list[tuple[int, float]], priced: list[tuple[int, float]]):
+    """The curve the length policy prices with, and the measured points where they differ."""
+    traces = [
+        go.Scatter(
+            x=[q for q, _ in priced], y=[ms for _, ms in priced], name="verify cost (as priced)",
+            mode="lines+markers", line=dict(color=COLOURS["model"], width=2),
+            hovertemplate="one pass over %{x} tokens: %{y:.0f} ms<extra></extra>",
+        )
+    ]  # fmt: skip
+    if points != priced:
+        traces.append(
+            go.Scatter(
+                x=[q for q, _ in points], y=[ms for _, ms in points], mode="markers",
+                name="measured (a dip is taken as noise)",
+                marker=dict(color="white", size=7, line=dict(color=COLOURS["model"], width=1.5)),
+                hovertemplate="measured: %{x} tokens in %{y:.0f} ms<extra></extra>",
+            )
+        )  # fmt: skip
+    return traces
+
+
+def cost_figure(trace, selected: int | None = None, height: int = 340) -> go.Figure:
+    """This machine's verify-cost curve (ms for one pass over q tokens), with the selected
+    step on it: what it verified, what it was offered, and its measured time."""
+    view = as_view(trace)
+    points = cost_curve(view)
+    if not points:
+        why = (
+            "The verify-cost curve comes with the finished trace."
+            if view.summary is None
+            else "This trace was recorded without a verify-cost curve."
+        )
+        return empty_figure(why, 200)
+    priced = priced_curve(points)
+    fig = go.Figure(_curve_traces(points, priced))
+    ev = view.steps[view.clamp(selected)] if view.steps else None
+    top = cost_axis_top(priced, ev)
+    if ev is not None:
+        fig.add_traces(list(_step_cost_traces(priced, ev, top)))
+    caption = "<br>".join(html.escape(line) for line in cost_caption(priced).split("\n"))
+    base_layout(fig, height, f"Verify cost per pass<br><sup>{caption}</sup>")
+    two_line_title(fig, 92)
+    fig.update_layout(hovermode="closest", margin=dict(b=96), legend=legend_below(-0.36))
+    ticks = sorted({q for q, _ in points})
+    fig.update_xaxes(
+        title_text="tokens in one pass (start token + draft)", type="log",
+        tickvals=ticks, ticktext=[str(q) for q in ticks],
+    )  # fmt: skip
+    fig.update_yaxes(title_text="ms", range=[0, top])
+    return fig
