@@ -61,6 +61,12 @@ def build_parser() -> CleanParser:
     add_corpus(sub)
     add_bench(sub)
     add_tune(sub)
+    doc = sub.add_parser(
+        "doctor", help="what this machine runs and why: kernels, layout, exactness"
+    )
+    doc.add_argument("--no-model", action="store_true", help="the machine only; load no model")
+    doc.add_argument("--json", action="store_true", help="one JSON object")
+    add_model_args(doc)
     return parser
 
 
@@ -471,7 +477,21 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"generate": cmd_generate, "corpus": cmd_corpus, "bench": cmd_bench, "tune": cmd_tune}
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from . import doctor
+
+    facts = doctor.report(args.model, args.device, args.dtype, args.layout, not args.no_model)
+    print(json.dumps(facts, indent=1) if args.json else doctor.text(facts))
+    return 0
+
+
+COMMANDS = {
+    "generate": cmd_generate,
+    "corpus": cmd_corpus,
+    "bench": cmd_bench,
+    "tune": cmd_tune,
+    "doctor": cmd_doctor,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,11 +27,14 @@ def step(**fields) -> StepEvent:
     return event(**fields)
 
 
-def view_of(steps: list[StepEvent], config=SAM, curve=CURVE, pieces=None) -> V.TraceView:
+def view_of(
+    steps: list[StepEvent], config=SAM, curve=CURVE, pieces=None, source="tiny|cpu|float32"
+) -> V.TraceView:
     for k, ev in enumerate(steps):
         ev.step = k
     summary = RunSummary("sam+recycling", 3, 0, len(steps), 1.0, 1.0, 1.0, 1.0, "eos")
     summary.verify_cost = dict(curve)
+    summary.verify_cost_source = source  # a calibration key: measured on the run's machine
     return V.TraceView([1, 2, 3], steps, pieces or {}, dict(config), summary)
 
 
@@ -161,6 +164,13 @@ def test_cost_caption_is_computed_from_the_curve():
     flat = {"1": 50.0, "8": 52.0, "16": 55.0}
     title = V.cost_figure(view_of([step()], curve=flat), 0).layout.title.text
     assert "as on a GPU, verifying 8 tokens costs about as much as one (1.0×)" in title
+
+
+def test_the_cost_caption_says_when_the_curve_was_not_measured_here():
+    from samdec.cost import DEFAULT_SOURCE
+
+    title = V.cost_figure(view_of([step()], source=DEFAULT_SOURCE), 0).layout.title.text
+    assert "on the built-in curve (not measured here)" in title and "this machine" not in title
 
 
 def test_cost_curve_as_priced_never_falls_and_the_dip_is_shown_as_measured():

@@ -112,3 +112,19 @@ def test_runtime_errors_are_one_clean_line(args, message):
     assert message in out.stderr
     assert "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_the_doctor_names_the_kernels_the_layout_the_forward_and_the_guarantee():
+    out = samdec("doctor", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    facts = json.loads(out.stdout)
+    from samdec.runtime import native
+
+    want = "built and loaded" if native.available() else native.unavailable()
+    assert facts["native kernels"] == want
+    streamed = facts["layout"].startswith("streamed")
+    assert native.available() or not streamed
+    assert "measured here" in facts["layout"] or "asked for" in facts["layout"]
+    assert facts["forward"].startswith(("lean-cpp", "lean", "transformers"))
+    assert facts["exact"].startswith("exact by construction" if streamed else "exact in practice")
+    assert facts["cache"].startswith(facts["cache"].split(":")[0])

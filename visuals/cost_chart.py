@@ -7,7 +7,7 @@ import html
 
 import plotly.graph_objects as go
 
-from samdec.cost import CostModel
+from samdec.cost import DEFAULT_SOURCE, CostModel
 from samdec.trace import StepEvent
 
 from .figures import base_layout, empty_figure, legend_below, two_line_title
@@ -39,20 +39,29 @@ def curve_price(points: list[tuple[int, float]], q: float) -> float:
     return float(CostModel(dict(points))(q))
 
 
-def cost_caption(points: list[tuple[int, float]]) -> str:
-    """What the curve says about this machine, against the GPU rule of thumb (two lines)."""
+def cost_caption(points: list[tuple[int, float]], measured: bool = True) -> str:
+    """What the curve says, against the GPU rule of thumb (two lines). `measured`: the curve
+    was measured on the machine that ran the trace (else it is the built-in stand-in)."""
     q = 8 if points[-1][0] >= 8 else points[-1][0]
     one = curve_price(points, 1) or 1.0
     ratio = curve_price(points, q) / one
+    where = "on this machine" if measured else "on the built-in curve (not measured here)"
     if ratio < 1.3:
         return (
-            f"on this machine, as on a GPU, verifying {q} tokens costs about as much as one "
+            f"{where}, as on a GPU, verifying {q} tokens costs about as much as one "
             f"({ratio:.1f}×):\nlonger drafts are nearly free"
         )
     return (
-        f"on a GPU a pass costs about the same for 1 or a dozen tokens;\non this machine "
+        f"on a GPU a pass costs about the same for 1 or a dozen tokens;\n{where} "
         f"verifying {q} tokens costs {ratio:.1f}× one token: each extra one must pay its way"
     )
+
+
+def measured_here(view: TraceView) -> bool:
+    """Whether the run's curve was measured (its source is a calibration key), not the
+    stand-in table."""
+    source = view.summary.verify_cost_source if view.summary is not None else ""
+    return bool(source) and source != DEFAULT_SOURCE
 
 
 def _cost_marker(x: float, y: float, name: str, hover: str, **marker) -> go.Scatter:
@@ -142,8 +151,9 @@ def _curve_traces(points: list[tuple[int, float]], priced: list[tuple[int, float
 
 
 def cost_figure(trace, selected: int | None = None, height: int = 340) -> go.Figure:
-    """This machine's verify-cost curve (ms for one pass over q tokens), with the selected
-    step on it: what it verified, what it was offered, and its measured time."""
+    """The run's verify-cost curve (ms for one pass over q tokens; measured on the machine, or
+    the stand-in table, as the caption says), with the selected step on it: what it verified,
+    what it was offered, and its measured time."""
     view = as_view(trace)
     points = cost_curve(view)
     if not points:
@@ -159,7 +169,8 @@ def cost_figure(trace, selected: int | None = None, height: int = 340) -> go.Fig
     top = cost_axis_top(priced, ev)
     if ev is not None:
         fig.add_traces(list(_step_cost_traces(priced, ev, top)))
-    caption = "<br>".join(html.escape(line) for line in cost_caption(priced).split("\n"))
+    caption = cost_caption(priced, measured_here(view))
+    caption = "<br>".join(html.escape(line) for line in caption.split("\n"))
     base_layout(fig, height, f"Verify cost per pass<br><sup>{caption}</sup>")
     two_line_title(fig, 92)
     fig.update_layout(hovermode="closest", margin=dict(b=96), legend=legend_below(-0.36))

@@ -41,7 +41,7 @@ from .coded import STREAM_ROWS
 from .kvcache import GrowingLayer, cache_keyword, new_cache
 from .layouts import PackedMLP, PackedQKV, StreamedLinear
 from .masks import tree_inputs
-from .native import kernel
+from .native import LOG, kernel
 
 
 def _rms_norm(norm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
@@ -382,19 +382,30 @@ def model_forward(model: nn.Module, lean: LeanForward | None):
 
 
 def lean_forward(model: nn.Module) -> LeanForward | None:
-    """A `LeanForward` for `model` if it computes bit-identical logits here, else None; its
-    layers run from C++ where `native_layers` takes them and that, too, is bit-identical."""
-    if why_not_lean(model):
-        return None
+    """A `LeanForward` for `model` if it computes bit-identical logits here, else None."""
+    return choose_forward(model)[0]
+
+
+def choose_forward(model: nn.Module) -> tuple[LeanForward | None, str]:
+    """(the lean forward, or None for transformers' own; why, in words). Its layers run from
+    C++ where `native_layers` takes them and that, too, is bit-identical to transformers'."""
+    why = why_not_lean(model)
+    if why:
+        return None, f"transformers' forward: the lean one does not run here ({why})"
     try:
         native = native_layers(model)
-    except Exception:  # a layer this check did not foresee: Python runs it
+    except Exception as exc:  # a layer this check did not foresee: Python runs it
+        LOG.warning("samdec: the C++ layers refused this model (%r); Python runs them", exc)
         native = None
+    failed = []
     for candidate in ([native] if native is not None else []) + [None]:
         lean = LeanForward(model, candidate)
         try:
             if matches_transformers(lean, model):
-                return lean
-        except Exception:  # a variant of the architecture this forward does not know
-            pass
-    return None
+                return lean, f"{lean.kind}: every logit of its load-time check equals transformers'"
+            failed.append(f"{lean.kind} differed from transformers in the load-time check")
+        except Exception as exc:  # a variant of the architecture this forward does not know
+            failed.append(f"{lean.kind} failed its load-time check ({exc!r})")
+    for reason in failed:
+        LOG.warning("samdec: %s", reason)
+    return None, "transformers' forward: " + "; ".join(failed)

@@ -68,11 +68,12 @@ def layout_costs(model: nn.Module, candidates: tuple[str, ...]) -> dict[str, flo
 
 def layout_choice_file(name: str, device: str, dtype: str) -> tuple[str, Path]:
     """(key, path) of the layout chosen for a model on this machine: one per model, device,
-    dtype, CPU, thread count and OpenMP wait policy, and layout revision."""
+    dtype, CPU, thread count and OpenMP wait policy, layout revision and the candidates (a
+    layout that becomes available, say once a compiler is installed, is measured then)."""
     cpu = cpu_info("model name") or platform.processor()
     key = (
         f"{name}|{device}|{dtype}|{cpu}|{os.cpu_count()}"
-        f"|{torch.get_num_threads()}|{omp_wait()}@{LAYOUT_REVISION}"
+        f"|{torch.get_num_threads()}|{omp_wait()}@{LAYOUT_REVISION}|{','.join(auto_candidates())}"
     )
     return key, keyed_cache_file("layouts", key)
 

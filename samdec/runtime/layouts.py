@@ -311,3 +311,18 @@ def apply_layout(model: nn.Module, name: str) -> None:
         swap_linears(model, layout.linear)
     if name == "streamed":  # the same kernel library's attention for few rows
         use_row_attention(model)
+
+
+def exactness(layout: str, dtype: str) -> str:
+    """Whether speculation writes plain decoding's tokens on this path, and why, in words."""
+    if dtype != "float32":
+        return f"not exact: {dtype} rounds differently with the tokens a pass holds"
+    if layout == "streamed":
+        return (
+            "exact by construction: each token's logits are the same bits alone or in a "
+            "verify pass (the streamed kernels compute every row alike)"
+        )
+    return (
+        "exact in practice, checked, not by construction: torch's kernels may round a verify "
+        "pass's rows differently from a plain step's, so a near-tie could flip"
+    )

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .cachefiles import cache_root
-from .forward import lean_forward
+from .forward import choose_forward
 from .layout_choice import choose_layout
 from .layouts import apply_layout, grouped_attention_on_cpu
 
@@ -44,10 +44,15 @@ class LoadedModel:
     layout: str = "stock"  # how linear weights are stored (layouts.py.REGISTRY)
 
     @functools.cached_property
+    def forward_choice(self) -> tuple:
+        """(the lean forward or None, why): forward.py's forward for this model, kept only
+        where it computes bit-identical logits to transformers' forward on this machine."""
+        return choose_forward(self.model)
+
+    @property
     def lean(self):
-        """forward.py's forward for this model, kept only where it computes bit-identical
-        logits to transformers' forward on this machine; None: transformers' own is used."""
-        return lean_forward(self.model)
+        """The lean forward (None: transformers' own runs; `forward_choice` says why)."""
+        return self.forward_choice[0]
 
     @property
     def forward_kind(self) -> str:

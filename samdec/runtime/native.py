@@ -2,13 +2,18 @@
 the cache folder under a key of everything the build depends on.
 
 The sources are compiled for this CPU (-march=native) and need AVX-512; where that, a compiler
-or ninja is missing, `kernel()` is None and the runtime uses torch's own layouts instead.
+or ninja is missing, or SAMDEC_NO_NATIVE=1 turns them off, `kernel()` is None, the runtime
+uses torch's own layouts instead, and `unavailable()` says why (logged once, never silent).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
+import logging
+import os
 import platform
 from pathlib import Path
 
@@ -42,27 +47,62 @@ def kernel_key() -> str:
     return hashlib.sha256((built_from + " ".join(FLAGS)).encode()).hexdigest()[:16]
 
 
+LOG = logging.getLogger("samdec.runtime")
+OFF = "SAMDEC_NO_NATIVE"  # set to 1: never build or load the native kernels
+_why_not: list[str] = []  # why kernel() is None, once it has been asked
+
+
+def unavailable() -> str:
+    """Why the native kernels are not available here ("" where they are)."""
+    return "" if kernel() is not None else _why_not[0]
+
+
+def _unavailable(reason: str) -> None:
+    _why_not.append(reason)
+    LOG.warning("samdec: native kernels unavailable (%s); torch's own kernels run instead", reason)
+
+
 @functools.cache  # built or loaded once a process
 def kernel():
-    """The compiled extension module, or None where it cannot be built here."""
+    """The compiled extension module, or None where it cannot be built here (`unavailable`
+    says why)."""
     from torch.utils.cpp_extension import load
 
+    if os.environ.get(OFF, "") not in ("", "0"):
+        return _unavailable(f"{OFF} is set")
     if "avx512f" not in cpu_flags():
-        return None
+        return _unavailable("this CPU has no AVX-512 (avx512f)")
     key = kernel_key()
     folder = cache_root() / "kernels" / f"streamed-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        return load(
-            name=f"samdec_streamed_{key}",
-            sources=[str(s) for s in SOURCES],
-            extra_cflags=FLAGS,
-            extra_ldflags=["-fopenmp"],
-            build_directory=str(folder),
-            verbose=False,
-        )
-    except Exception:  # no compiler, no ninja, a failed build: the layout is unavailable
-        return None
+        with build_lock(folder):
+            return load(
+                name=f"samdec_streamed_{key}",
+                sources=[str(s) for s in SOURCES],
+                extra_cflags=FLAGS,
+                extra_ldflags=["-fopenmp"],
+                build_directory=str(folder),
+                verbose=False,
+            )
+    except Exception as exc:  # no compiler, no ninja, a failed build: the layout is unavailable
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        return _unavailable(f"the build failed: {first}")
+
+
+@contextlib.contextmanager
+def build_lock(folder: Path):
+    """One process at a time builds or loads the kernel in `folder`. torch's own lock file
+    outlives a build that was killed, and then every later start waits on it forever; this
+    lock is the operating system's (flock), released when its process dies, so a torch lock
+    found while holding it was left by a dead build and is removed."""
+    with open(folder / "samdec.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        stale = folder / "lock"
+        if stale.exists():
+            LOG.warning("samdec: removing %s, left by a kernel build that did not finish", stale)
+            stale.unlink(missing_ok=True)
+        yield
 
 
 def available() -> bool:

@@ -14,10 +14,11 @@ import torch
 
 from .forward import LeanForward, has_sliding_layers, model_forward
 from .kvcache import keep_path, new_cache
-from .layouts import LAYOUT_REVISION
+from .layouts import LAYOUT_REVISION, exactness
 from .loading import LoadedModel
 from .machine import omp_wait
 from .masks import is_chain, tree_inputs
+from .native import LOG
 
 
 class ModelRunner:
@@ -39,6 +40,7 @@ class ModelRunner:
             "dtype": loaded.dtype,
             "layout": loaded.layout,
             "forward": loaded.forward_kind,
+            "exact": exactness(loaded.layout, loaded.dtype),
         }
         # Every curve measured before a layout changed, on another thread count or OpenMP
         # waiting setting, is another machine's curve (the wait setting moves multi-token
@@ -122,10 +124,14 @@ class ModelRunner:
             tree = after_past([ctx[8], a, b, c], [-1, 0, -1])
             chain_ab = after_past([ctx[8], a, b], [-1, 0])
             chain_c = after_past([ctx[8], c], [-1])
-        except Exception:  # a model that rejects a 4D mask
+        except Exception as exc:  # a model that rejects a 4D mask
+            LOG.warning("samdec: no draft trees for this model: a tree mask failed (%r)", exc)
             return False
         tol = 1e-2 if self.model.dtype == torch.float32 else 1e-1
-        return bool(
+        same = bool(
             torch.allclose(tree[:3].float(), chain_ab.float(), atol=tol)
             and torch.allclose(tree[3].float(), chain_c[1].float(), atol=tol)
         )
+        if not same:
+            LOG.warning("samdec: no draft trees for this model: a tree's logits differ")
+        return same
