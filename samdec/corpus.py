@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -237,9 +238,14 @@ def build_static(tokenizer, corpus_paths: list[Path], out_path: Path, endpos: st
         docs.extend(tokenize_documents(tokenizer, read_documents(path)))
     sam = StaticSuffixAutomaton.build(docs, endpos=endpos)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(out_path.suffix + ".tmp")
-    sam.save(tmp)
-    tmp.replace(out_path)
+    # A name of its own: two processes building the same automaton never write one file.
+    with tempfile.NamedTemporaryFile(dir=out_path.parent, suffix=".tmp", delete=False) as f:
+        tmp = Path(f.name)
+    try:
+        sam.save(tmp)
+        tmp.replace(out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return StaticSuffixAutomaton.load(out_path)
 
 

@@ -8,6 +8,8 @@ renamed into place), so two processes measuring at once each leave a whole file.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -55,3 +57,14 @@ def measured_once(folder: str, key: str, measure: Callable[[], dict]) -> dict:
         record = {"key": key, **measure()}
         write_record(path, record)
     return record
+
+
+@contextlib.contextmanager
+def exclusive(lock: Path):
+    """Hold `lock` (an operating-system file lock) while deriving what another process may be
+    deriving too: the second waits, then finds the work done. The lock dies with its process,
+    so a process killed half-way never leaves the others waiting."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield

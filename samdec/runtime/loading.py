@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cachefiles import cache_root
+from .cachefiles import cache_root, exclusive
 from .forward import choose_forward
 from .layout_choice import choose_layout
 from .layouts import apply_layout, grouped_attention_on_cpu
@@ -254,7 +254,10 @@ def load_model(
     if gguf_name is not None and folder is not None:
         source = _gguf_cache_dir(folder / gguf_name)
         if not (source / "model.safetensors").is_file():
-            _write_dequantised_cache(folder, folder / gguf_name, source)
+            # Two processes starting at once: one de-quantises, the other waits and reads it.
+            with exclusive(source.with_name(source.name + ".lock")):
+                if not (source / "model.safetensors").is_file():
+                    _write_dequantised_cache(folder, folder / gguf_name, source)
     else:
         source = folder if folder is not None else name
     try:

@@ -9,7 +9,6 @@ uses torch's own layouts instead, and `unavailable()` says why (logged once, nev
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import logging
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .cachefiles import cache_root
+from .cachefiles import cache_root, exclusive
 from .machine import cpu_info
 
 CSRC = Path(__file__).with_name("csrc")
@@ -96,8 +95,7 @@ def build_lock(folder: Path):
     outlives a build that was killed, and then every later start waits on it forever; this
     lock is the operating system's (flock), released when its process dies, so a torch lock
     found while holding it was left by a dead build and is removed."""
-    with open(folder / "samdec.lock", "w") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
+    with exclusive(folder / "samdec.lock"):
         stale = folder / "lock"
         if stale.exists():
             LOG.warning("samdec: removing %s, left by a kernel build that did not finish", stale)
