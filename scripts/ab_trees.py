@@ -22,12 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from samdec.receipts import receipt
 
 METHODS = "ar,sam"
-# Prompts for the seeded and greedy identity check: one per Spec-Bench category's flavour.
+# Prompts for the greedy and seeded identity check through each tree's command line.
 PROMPTS = (
-    "Write a short story about a lighthouse keeper who finds a message in a bottle.",
     "Explain step by step: a train travels 120 km in 1.5 hours. What is its average speed?",
     "Write a Python function that returns the n-th Fibonacci number, with a docstring.",
-    "Summarise the water cycle in three sentences.",
 )
 SAMPLED = ({"temperature": 0.8, "seed": 3}, {"temperature": 1.0, "seed": 11})
 
