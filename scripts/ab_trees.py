@@ -78,6 +78,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("results/ab"))
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
+    args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
     sittings: dict[str, list] = {name: [] for name in trees}
