@@ -43,7 +43,7 @@ class DecodeConfig:
     max_new_tokens: int = _setting(256, label="Max new tokens", lo=1)
     # Chosen on training prompts by scripts/tune_defaults.py (benchmarks/defaults_tuning.json;
     # tests/test_defaults.py keeps them equal); the paper's are (5, 5).
-    l_bias: int = _setting(1, label="l_bias", lo=0, hi=1000)
+    l_bias: int = _setting(0, label="l_bias", lo=0, hi=1000)
     l_threshold: int = _setting(1, label="l_threshold", lo=0, hi=1000)
     # "cost" (cost-aware): draft length from the measured verify cost; "fixed": draft_len
     draft_policy: str = _setting("cost", label="Length policy", kind=str, choices=POLICIES)
