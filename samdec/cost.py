@@ -66,11 +66,6 @@ class CostModel:
     def load(cls, path: Path) -> CostModel:
         return cls.from_dict(json.loads(path.read_text()))
 
-    @property
-    def measured(self) -> bool:
-        """Was this curve measured (rather than the stand-in table)?"""
-        return self.device != DEFAULT_SOURCE
-
 
 def calibrate(forward_ms, sizes=CALIBRATION_SIZES, repeats: int = 3, device: str = "") -> CostModel:
     """Measure a CostModel with `forward_ms(q)`, a callable that times one q-token verification."""

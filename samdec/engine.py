@@ -102,9 +102,6 @@ class Engine:
             self._pieces[token] = text
         return text
 
-    def tree_supported(self) -> bool:
-        return self.runner.supports_trees
-
     # ----------------------------------------------------------------- drafting set-up
     def make_drafter(self, config: DecodeConfig) -> tuple[Drafter | None, str]:
         """The drafter for a method, and a note for the user (empty when all is as asked)."""

@@ -33,10 +33,10 @@ def test_greedy_lossless_on_each_architecture(tiny, method, policy):
     if method == "recycling" and policy == "fixed":
         is_tree = [s.draft_parents.count(-1) > 1 for s in trace.steps]
         if tiny.name == "tiny-gemma3":  # sliding-window layers: chain drafts, with a note
-            assert not engine.tree_supported() and not any(is_tree)
+            assert not engine.runner.supports_trees and not any(is_tree)
             assert "tree" in trace.summary.config["note"]
         else:
-            assert engine.tree_supported() and any(is_tree)
+            assert engine.runner.supports_trees and any(is_tree)
 
 
 def test_trace_is_json_round_trippable_and_consistent():

@@ -49,11 +49,14 @@ def read_record(path: Path, key: str) -> dict | None:
     return record if isinstance(record, dict) and record.get("key") == key else None
 
 
-def measured_once(folder: str, key: str, measure: Callable[[], dict]) -> dict:
-    """The record kept for `key` in `folder`, or `measure()`'s, kept for next time."""
+def measured_once(
+    folder: str, key: str, measure: Callable[[], dict], usable: Callable[[dict], bool] = bool
+) -> dict:
+    """The record kept for `key` in `folder` (if `usable`), or `measure()`'s, kept for next
+    time."""
     path = keyed_cache_file(folder, key)
     record = read_record(path, key)
-    if record is None:
+    if record is None or not usable(record):
         record = {"key": key, **measure()}
         write_record(path, record)
     return record

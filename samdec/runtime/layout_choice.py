@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .cachefiles import keyed_cache_file, read_record, write_record
+from .cachefiles import keyed_cache_file, measured_once
 from .forward import lean_forward, model_forward
 from .kvcache import new_cache
 from .layouts import LAYOUT_REVISION, apply_layout, auto_candidates
@@ -81,12 +81,14 @@ def layout_choice_file(name: str, device: str, dtype: str) -> tuple[str, Path]:
 def choose_layout(model, name: str, device: str, dtype: str) -> str:
     """The fastest of `auto_candidates()` for this model on this machine: measured once
     (a few seconds), then read from the cache; the costs are kept beside the choice."""
-    key, path = layout_choice_file(name, device, dtype)
+    key, _ = layout_choice_file(name, device, dtype)
     candidates = auto_candidates()
-    recorded = read_record(path, key)
-    if recorded is not None and recorded.get("layout") in candidates:
-        return recorded["layout"]
-    costs = layout_costs(model, candidates)
-    chosen = min(costs, key=costs.get)
-    write_record(path, {"key": key, "layout": chosen, "ms_steps_of_1_2_4_8_tokens": costs})
-    return chosen
+
+    def measure() -> dict:
+        costs = layout_costs(model, candidates)
+        return {"layout": min(costs, key=costs.get), "ms_steps_of_1_2_4_8_tokens": costs}
+
+    def usable(record: dict) -> bool:  # a hand-edited or damaged record is measured again
+        return record.get("layout") in candidates
+
+    return measured_once("layouts", key, measure, usable)["layout"]
