@@ -12,9 +12,11 @@ import os
 # page's rendering, another session, a neighbour on a shared host) and makes forward passes far
 # slower beside other work; sleeping at once (OMP_WAIT_POLICY=PASSIVE) pays a wake-up per
 # region, which slows a step alone. A short spin does neither. The README's load test runs the
-# app with it. An operator's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
-if "OMP_WAIT_POLICY" not in os.environ:
-    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+# app with it, and `python -m samdec prepare` measures under it. An operator's own
+# OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+from samdec.runtime.machine import serving_omp_env  # imports no torch
+
+os.environ.update(serving_omp_env())
 
 import argparse
 import logging

@@ -67,7 +67,17 @@ def build_parser() -> CleanParser:
     doc.add_argument("--no-model", action="store_true", help="the machine only; load no model")
     doc.add_argument("--json", action="store_true", help="one JSON object")
     add_model_args(doc)
+    add_prepare(sub)
     return parser
+
+
+def add_prepare(sub) -> None:
+    p = sub.add_parser(
+        "prepare",
+        help="do the one-time work for a model now (de-quantise, build and tune the kernel, "
+        "time the layouts, build the static automaton, calibrate), so the app starts ready",
+    )
+    add_model_args(p)  # --static: 'default' is the app's corpus ($SAMDEC_CORPUS or shipped)
 
 
 # generate's decoding settings: (flag, DecodeConfig field, help). They pass through as text;
@@ -140,10 +150,14 @@ def add_bench(sub) -> None:
     bn.add_argument("--max-new-tokens", default="256")
     bn.add_argument(
         "--methods",
-        default="ar,hf-generate,hf-stock,pld:3,sam,sam+recycling,sam+graft",
-        help="comma-separated; NAME:fixed / NAME:cost picks the draft policy; pld:N is prompt "
-        "lookup with N draft tokens (plain pld: 10; pld:3 was chosen on training prompts by "
-        "scripts/tune_pld.py, benchmarks/pld_tuning.json)",
+        default="ar,hf-generate,hf-pld:3,pld,sam,sam+recycling,sam+graft",
+        help="comma-separated; NAME:fixed / NAME:cost picks the draft policy; pld is the "
+        "engine's prompt lookup drafter; hf-pld:N is transformers' prompt lookup with N draft "
+        "tokens (plain hf-pld: 10; hf-pld:3 was chosen on training prompts by "
+        "scripts/tune_pld.py, benchmarks/pld_tuning.json); hf-stock is plain generate on the "
+        "model as transformers loads it, left out by default: it loads a second copy of the "
+        "model and is by far the slowest row, and it measures the runtime's gain, not "
+        "drafting's",
     )
     bn.add_argument("--categories", default=None, help="comma-separated subset of categories")
     bn.add_argument("--out", default="results/results.json")
@@ -485,17 +499,28 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from . import prepare
+
+    prepare.in_serving_environment(args.argv)
+    report = prepare.prepare(args.model, args.device, args.dtype, args.layout, args.static)
+    print(prepare.summary(report))
+    return 1 if report.failed else 0
+
+
 COMMANDS = {
     "generate": cmd_generate,
     "corpus": cmd_corpus,
     "bench": cmd_bench,
     "tune": cmd_tune,
     "doctor": cmd_doctor,
+    "prepare": cmd_prepare,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # to run it again (prepare)
     from .runtime.loading import ModelLoadError
 
     try:

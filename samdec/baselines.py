@@ -2,7 +2,8 @@
 
 `hf_generate` is transformers' own `generate(do_sample=False)`: plain greedy decoding, or with
 `prompt_lookup=True` transformers' prompt lookup decoding (`prompt_lookup_num_tokens`), the
-speculative method a user would reach for first. Both are greedy, so both write exactly the
+speculative method a user would reach for first; the bench calls it `hf-pld` (`pld` is the
+engine's own prompt lookup drafter). Both are greedy, so both write exactly the
 model's own greedy text; only their speed differs.
 """
 
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 import time
 
+HF_PLD = "hf-pld"  # transformers' prompt lookup decoding, by its bench name
 PLD_TOKENS = 10  # prompt_lookup_num_tokens: transformers' documented example value
 PLD_NGRAM = 2  # max_matching_ngram_size (transformers' default)
-PLD_MAX_TOKENS = 64  # the longest draft the bench's `pld:N` accepts
+PLD_MAX_TOKENS = 64  # the longest draft the bench's `hf-pld:N` accepts
 
 
 def pld_settings(tokens: int = PLD_TOKENS) -> dict[str, int]:

@@ -2,10 +2,17 @@
 
 Speedup is a ratio of throughputs measured in the same run on the same questions. The plain
 decoding baseline `ar` is the faster of two implementations: this engine's loop with no drafts
-and transformers' `generate(do_sample=False)`; both are reported. `pld` is transformers' prompt
-lookup decoding (`generate(prompt_lookup_num_tokens=10)`, transformers' documented setting), the
-baseline a user would reach for; `pld:N` is the same with N draft tokens (for the N that suits
-the device, chosen on training prompts by `scripts/tune_pld.py`).
+and transformers' `generate(do_sample=False)`; both are reported. `hf-pld` is transformers'
+prompt lookup decoding (`generate(prompt_lookup_num_tokens=10)`, transformers' documented
+setting), the baseline a user would reach for; `hf-pld:N` is the same with N draft tokens (for
+the N that suits the device, chosen on training prompts by `scripts/tune_pld.py`). `pld` is the
+engine's own prompt lookup drafter, an ordinary method.
+
+Those speedups cross loops (transformers' `generate` loop is not the engine's), so each drafting
+method's `drafting_gain` divides it by plain decoding in its own loop instead, with a bootstrap
+interval over questions (samdec/drafting_gain.py); `sam_vs_pld` compares `sam` with the
+engine's `pld` in the same loop. Files from before the rename (config without "hf_pld_named")
+call transformers' prompt lookup `pld`: `as_current` renames it.
 
 Methods are written NAME or NAME:POLICY (e.g. `sam:fixed` is the paper's fixed 40-token drafts).
 
@@ -16,6 +23,7 @@ per-question ratios, which weighs a short answer as much as a long one.
 
 from __future__ import annotations
 
+import copy
 import json
 import statistics
 import time
@@ -24,15 +32,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .baselines import PLD_MAX_TOKENS, PLD_TOKENS, hf_generate, pld_settings
+from .baselines import HF_PLD, PLD_MAX_TOKENS, PLD_TOKENS, hf_generate, pld_settings
 from .config import POLICIES
+from .drafting_gain import comparison, drafting_gains
 from .methods import METHODS
 from .methods import method as method_row
 from .questions import Question
 from .receipts import receipt
 
 # transformers' generate, by bench name: whether it runs prompt lookup decoding.
-HF_BASELINES = {"hf-generate": False, "pld": True, "hf-stock": False}
+HF_BASELINES = {"hf-generate": False, HF_PLD: True, "hf-stock": False}
 BASELINES = ("ar", *HF_BASELINES)
 # Plain decoding on the same model, two implementations: the faster one is the reference for
 # speedup (what drafting adds).
@@ -40,6 +49,9 @@ PLAIN = ("ar", "hf-generate")
 # Plain `generate` on the model exactly as transformers loads it (stock weight layout): what a
 # user would otherwise run, so kernel gains show apart from drafting gains (`speedup_vs_stock`).
 STOCK = "hf-stock"
+# Set in the config of results files that name transformers' prompt lookup `hf-pld`; older files
+# call it `pld`, the name the engine's own drafter has now.
+HF_PLD_NAMED = "hf_pld_named"
 
 
 @dataclass
@@ -57,40 +69,47 @@ class Run:
 
 
 def parse_method(spec: str) -> tuple[str, str | None]:
-    """NAME[:SUFFIX] -> (NAME, SUFFIX or None); the suffix is a draft policy, or pld's N."""
+    """NAME[:SUFFIX] -> (NAME, SUFFIX or None); the suffix is a draft policy, or hf-pld's N."""
     name, _, policy = spec.partition(":")
     return name, (policy or None)
 
 
 def pld_tokens(spec: str) -> int | None:
-    """The draft length of a prompt lookup spec (`pld`: 10, `pld:N`: N); None for other methods."""
+    """The draft length of a transformers prompt lookup spec (`hf-pld`: 10, `hf-pld:N`: N); None
+    for other methods."""
     name, suffix = parse_method(spec)
-    if name != "pld":
+    if name != HF_PLD:
         return None
     return PLD_TOKENS if suffix is None else int(suffix)
 
 
 def check_method(spec: str) -> None:
-    """ValueError naming the choices unless `spec` is a baseline, pld:N or METHOD[:POLICY]."""
+    """ValueError naming the choices unless `spec` is a baseline, hf-pld:N or METHOD[:POLICY]."""
     name, policy = parse_method(spec)
     if name in HF_BASELINES and policy is None:
         return
-    if name == "pld":
+    if name == HF_PLD:
         if policy is not None and policy.isdecimal() and 1 <= int(policy) <= PLD_MAX_TOKENS:
             return
         raise ValueError(
-            f"bad method {spec!r}: pld:N takes N draft tokens, a whole number from 1 to "
-            f"{PLD_MAX_TOKENS} (plain `pld` drafts {PLD_TOKENS})"
+            f"bad method {spec!r}: {HF_PLD}:N takes N draft tokens, a whole number from 1 to "
+            f"{PLD_MAX_TOKENS} (plain `{HF_PLD}` drafts {PLD_TOKENS})"
         )
     try:
         drafts = method_row(name).drafts
     except ValueError:
         drafts = None
     if drafts is None or policy not in (None, *POLICIES) or (policy and not drafts):
+        # `pld:N` was transformers' prompt lookup before the engine had a `pld` of its own.
+        moved = (
+            f" (transformers' prompt lookup with N draft tokens is {HF_PLD}:N now)"
+            if name == "pld" and policy and policy.isdecimal()
+            else ""
+        )
         raise ValueError(
             f"unknown method {spec!r}; choose from {', '.join((*METHODS, *HF_BASELINES))}, "
-            f"with :{' or :'.join(POLICIES)} after a drafting method, or pld:N "
-            f"(N draft tokens, 1-{PLD_MAX_TOKENS})"
+            f"with :{' or :'.join(POLICIES)} after a drafting method, or {HF_PLD}:N "
+            f"(N draft tokens, 1-{PLD_MAX_TOKENS}){moved}"
         )
 
 
@@ -239,19 +258,82 @@ def aggregate(runs: dict[str, list[Run]], categories: list[str]) -> dict[str, An
             "decode_tokens_per_s": (decode := decode_tokens_per_s(rs)),
             "decode_speedup": decode / ar_decode if decode and ar_decode else None,
         }
+    add_gains(out, run_dicts(runs), categories)
     return out
 
 
+def run_dicts(runs: dict[str, list[Run]]) -> dict[str, list[dict[str, Any]]]:
+    """The runs as a results file holds them, less their token ids (samdec.drafting_gain's
+    input)."""
+    return {m: [asdict(r) | {"token_ids": None} for r in rs] for m, rs in runs.items()}
+
+
+def add_gains(methods: dict[str, Any], runs: dict[str, list[dict]], categories: list[str]) -> None:
+    """Each method's drafting gain over its own loop (samdec.drafting_gain) into its aggregate
+    (`methods`, as `aggregate` makes it), overall and per category, in place."""
+    gains = drafting_gains(runs, categories)
+    for method, m in methods.items():
+        g = gains.get(method) or {}
+        m["drafting_gain"] = g.get("drafting_gain")
+        m["decode_drafting_gain"] = g.get("decode_drafting_gain")
+        for cat, cg in g.get("per_category", {}).items():
+            m["per_category"].setdefault(cat, {}).update(cg)
+
+
+def hf_pld_named(results: dict[str, Any]) -> dict[str, Any]:
+    """`results` with transformers' prompt lookup named `hf-pld` / `hf-pld:N`: a file without
+    HF_PLD_NAMED in its config was written when it was `pld` / `pld:N` (the engine's drafter
+    has that name now). A copy where renamed; the file itself is never edited."""
+    config = results.get("config", {})
+    if config.get(HF_PLD_NAMED):
+        return results
+
+    def new(spec: str) -> str:
+        name, suffix = parse_method(spec)
+        return spec if name != "pld" else HF_PLD + (f":{suffix}" if suffix else "")
+
+    def keys(d: dict) -> dict:
+        return {new(k): v for k, v in d.items()}
+
+    config = {**config, "methods": [new(m) for m in config.get("methods", [])], HF_PLD_NAMED: True}
+    if "pld_methods" in config:
+        config["pld_methods"] = keys(config["pld_methods"])
+    out = {**results, "config": config, "methods": keys(results.get("methods", {}))}
+    if "runs" in results:
+        out["runs"] = keys(results["runs"])
+    return out
+
+
+def as_current(results: dict[str, Any]) -> dict[str, Any]:
+    """A results file as this code writes it: `hf-pld` named so (hf_pld_named), and the drafting
+    gains and `sam_vs_pld` computed from its runs where the file predates them."""
+    res = hf_pld_named(results)
+    runs = res.get("runs", {})
+    if runs and any("drafting_gain" not in m for m in res.get("methods", {}).values()):
+        cats = sorted({r["category"] for rs in runs.values() for r in rs})
+        methods = copy.deepcopy(res["methods"])
+        add_gains(methods, runs, cats)
+        res = {**res, "methods": methods, "sam_vs_pld": comparison(runs, cats)}
+    return res
+
+
+def with_interval(gain: dict[str, Any] | None) -> str:
+    """A ratio and its interval, as "1.22x [1.15-1.30]"; a dash for None."""
+    if gain is None:
+        return "–"
+    return f"{gain['ratio']:.2f}x [{gain['low']:.2f}-{gain['high']:.2f}]"
+
+
 def markdown_table(results: dict[str, Any]) -> str:
-    """The results as a Markdown table; MAT is pooled (all tokens / all verification steps)."""
+    """The results as a Markdown table; MAT is pooled (all tokens / all verification steps).
+    The drafting gain is over the method's own loop, with its 95% interval over questions."""
     methods = results["methods"]
     cats = sorted({c for m in methods.values() for c in m["per_category"]})
     head = (
-        "| method | tokens/s | speedup | vs stock generate | MAT | identical | "
-        + " | ".join(cats)
-        + " |"
+        "| method | tokens/s | speedup | drafting gain (own loop) | vs stock generate | MAT | "
+        "identical | " + " | ".join(cats) + " |"
     )
-    lines = [head, "|" + "---|" * (6 + len(cats))]
+    lines = [head, "|" + "---|" * (7 + len(cats))]
     for name, m in methods.items():
 
         def fmt(x, spec=".2f"):
@@ -260,11 +342,19 @@ def markdown_table(results: dict[str, Any]) -> str:
         cells = [fmt(m["per_category"].get(c, {}).get("speedup"), ".2f") + "x" for c in cats]
         lines.append(
             f"| {name} | {m['tokens_per_s']:.1f} | {fmt(m['speedup'])}x | "
-            f"{fmt(m.get('speedup_vs_stock'))}x | {fmt(m['mat'])} | "
+            f"{with_interval(m.get('drafting_gain'))} | {fmt(m.get('speedup_vs_stock'))}x | "
+            f"{fmt(m['mat'])} | "
             f"{fmt(m['identical'], '.0%') if m['identical'] is not None else '–'} | "
             + " | ".join(cells)
             + " |"
         )
+    versus = results.get("sam_vs_pld")
+    if versus and versus["gain_ratio"]:
+        lines += [
+            "",
+            f"sam's drafting gain over pld's (one loop): {with_interval(versus['gain_ratio'])}, "
+            f"{versus['verdict']}",
+        ]
     return "\n".join(lines)
 
 
@@ -313,8 +403,12 @@ RESUME_KEYS = (
 
 
 def load_finished(out: Path, config: dict[str, Any]):
-    """(runs, finished question ids, earlier sittings) of an interrupted results file."""
-    previous = json.loads(out.read_text())
+    """(runs, finished question ids, earlier sittings) of an interrupted results file.
+
+    A file from before `hf-pld` was named so resumes under the new names (hf_pld_named): its
+    `pld` rows are transformers', and are never mixed with the engine's `pld`.
+    """
+    previous = hf_pld_named(json.loads(out.read_text()))
     for key in RESUME_KEYS:
         if previous.get("config", {}).get(key) != config.get(key):
             raise ValueError(
@@ -342,7 +436,8 @@ def new_results(
 ) -> dict[str, Any]:
     """The results of a sitting before any question ran: receipt, machine, settings, a sitting.
 
-    config["pld"] is plain `pld`'s setting; config["pld_methods"] each pld spec's in `methods`.
+    config["pld"] is plain `hf-pld`'s setting; config["pld_methods"] each hf-pld spec's in
+    `methods`.
     """
     this = receipt()
     results: dict[str, Any] = {
@@ -354,7 +449,8 @@ def new_results(
             "questions": len(questions),
             "question_ids": [q.question_id for q in questions],
             "turns": turns,
-            "pld": pld_settings(),
+            "pld": pld_settings(),  # plain hf-pld's (the key kept for resuming older files)
+            HF_PLD_NAMED: True,
             "pld_methods": {
                 m: pld_settings(n) for m in methods if (n := pld_tokens(m)) is not None
             },
@@ -381,6 +477,7 @@ def new_results(
 
 def _record(results: dict[str, Any], runs: dict[str, list[Run]], categories: list[str]) -> None:
     results["methods"] = aggregate(runs, categories)
+    results["sam_vs_pld"] = comparison(run_dicts(runs), categories)
     results["runs"] = {m: [asdict(r) for r in rs] for m, rs in runs.items()}
 
 

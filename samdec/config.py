@@ -59,6 +59,10 @@ class DecodeConfig:
     recycling_k: int = _setting(8, label="recycling_k", lo=1, hi=32)
     # keep Token Recycling's table across requests
     carry_recycling: bool = _setting(False, label="Carry Token Recycling's table", kind=bool)
+    # Prompt lookup (method pld), transformers' max_matching_ngram_size and
+    # prompt_lookup_num_tokens: the longest n-gram looked up, the most tokens drafted.
+    pld_ngram: int = _setting(2, label="Prompt lookup n-gram size", lo=1, hi=32)
+    pld_tokens: int = _setting(10, label="Prompt lookup draft tokens", lo=1, hi=128)
 
     @classmethod
     def from_values(

@@ -289,6 +289,9 @@ def cached_static(tokenizer, corpus_path: Path = DEFAULT_CORPUS, endpos: str = "
             return StaticSuffixAutomaton.load(out)
         except ValueError:
             out.unlink()  # corrupt cache: rebuild
+    from .runtime import progress
+
+    progress.stage("building the static automaton")
     return build_static(tokenizer, [corpus_path], out, endpos=endpos)
 
 

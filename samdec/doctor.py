@@ -29,7 +29,21 @@ def first_line(command: list[str]) -> str:
     return (out.stdout or out.stderr).strip().splitlines()[0] if out.returncode == 0 else "fails"
 
 
-def machine_facts() -> dict[str, str]:
+def kernel_fact(device: str | None) -> str:
+    """Whether the native kernels are built and loaded; asked only where the model runs on a
+    CPU, the only place they run (on a GPU nothing is built for the CPU)."""
+    from .runtime.loading import ModelLoadError, pick_device
+
+    try:
+        target = pick_device(device)
+    except ModelLoadError:  # the load says why; the kernels would not run there either
+        target = str(device)
+    if target != "cpu":
+        return f"not built: the model runs on {target}, and they are CPU kernels"
+    return "built and loaded" if native.available() else native.unavailable()
+
+
+def machine_facts(device: str | None = None) -> dict[str, str]:
     flags = set(native.cpu_flags().split())
     return {
         "cpu": cpu_info("model name") or "unknown",
@@ -39,7 +53,7 @@ def machine_facts() -> dict[str, str]:
         f"OpenMP waiting: {omp_wait() or 'default'}",
         "compiler": first_line([shutil.which("c++") or "c++", "--version"]),
         "ninja": first_line([shutil.which("ninja") or "ninja", "--version"]),
-        "native kernels": "built and loaded" if native.available() else native.unavailable(),
+        "native kernels": kernel_fact(device),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU",
     }
 
@@ -60,9 +74,14 @@ def cache_facts() -> dict[str, str]:
 def model_facts(spec: str, device: str | None, dtype: str | None, layout: str | None) -> dict:
     """Load the model as the app would, and say what runs it."""
     from .runtime.loading import load_model
+
+    return loaded_facts(load_model(spec, device, dtype, layout), layout)
+
+
+def loaded_facts(loaded, layout: str | None = None) -> dict:
+    """What runs a loaded model (`layout`: the layout that was asked for, None for auto)."""
     from .runtime.runner import ModelRunner
 
-    loaded = load_model(spec, device, dtype, layout)
     runner = ModelRunner(loaded)
     facts = {"model": loaded.name, "device": loaded.device, "dtype": loaded.dtype}
     facts["layout"] = f"{loaded.layout} ({layout_reason(loaded, layout)})"
@@ -75,7 +94,9 @@ def model_facts(spec: str, device: str | None, dtype: str | None, layout: str | 
 def layout_reason(loaded, asked: str | None) -> str:
     if asked not in (None, "auto"):
         return "asked for"
-    if (loaded.device, loaded.dtype) != ("cpu", "float32"):
+    if loaded.device != "cpu":
+        return f"transformers' own kernels: no CPU layout is built or timed on {loaded.device}"
+    if loaded.dtype != "float32":
         return "transformers' own kernels are already flat in the tokens verified off a CPU"
     key, path = layout_choice_file(loaded.name, loaded.device, "float32")
     record = read_record(path, key) or {}
@@ -88,7 +109,7 @@ def layout_reason(loaded, asked: str | None) -> str:
 
 
 def report(spec: str = "bundled", device=None, dtype=None, layout=None, load=True) -> dict:
-    facts = machine_facts()
+    facts = machine_facts(device)
     if load:
         facts.update(model_facts(spec, device, dtype, layout))
     facts.update(cache_facts())

@@ -113,6 +113,7 @@ class Engine:
             self.vocab_size,
             tree_ok=self.runner.supports_trees if needs_tree else True,
             recycling=keep,
+            eos_ids=self.eos_ids,
         )
         recycler = getattr(drafter, "auxiliary", drafter)
         if isinstance(recycler, TokenRecycling):

@@ -20,6 +20,8 @@ class Method:
     # Below l_threshold, grafts the short match's retrieval chain into the recycling tree
     # instead of dropping it (samdec/drafters/graft.py).
     graft: bool = False
+    # Drafts by prompt lookup (samdec/drafters/prompt_lookup.py): the text's last n-gram.
+    ngram: bool = False
 
     @property
     def automata(self) -> bool:
@@ -28,7 +30,7 @@ class Method:
 
     @property
     def drafts(self) -> bool:
-        return self.automata or self.recycling
+        return self.automata or self.recycling or self.ngram
 
     @property
     def tree(self) -> bool:
@@ -45,6 +47,9 @@ _TABLE = (
     Method("ar", "plain decoding", static=False, dynamic=False, recycling=False),
     Method("sam", "SAM (static + dynamic)", static=True, dynamic=True, recycling=False),
     Method("sam-dynamic", "SAM, dynamic automaton only", False, dynamic=True, recycling=False),
+    # The paper's ablation with the dynamic automaton removed (its match counts as 0).
+    Method("sam-static", "SAM, static automaton only", True, dynamic=False, recycling=False),
+    Method("pld", "prompt lookup (n-gram)", False, False, recycling=False, ngram=True),
     Method("recycling", "Token Recycling only", static=False, dynamic=False, recycling=True),
     Method("sam+recycling", "SAM + Token Recycling", static=True, dynamic=True, recycling=True),
     Method("sam+graft", "SAM grafted into Token Recycling", True, True, recycling=True, graft=True),

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # Where a draft came from. "none" means the step verified no draft (plain decoding step).
-SOURCES = ("static", "dynamic", "recycling", "none")
+SOURCES = ("static", "dynamic", "recycling", "pld", "none")
 
 # Why a step verified no draft, as data (StepEvent.no_draft); the panels explain each in words.
 NO_DRAFT = {

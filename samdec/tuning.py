@@ -76,7 +76,7 @@ def replay(
             drafter.observe([], _verified(recording, range(start - 1 - keep, start - 1)))
     pos = steps = drafted = accepted = 0
     ms = recording.prefill_ms
-    by_source: dict[str, int] = {"static": 0, "dynamic": 0, "recycling": 0, "model": 0}
+    by_source = {"static": 0, "dynamic": 0, "recycling": 0, "pld": 0, "model": 0}
     while pos < len(out):
         # The engine's budget: it cannot know that the recorded text ends here (EOS).
         budget = config.max_new_tokens - pos - 1

@@ -7,7 +7,9 @@ Code Alpaca prompts: training prompts, never Spec-Bench), walk the automata over
 as decoding would and record, at every position, the match length L and how many of the drafted
 tokens equal what the model actually wrote next. The prior rate r_i of (source, bucket(L)) is
 P(more than i draft tokens accepted). For the static automaton the answers are split in two
-halves: the automaton of one half drafts for the other, so no answer retrieves itself.
+halves: the automaton of one half drafts for the other, so no answer retrieves itself. Prompt
+lookup (source "pld") is walked the same way, with its default n-gram size and drafts as long
+as the fitted positions, bucketed by the n-gram size that matched.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from samdec.automaton import DynamicSuffixAutomaton
 from samdec.corpus import DEFAULT_CORPUS
 from samdec.drafters.priors import PRIOR_SIZE, PRIORS_PATH, match_bucket, num_buckets
+from samdec.drafters.prompt_lookup import PromptLookup
+from samdec.receipts import receipt
 from samdec.runtime.loading import load_model
 from samdec.static_automaton import StaticSuffixAutomaton
 
@@ -48,6 +52,19 @@ def walk(matcher, prompt: list[int], answer: list[int], counts, source: str) -> 
         matcher.advance([answer[i]])
 
 
+def walk_prompt_lookup(prompt: list[int], answer: list[int], counts, eos_ids) -> None:
+    """As `walk`, for prompt lookup: a step that drafts nothing is not counted (the length
+    policy never sees an empty draft)."""
+    lookup = PromptLookup(num_tokens=DRAFT, eos_ids=eos_ids)
+    lookup.start(prompt)
+    for i in range(len(answer)):
+        draft = lookup.propose(DRAFT)
+        if len(draft):
+            k = accepted(np.asarray(draft.tokens), answer[i : i + DRAFT])
+            counts["pld"][match_bucket(draft.match_length)][min(k, DRAFT)] += 1
+        lookup.observe([answer[i]])
+
+
 def main() -> None:
     loaded = load_model()
     tok = loaded.tokenizer
@@ -56,9 +73,10 @@ def main() -> None:
         (loaded.encode_prompt(r["prompt"]), tok(r["answer"], add_special_tokens=False)["input_ids"])
         for r in rows
     ]
-    counts = {s: np.zeros((num_buckets(), DRAFT + 1)) for s in ("dynamic", "static")}
+    counts = {s: np.zeros((num_buckets(), DRAFT + 1)) for s in ("dynamic", "static", "pld")}
     for prompt, answer in pairs:
         walk(DynamicSuffixAutomaton(), prompt, answer, counts, "dynamic")
+        walk_prompt_lookup(prompt, answer, counts, loaded.eos_ids)
     halves = (pairs[0::2], pairs[1::2])
     for held_out, indexed in (halves, halves[::-1]):
         static = StaticSuffixAutomaton.build([a for _, a in indexed])
@@ -69,6 +87,7 @@ def main() -> None:
             "P(more than i draft tokens accepted | source, match-length bucket), fitted by "
             "scripts/fit_priors.py on the bundled model's answers in the default corpus"
         ),
+        "receipt": {**receipt(), "fitted_on": f"{DEFAULT_CORPUS.name}, {len(pairs)} answers"},
         "answers": len(pairs),
         "rates": {},
         "positions": {},

@@ -26,7 +26,7 @@ def pld_tuning(arts: dict) -> str:
             f"{provenance(a, 'pld_tuning.json')}: {prompts} prompts from {cfg['source']}, at most "
             f"{cfg['max_new_tokens']} new tokens.",
             table(["`prompt_lookup_num_tokens`", "tokens/s", "speedup", "identical"], rows),
-            f"Chosen: {a['chosen']} (`pld:{a['chosen']}` in the benchmark).",
+            f"Chosen: {a['chosen']} (`hf-pld:{a['chosen']}` in the benchmark).",
         ]
     )
 

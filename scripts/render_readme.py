@@ -3,7 +3,7 @@
     python scripts/render_readme.py                 # rewrite the generated blocks in place
     python scripts/render_readme.py --check         # exit 1 and print a diff when a document is
                                                     # stale, or name a measured number outside
-                                                    # the blocks
+                                                    # the blocks or a chart that is stale
     python scripts/render_readme.py --check FILE    # the same for one file (a copy, say)
 
 The documents are README.md (the headline numbers), benchmarks/README.md (every table) and
@@ -17,7 +17,8 @@ block quotes has a receipt from committed code.
 
 The renderers live beside this file, one module per subject: readme_format (numbers, tables,
 receipts), readme_specbench, readme_tuning, readme_automaton, readme_verify_cost,
-readme_load_test.
+readme_load_test, readme_first_run, readme_ablations (whose charts, SVG files under
+benchmarks/ drawn by readme_plots, are written and checked here too).
 """
 
 from __future__ import annotations
@@ -33,8 +34,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # the renderers beside this file, however it was loaded
     sys.path.append(str(HERE))  # last: nothing else is shadowed by a script's name
+if str(HERE.parent) not in sys.path:  # samdec, uninstalled: the bench's own (torch-free) sums
+    sys.path.append(str(HERE.parent))
 
+from readme_ablations import FIGURE_DIR, ablation_figures, ablations  # noqa: E402
 from readme_automaton import automaton, build_text  # noqa: E402
+from readme_first_run import first_run  # noqa: E402
 from readme_format import made_from_committed_code  # noqa: E402
 from readme_load_test import LOAD_RUNS, load_test  # noqa: E402
 from readme_specbench import LAYOUT_RUNS, headline, layouts, specbench  # noqa: E402
@@ -110,6 +115,15 @@ BLOCKS = {
         "python scripts/verify_cost.py --out benchmarks/verify_cost.json",
         verify_cost,
     ),
+    "ablations": Block(
+        ["ablations.json"],
+        "python scripts/ablations.py --per-category 4 --max-new-tokens 256 --measure "
+        "--out benchmarks/ablations.json",
+        ablations,
+    ),
+    "first-run": Block(
+        ["first_run.json"], "python scripts/first_run.py --out benchmarks/first_run.json", first_run
+    ),
     "tuning-validation": Block(
         ["tuning_validation.json"],
         "python scripts/validate_tuning.py --per-category 2 --max-new-tokens 256 "
@@ -117,6 +131,54 @@ BLOCKS = {
         tuning_validation,
     ),
 }
+
+
+# Charts drawn from an artifact, written as files under benchmarks/ (the README shows them as
+# images): the artifact, and its charts as {path under benchmarks/: text}.
+FIGURES = {"ablations.json": ablation_figures}
+FIGURE_DIRS = (FIGURE_DIR,)  # folders holding nothing but rendered charts
+
+
+def figures(bench: Path = BENCH) -> dict[str, str]:
+    """Every chart the committed artifacts draw, by path under `bench`."""
+    out: dict[str, str] = {}
+    for name, draw in FIGURES.items():
+        artifact = load(bench / name)
+        if artifact is not None:
+            out |= draw(artifact)
+    return out
+
+
+def stale_figures(bench: Path = BENCH) -> list[str]:
+    """'PATH: why' for each chart that is missing, differs from what its artifact draws, or
+    is left over in a chart folder from an artifact that no longer draws it."""
+    wanted = figures(bench)
+    problems = []
+    for rel, text in wanted.items():
+        path = bench / rel
+        if not path.is_file():
+            problems.append(f"{rel}: missing")
+        elif path.read_text() != text:
+            problems.append(f"{rel}: differs from what its artifact draws")
+    for folder in FIGURE_DIRS:
+        for path in sorted((bench / folder).glob("*.svg")):
+            if path.relative_to(bench).as_posix() not in wanted:
+                problems.append(f"{path.relative_to(bench).as_posix()}: no artifact draws it")
+    return problems
+
+
+def write_figures(bench: Path = BENCH) -> None:
+    """Write every chart anew and remove the chart folders' left-over ones."""
+    wanted = figures(bench)
+    for rel, text in wanted.items():
+        path = bench / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.is_file() or path.read_text() != text:
+            path.write_text(text)
+    for folder in FIGURE_DIRS:
+        for path in (bench / folder).glob("*.svg"):
+            if path.relative_to(bench).as_posix() not in wanted:
+                path.unlink()
 
 
 def load(path: Path) -> dict | None:
@@ -217,6 +279,13 @@ def main() -> int:
             path.write_text(new)
         for line in stray:
             print(f"{path}: measured-looking number outside a generated block, {line}")
+    if args.check:
+        stale = stale_figures(args.bench)
+        for line in stale:
+            print(f"{args.bench}/{line} (run python scripts/render_readme.py)")
+        failed |= bool(stale)
+    else:
+        write_figures(args.bench)
     return int(failed)
 
 

@@ -7,7 +7,7 @@ since every rejected draft token still costs verification work. The prompts come
 shipped corpus (GSM8K, Code Alpaca, Self-Instruct: evenly from each source, fixed seed), never from
 Spec-Bench, which stays the evaluation set. Per prompt: plain `generate` and PLD at each
 candidate N, in an order that rotates per prompt, after one warm-up. Greedy, float32, the
-bundled model. Prints a table and the bench method to use (`pld:N`). Run it on a quiet machine:
+bundled model. Prints a table and the bench method to use (`hf-pld:N`). Run it on a quiet machine:
 timings of concurrent processes mean nothing.
 """
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in tuned["results"]:
         name = "plain generate" if r["num_tokens"] == 0 else str(r["num_tokens"])
         print(f"| {name} | {r['tokens_per_s']:.1f} | {r['speedup']:.2f}x | {r['identical']:.0%} |")
-    print(f"\nbench method: pld:{tuned['chosen']}   ({args.out})")
+    print(f"\nbench method: hf-pld:{tuned['chosen']}   ({args.out})")
     return 0
 
 

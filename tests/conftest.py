@@ -101,7 +101,9 @@ def greedy_reference(loaded, ids: list[int], max_new_tokens: int) -> list[int]:
 
     with torch.no_grad():
         out = loaded.model.generate(
-            torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False
+            torch.tensor([ids], device=loaded.model.device),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
         )
     return out[0, len(ids) :].tolist()
 
@@ -131,9 +133,12 @@ def speculate_against(engine, cases, config) -> tuple[list[tuple], int, int]:
 
 @pytest.fixture(scope="session")
 def bundled():
+    """The bundled model, as the app loads it; SAMDEC_TEST_DEVICE and SAMDEC_TEST_DTYPE load it
+    elsewhere (scripts/gpu_check.sh runs the lossless tests on a GPU in float32)."""
     from samdec.runtime.loading import load_model
 
-    return load_model()
+    device, dtype = os.environ.get("SAMDEC_TEST_DEVICE"), os.environ.get("SAMDEC_TEST_DTYPE")
+    return load_model(device=device or None, dtype=dtype or None)
 
 
 @pytest.fixture(scope="session")

@@ -240,9 +240,11 @@ def test_compare_endpoint(client):
 def test_compare_endpoint_checks_identity_when_sampling(client):
     args = (PROMPT, "sam+recycling", 24, "bundled", 0.8, 7)
     data = json.loads(client.predict(*args, api_name="/compare"))
-    plain, ours = data["runs"]  # prompt lookup is compared only when greedy
+    plain, pld, ours = data["runs"]  # prompt lookup samples in the engine's loop, seeded too
     assert plain["name"].startswith("plain") and "samdec" in ours["name"]
-    assert ours["identical"] is True and ours["token_ids"] == plain["token_ids"]
+    assert "prompt lookup" in pld["name"]
+    for run in (pld, ours):
+        assert run["identical"] is True and run["token_ids"] == plain["token_ids"]
     assert "temperature 0.8, seed 7" in data["note"]
     again = json.loads(client.predict(*args, api_name="/compare"))
     assert again["runs"][0]["token_ids"] == plain["token_ids"], "the seed did not repeat the text"

@@ -130,7 +130,7 @@ def drive(page) -> None:
     assert model_bg == "rgb(236, 238, 241)"  # the model-token tint of the palette
     title = tokens.first.get_attribute("title")
     assert title.startswith("step 0")
-    assert page.locator(".sd-legend .sd-chip").count() == 5
+    assert page.locator(".sd-legend .sd-chip").count() == 6  # four drafters, the model, rejected
 
     # the automaton view and the charts are drawn. The automaton tab follows the drafter of
     # the selected step, so the dynamic tab is chosen by hand before its plot is checked.

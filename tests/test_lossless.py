@@ -45,9 +45,9 @@ def test_questions_cover_every_category():
 
 # Every method once, and each length policy on a chain and on a tree: fixed lengths verify
 # whole drafts (long chains, full trees), the cost-aware policy cuts them (cut chains, cut
-# trees). All eight pairs took ~10 minutes of CI; these four cover every verify path.
+# trees). All eight pairs took ~10 minutes of CI; these cover every verify path.
 CONFIGS = [("sam", "fixed"), ("sam-dynamic", "cost"), ("recycling", "fixed"),
-           ("sam+recycling", "cost")]  # fmt: skip
+           ("sam+recycling", "cost"), ("pld", "cost"), ("sam-static", "cost")]  # fmt: skip
 # The auxiliary drafter takes over below l_threshold; the shipped defaults leave it few steps
 # (benchmarks/defaults_tuning.json), the paper's (5, 5) many, so the cut trees are exercised
 # whatever the defaults are.
@@ -179,7 +179,7 @@ def plain_samples(engine, references):
 # Methods whose drafts take another's sampling path run on fewer questions (their trees and
 # chains go through sam+recycling's and sam's paths, checked on all of them): every method is
 # checked seeded, the costly ones where grafting and chains happen.
-FEW = {"sam+graft": GRAFT_QUESTIONS, "sam-dynamic": (162, 482)}
+FEW = {"sam+graft": GRAFT_QUESTIONS, "sam-dynamic": (162, 482), "sam-static": (162, 482)}
 SAMPLED = [m for m in METHODS if m not in FEW]
 
 

@@ -327,48 +327,44 @@ def specbench_artifact():
 
 
 def test_specbench_renders_table_per_question_and_per_step_numbers(tmp_path):
-    (tmp_path / "specbench.json").write_text(json.dumps(specbench_artifact()))
+    artifact = specbench_artifact()
+    (tmp_path / "specbench.json").write_text(json.dumps(artifact))
     body = rr.render_block("specbench", tmp_path)
     assert "`python x.py --out benchmarks/x.json` (`benchmarks/specbench.json`; " in body
     assert "2026-11-28 19:40 UTC, AMD EPYC, 2 CPUs, torch 2.13.0+cpu" in body
     assert "faster plain baseline was `hf-generate` at 5.3 tokens/s (`ar` 5.0 tokens/s)" in body
-    assert "| sam | 8.6 | 1.63x | 2.00 | 100% | 1.26x | 3.80x |" in body
+    # sam over ar: 30/3.5 over 30/6 tokens/s = 1.71x, in the engine's loop
+    from samdec.bench import with_interval
+    from samdec.drafting_gain import ratio
+
+    sam_gain = with_interval(ratio(artifact["runs"]["sam"], artifact["runs"]["ar"]))
+    assert sam_gain.startswith("1.71x [")
+    assert f"| sam | 8.6 | 1.63x | {sam_gain} over `ar` | 2.00 | 100% | 1.26x | 3.80x |" in body
+    # the file predates the rename: its `pld` is transformers', 1.9 s against generate's 1.6 s
+    # on every question
+    assert "| hf-pld | 6.2 | 1.19x | 1.19x [1.19-1.19] over `hf-generate` | – |" in body
+    assert "| pld |" not in body
+    assert "| sam | `ar` | " + sam_gain in body  # the drafting gains' own table
     # sam per question against ar: 2.0/1.0, 2.0/2.0, 2.0/0.5 -> median 2, range 1-4
     assert "| sam | 2.00x | 1.00x - 4.00x |" in body
     # pooled over steps: 30 tokens / 15 steps; 3.5 s / 15 steps
     assert "| sam | 15 | 2.00 | 233.3 |" in body
     assert "| ar | 30 | 1.00 | 200.0 |" in body
-    assert "| pld |" not in body.split("Per verification step")[1].split("| target")[0]
+    assert "| hf-pld |" not in body.split("Per verification step")[1].split("| target")[0]
     # targets: 30/3.5 over hf-generate's 30/5.7 tokens/s = 1.63x overall (the faster plain
     # baseline, not ar's 30/6); per category against ar: qa 20/3 over 20/4 = 1.33x
     assert "| `sam` >= 1.6x the faster plain baseline (`hf-generate`) | 1.63x | met |" in body
     assert "| `sam` >= 1.1x `ar` in every category | worst 1.33x (`qa`) | met |" in body
-    # the best PLD: 30/4.8 tokens/s; sam 30/3.5: 1.37x
-    assert "| `sam` >= 1.35x the best PLD (`pld`) | 1.37x | met |" in body
+    # sam is compared with prompt lookup only in one loop: the engine's pld did not run here
+    assert "best PLD" not in body and "drafts better" not in body
+    assert "The engine's `pld` was not in this run" in body
     assert "| `identical` = 100% for every method | all 4 methods | met |" in body
     assert "vs stock generate" not in body and ">= 2.0x stock" not in body  # not in this run
-    # a file without "pld_methods" names plain pld's setting
-    assert "`pld` is `generate(prompt_lookup_num_tokens=10, max_matching_ngram_size=2)`" in body
-
-
-def test_the_headline_renders_sams_gains_and_exactness(tmp_path):
-    artifact = specbench_artifact()
-    artifact["config"] |= {"dtype": "float32", "layout": "streamed"}
-    artifact["methods"]["sam"] |= {"decode_speedup": 1.4, "speedup_vs_stock": 2.5}
-    (tmp_path / "specbench.json").write_text(json.dumps(artifact))
-    body = rr.render_block("headline", tmp_path)
-    assert body.startswith(
-        "`sam` on 3 Spec-Bench questions (at most 10 new tokens, float32, greedy, `streamed` "
-        "layout): 8.6 tokens/s, 1.63x the faster plain baseline (`hf-generate`), 1.40x with the "
-        "prompt's prefill left out, 2.50x transformers' stock `generate`, 1.37x prompt lookup "
-        "decoding (`pld`); every method's output was plain decoding's"
-    )
-    assert "From `benchmarks/specbench.json` (2026-11-28 19:40 UTC, AMD EPYC, 2 CPUs" in body
-    assert body.endswith("commit 0123456).")
-    artifact["methods"]["sam"]["identical"] = 0.5
-    (tmp_path / "specbench.json").write_text(json.dumps(artifact))
-    body = rr.render_block("headline", tmp_path)
-    assert "the least faithful method wrote plain decoding's output on 50% of them" in body
+    # a file without "pld_methods" names plain pld's setting, under its new name
+    assert (
+        "transformers' prompt lookup (the file names it `pld`, from before the engine had a "
+        "`pld`): `hf-pld` is `generate(prompt_lookup_num_tokens=10, max_matching_ngram_size=2)`"
+    ) in body
 
 
 def test_specbench_names_the_setting_of_each_prompt_lookup_method_it_ran(tmp_path):
@@ -378,7 +374,7 @@ def test_specbench_names_the_setting_of_each_prompt_lookup_method_it_ran(tmp_pat
     }
     (tmp_path / "specbench.json").write_text(json.dumps(artifact))
     body = rr.render_block("specbench", tmp_path)
-    assert "`pld:4` is `generate(prompt_lookup_num_tokens=4, max_matching_ngram_size=2)`" in body
+    assert "`hf-pld:4` is `generate(prompt_lookup_num_tokens=4, max_matching_ngram_size=2)`" in body
     assert "prompt_lookup_num_tokens=10" not in body  # plain pld did not run
 
 
@@ -391,10 +387,17 @@ def test_specbench_shows_the_stock_generate_baseline_when_the_run_has_it(tmp_pat
         m["speedup_vs_stock"] = m["tokens_per_s"] / 4.0
     (tmp_path / "specbench.json").write_text(json.dumps(artifact))
     body = rr.render_block("specbench", tmp_path)
-    assert "| method | tokens/s | speedup | vs stock generate | MAT |" in body
-    assert "| sam | 8.6 | 1.63x | 2.14x | 2.00 | 100% |" in body
-    # sam 30/3.5 tokens/s over stock 30/7.5: 2.14x
-    assert "| `sam` >= 2.0x stock `generate` | 2.14x | met |" in body
+    assert "| method | tokens/s | speedup | drafting gain (own loop) | vs stock generate |" in body
+    assert " over `ar` | 2.14x | 2.00 | 100% |" in body
+    # sam 30/3.5 tokens/s over stock 30/7.5: 2.14x, of which ar's 30/6 alone is 1.25x
+    assert (
+        "`ar`'s figure there is the runtime's gain (weight layout, kernels, loop), not SAM's"
+        in body
+    )
+    assert (
+        "| `sam` >= 2.0x stock `generate` | 2.14x (`ar` alone 1.25x: the runtime's gain, not "
+        "SAM's) | met |"
+    ) in body
 
 
 def test_specbench_says_when_the_run_did_not_finish_or_an_output_differs(tmp_path):
@@ -460,7 +463,7 @@ def test_the_other_blocks_render_their_numbers(tmp_path):
         (tmp_path / name).write_text(json.dumps(artifact))
     pld = rr.render_block("pld-tuning", tmp_path)
     assert "| plain `generate` | 20.0 | 1.00x | 100% |" in pld and "| 3 | 26.0 | 1.30x |" in pld
-    assert "Chosen: 3 (`pld:3` in the benchmark)." in pld
+    assert "Chosen: 3 (`hf-pld:3` in the benchmark)." in pld
     mat = rr.render_block("sampling-mat", tmp_path)
     assert "| sam | 1.41 | 1.52 |" in mat and "same seed: 0% before, 100% after." in mat
     text = rr.render_block("build-text", tmp_path)

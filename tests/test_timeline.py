@@ -154,14 +154,18 @@ def test_the_compare_section_draws_its_runs_on_the_wall_clock():
 
     prompt = "List three colours of the rainbow, then list them again in reverse order."
     values = {"prompt": prompt, "method": "sam", "max_new_tokens": 6}
-    table, _, fig = compare.compare_panels(values)
-    assert "identical" in table
-    assert list(fig.layout.yaxis.categoryarray) == [compare.PLAIN_NAME, "sam (samdec)"]
+    table, _, fig, duels = compare.compare_panels(values)
+    assert "identical" in table and "differs" not in table
+    # prompt lookup runs in the engine's loop too: it has per-step times, so it is drawn
+    names = [compare.PLAIN_NAME, compare.PLD_NAME, "sam (samdec)"]
+    assert list(fig.layout.yaxis.categoryarray) == names
     notes = " ".join(a.text for a in fig.layout.annotations)
-    assert f"Not drawn: {compare.PLD_NAME}" in notes  # greedy: prompt lookup ran, undrawn
+    assert "Not drawn" not in notes
+    assert "drafted from a suffix automaton" in table  # the automata vs prompt lookup, counted
+    assert duels.layout.title.text or duels.layout.annotations  # drawn, or says why not
     label = finish_marks(fig)["sam (samdec)"][1]
     assert re.fullmatch(
         r"6 tokens, (\d+\.\d\d s (earlier|later) than|at the same time as) plain", label
     )
-    table, _, fig = compare.compare_panels({**values, "prompt": "  "})
+    table, _, fig, _ = compare.compare_panels({**values, "prompt": "  "})
     assert "sd-error" in table and not fig.data  # bad input: a notice and an empty lane

@@ -11,6 +11,7 @@ from .acceptance_chart import acceptance_figure
 from .automaton import AutomatonView, automaton_figure, dynamic_view, match_strip_html, static_view
 from .charts import compare_figure, match_figure, steps_figure
 from .cost_chart import cost_figure
+from .draft_duels import duel_figure
 from .explainer import HOW_IT_WORKS
 from .figures import empty_figure
 from .inspector import compare_html, inspector_html
@@ -44,6 +45,7 @@ __all__ = [
     "cost_figure",
     "css_variables",
     "describe_event",
+    "duel_figure",
     "dynamic_view",
     "empty_figure",
     "inspector_html",

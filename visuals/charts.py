@@ -122,6 +122,7 @@ NOTHING_TO_DRAFT = {
     "static": "the corpus has no continuation after this match",
     "dynamic": "no earlier occurrence to continue",
     "recycling": "Token Recycling has no saved guesses for this token yet",
+    "pld": "the last n-gram occurs nowhere earlier (or continues with EOS)",
 }
 
 

@@ -104,6 +104,11 @@ def _rule_line(view: TraceView, ev: StepEvent) -> str:
         return f"<b>rule</b>: {html.escape(words)}"
     if view.decoding.recycling:
         return "<b>rule</b>: none: Token Recycling drafts every step"
+    if view.decoding.ngram:
+        return (
+            "<b>rule</b>: none: prompt lookup drafts every step, from the first earlier "
+            "occurrence of the text's last n-gram"
+        )
     return "<b>rule</b>: none: plain decoding drafts nothing"
 
 
@@ -261,9 +266,9 @@ def compare_html(rows: list[dict], note: str = "") -> str:
     if not rows:
         return (
             '<div class="sd-compare sd-empty">Runs the prompt three ways in this session: '
-            "plain decoding, transformers’ prompt lookup decoding and the settings above "
-            "(greedy, or sampled with one seed), then checks the outputs match token for "
-            "token.</div>"
+            "plain decoding, prompt lookup decoding (the n-gram drafter, method pld) and the "
+            "settings above (greedy, or sampled with one seed), then checks the outputs match "
+            "token for token.</div>"
         )
     base = rows[0]["tokens_per_s"] or 1.0
     body = []

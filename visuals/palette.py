@@ -7,13 +7,14 @@ Each source has a strong colour (lines, bars, borders) and a light tint (token b
 from __future__ import annotations
 
 # Where an output token came from. "model" is the model's own (bonus) token of a step.
-SOURCES = ("static", "dynamic", "recycling", "model")
-DRAFTERS = SOURCES[:3]  # the sources a draft can come from
+SOURCES = ("static", "dynamic", "recycling", "pld", "model")
+DRAFTERS = SOURCES[:4]  # the sources a draft can come from
 
 COLOURS = {
     "static": "#0072B2",  # blue: the static automaton (the corpus)
     "dynamic": "#009E73",  # green: the dynamic automaton (this request's own text)
     "recycling": "#E69F00",  # orange: Token Recycling (the model's earlier top-k guesses)
+    "pld": "#CC79A7",  # reddish purple: prompt lookup (the text's last n-gram, method pld)
     "model": "#6B7280",  # grey: the model's own token (the "bonus" token of every step)
     "none": "#CBD5E1",  # a step that verified no draft
     "rejected": "#D55E00",  # vermilion: a drafted token the model did not agree with
@@ -23,6 +24,7 @@ TINTS = {
     "static": "#D6E9F8",
     "dynamic": "#D2F2E6",
     "recycling": "#FDEBC8",
+    "pld": "#F5DDEA",
     "model": "#ECEEF1",
     "none": "#F1F5F9",
     "rejected": "#FBE1D3",
@@ -32,6 +34,7 @@ LABELS = {
     "static": "static automaton",
     "dynamic": "dynamic automaton",
     "recycling": "Token Recycling",
+    "pld": "prompt lookup",
     "model": "model's own token",
     "none": "no draft",
     "rejected": "rejected draft",
@@ -41,6 +44,7 @@ SHORT = {
     "static": "static",
     "dynamic": "dynamic",
     "recycling": "recycling",
+    "pld": "pld",
     "model": "model",
     "none": "none",
     "rejected": "rejected",

@@ -28,7 +28,7 @@ class TokenSpan:
     step: int
     token: int
     text: str
-    source: str  # "static" | "dynamic" | "recycling" (an accepted draft token) | "model"
+    source: str  # "static" | "dynamic" | "recycling" | "pld" (an accepted draft token) | "model"
 
 
 @dataclass

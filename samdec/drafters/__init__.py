@@ -4,6 +4,7 @@ from .base import Draft, Drafter, Verified, chain
 from .dynamic_sam import DynamicSAM
 from .factory import build_drafter, chain_template, uses_static
 from .graft import graft_chain, merge_chain
+from .prompt_lookup import PromptLookup
 from .recycling import TokenRecycling, make_template
 from .sam import SAM, choose_source
 from .static_sam import StaticSAM
@@ -13,6 +14,7 @@ __all__ = [
     "Draft",
     "Drafter",
     "DynamicSAM",
+    "PromptLookup",
     "StaticSAM",
     "TokenRecycling",
     "Verified",

@@ -34,7 +34,7 @@ class Draft:
 
     tokens: list[int]
     parents: list[int]
-    source: str  # "static" | "dynamic" | "recycling" | "none"
+    source: str  # "static" | "dynamic" | "recycling" | "pld" | "none"
     reason: str = ""
     match_length: int = 0  # the match length that produced this draft (0 for non-retrieval)
     # The drafter the decision rule picked; kept when a length policy cuts the draft to nothing.

@@ -8,6 +8,7 @@ from ..config import DecodeConfig
 from ..methods import method
 from ..static_automaton import StaticSuffixAutomaton
 from .base import Drafter
+from .prompt_lookup import PromptLookup
 from .recycling import TokenRecycling, TreeTemplate
 from .sam import SAM
 
@@ -28,12 +29,16 @@ def build_drafter(
     vocab_size: int,
     tree_ok: bool = True,
     recycling: TokenRecycling | None = None,
+    eos_ids: frozenset[int] = frozenset(),
 ) -> tuple[Drafter | None, str]:
     """(drafter or None for plain decoding, a note for the user when not all is as asked).
 
     `recycling`: a Token Recycling drafter to reuse (its table carries over between requests).
+    `eos_ids`: the tokens that end a generation (prompt lookup drafts stop before them).
     """
     spec = method(config.method)
+    if spec.ngram:
+        return PromptLookup(config.pld_ngram, config.pld_tokens, eos_ids), ""
     notes = []
     recycling = recycling if spec.recycling else None
     if spec.recycling:
@@ -47,7 +52,11 @@ def build_drafter(
                 notes.append("nothing is grafted into them")
     if not spec.automata:
         return recycling, "; ".join(notes)
-    if uses_static(config) and static is None:
+    if not spec.dynamic and not (uses_static(config) and static is not None):
+        # A static-only method without its automaton would silently be plain decoding.
+        why = "no static corpus loaded" if uses_static(config) else "the static automaton is off"
+        notes.append(f"{why} and this method has no dynamic automaton: nothing drafts")
+    elif uses_static(config) and static is None:
         notes.append("no static corpus loaded: dynamic automaton only")
     drafter = SAM(
         static=static if uses_static(config) else None,
@@ -56,6 +65,7 @@ def build_drafter(
         l_threshold=config.l_threshold,
         endpos=config.endpos,
         graft=spec.graft and tree_ok,
+        dynamic=spec.dynamic,
     )
     return drafter, "; ".join(notes)
 

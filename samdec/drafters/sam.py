@@ -4,7 +4,8 @@ Which of the three drafts is samdec.rule's decision, as the reference code makes
 taken off the static match, the longer of that and the dynamic match retrieves (dynamic on a
 tie), and if it is shorter than l_threshold the auxiliary drafter drafts instead (nothing
 without one). With `graft`, the handed-over tree also carries the short match's continuation
-(graft.py).
+(graft.py). Without the dynamic automaton (`dynamic=False`, the paper's ablation) its match
+counts as 0 in the same rule, so the rule itself is unchanged.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ class SAM:
         l_threshold: int = 5,
         endpos: str = "first",
         graft: bool = False,
+        dynamic: bool = True,
     ) -> None:
-        self.dynamic = DynamicSAM(endpos=endpos)
+        self.dynamic = DynamicSAM(endpos=endpos) if dynamic else None
         self.static = StaticSAM(static) if static is not None else None
         self.auxiliary = auxiliary
         self.l_bias = l_bias
@@ -54,12 +56,12 @@ class SAM:
 
     def propose(self, max_tokens: int) -> Draft:
         ls = self.static.match_length if self.static is not None else 0
-        ld = self.dynamic.match_length
+        ld = self.dynamic.match_length if self.dynamic is not None else 0
         info = dict(
             match_static=ls,
             match_dynamic=ld,
             state_static=self.static.match_state if self.static is not None else -1,
-            state_dynamic=self.dynamic.match_state,
+            state_dynamic=self.dynamic.match_state if self.dynamic is not None else -1,
         )
         source, length, reason = choose_source(
             ls,
@@ -75,7 +77,7 @@ class SAM:
                 draft = graft_chain(draft, self._short_match_chain(ls, ld, max_tokens), max_tokens)
         elif source == "static" and self.static is not None:
             draft = self.static.propose(max_tokens)
-        elif source == "dynamic":
+        elif source == "dynamic" and self.dynamic is not None:
             draft = self.dynamic.propose(max_tokens)
         else:
             draft = chain([], "none")
@@ -93,5 +95,6 @@ class SAM:
         """The continuation of the match the rule found too short to draft on its own."""
         source, _, _ = retrieval_choice(ls, ld, self.l_bias, self.static is not None)
         retrieval = self.static if source == "static" else self.dynamic
-        assert retrieval is not None  # retrieval_choice names static only when there is one
+        if retrieval is None:  # no dynamic automaton: its match of 0 has nothing to graft
+            return chain([], "none")
         return retrieval.propose(min(max_tokens, GRAFT_KEYS))

@@ -14,6 +14,7 @@ import time
 import torch
 
 from ..cost import CostModel, calibrate, timed
+from . import progress
 from .cachefiles import keyed_cache_file, read_record, write_record
 
 # A kept curve is measured again when a 1-token forward now takes under this fraction of the
@@ -66,6 +67,7 @@ def calibrated_cost(runner, recalibrate: bool = False) -> CostModel:
         # the machine is busy *now*, and the kept (quieter) curve is the better estimate.
         if probe >= STALE_CALIBRATION * float(cached(1)):
             return cached
+    progress.stage("calibrating the cost curve")
     cost = calibrate(forward_ms, device=key)
     if cached is not None:  # keep the quieter measurement of each size
         cost = CostModel(

@@ -41,6 +41,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from . import progress
 from .cachefiles import measured_once
 from .machine import omp_wait
 from .native import kernel, kernel_key
@@ -152,6 +153,7 @@ def tune_chunking() -> tuple[int, ...]:
     counts that go in chunks."""
 
     def measure() -> dict:
+        progress.stage("tuning the kernel")
         costs = chunking_costs()
         rows = [r for r, ms in costs.items() if ms["chunks"] < ms["whole"]]
         return {"chunked_rows": rows, "ms_by_rows": {str(r): ms for r, ms in costs.items()}}
@@ -180,6 +182,10 @@ def _decode(codes: torch.Tensor, step: torch.Tensor, offset: torch.Tensor) -> to
     return codes.float() * step.unsqueeze(-1) + offset.unsqueeze(-1)
 
 
+# Rows of a weight `find_codes` searches at once (the bundled model's layers fit in one).
+FIND_ROWS = 4096
+
+
 def find_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
     """(codes uint8 (N, K), steps (N, K / BLOCK), offsets (N, K / BLOCK)) that decode to
     `weight` bit for bit, or None where its blocks are not de-quantised codes.
@@ -188,11 +194,21 @@ def find_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
     least weight is the offset, the step (max - min) / 15) and a signed one (Q8_0 and kin: code
     - 128 times a step of max |w| / 127), each with the float16 steps around the estimate.
     Whatever is kept is checked against every weight's bits, so a wrong guess costs only speed.
+    Every block is found on its own, so a large weight (the vocabulary's) is searched
+    FIND_ROWS rows at a time: the search's temporaries are several copies of what it holds.
     """
     block = kernel().BLOCK
     rows, columns = weight.shape
     if columns % block or weight.dtype != torch.float32:
         return None
+    if rows > FIND_ROWS:
+        parts = []
+        for start in range(0, rows, FIND_ROWS):
+            part = find_codes(weight[start : start + FIND_ROWS])
+            if part is None:
+                return None
+            parts.append(part)
+        return tuple(torch.cat(pieces) for pieces in zip(*parts, strict=True))
     blocks = weight.detach().reshape(rows, columns // block, block)
     low, high = blocks.amin(-1), blocks.amax(-1)
     bits = blocks.view(torch.int32)

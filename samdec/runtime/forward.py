@@ -281,9 +281,16 @@ def _like_the_first(layer: nn.Module, first: nn.Module) -> bool:
 
 def native_layers(model: nn.Module):
     """csrc/layers.cpp's `Layers` holding `model`'s decoder layers, where every layer is
-    what it runs (`_like_the_first`, every linear streamed and bias-free); None otherwise."""
-    compiled, layers = kernel(), model.model.layers
-    if compiled is None or not all(_like_the_first(layer, layers[0]) for layer in layers):
+    what it runs (`_like_the_first`, every linear streamed and bias-free); None otherwise.
+    Only a model in the streamed layout (a CPU's) asks for the kernel: elsewhere, on a GPU
+    say, nothing is built for a CPU."""
+    layers = model.model.layers
+    if not any(type(m) is StreamedLinear for m in model.modules()):
+        return None
+    if not all(_like_the_first(layer, layers[0]) for layer in layers):
+        return None
+    compiled = kernel()
+    if compiled is None:
         return None
     attn0 = layers[0].self_attn
     native = compiled.Layers(

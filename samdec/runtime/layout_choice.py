@@ -1,6 +1,8 @@
 """Which weight layout a model runs in on this machine ("auto"): each candidate timed once,
 through the forward the engine runs, and the choice kept in the cache under a key of all that
 changes it (model, device, dtype, CPU, threads, OpenMP waiting, the layouts' revision).
+A choice timed while other processes were busy on the CPUs is marked so, used, and timed
+again at a later load that finds the machine quiet (contention.py says why).
 
 What "auto" compares: steps of 1, 2, 4 and 8 tokens after 300 tokens of context, a plain step
 and the verify steps speculation takes; a layout that is cheaper only for a plain step can
@@ -10,6 +12,7 @@ still lose once drafts are verified, so both count.
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import platform
 import statistics
@@ -19,13 +22,20 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import progress
 from .cachefiles import keyed_cache_file, measured_once
+from .contention import OtherProcesses, others_now
 from .forward import lean_forward, model_forward
 from .kvcache import new_cache
 from .layouts import LAYOUT_REVISION, apply_layout, auto_candidates
 from .machine import cpu_info, omp_wait
+from .native import LOG
 
 CHOICE_CONTEXT, CHOICE_SIZES, CHOICE_ROUNDS = 300, (1, 2, 4, 8), 5
+PREFILL_ROWS = 32  # tokens a pass while the context is cached (`_prepared`)
+# Decoder layers a deep model's layouts are timed at (`layout_costs`): far enough apart that
+# drawing the line out to the whole depth does not blow up their noise much.
+TRIAL_DEPTHS = (2, 12)
 
 
 def _steps_ms(forward, cache, ids: torch.Tensor) -> float:
@@ -40,30 +50,108 @@ def _steps_ms(forward, cache, ids: torch.Tensor) -> float:
     return total
 
 
+def release_freed_memory() -> bool:
+    """Hand memory that was freed back to the system (glibc's malloc_trim; False where that
+    cannot be done). Loading frees a lot that glibc would otherwise keep: the float32 weights
+    a layout replaces, and the layouts `layout_costs` timed, each before the next is built."""
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):  # not glibc
+        return False
+
+
+def sharing_copy(model: nn.Module) -> nn.Module:
+    """A copy of `model`'s modules that shares all its tensors. A layout applied to it
+    replaces its linears by new modules holding new tensors (layouts.py never writes into a
+    weight it reads), so a candidate costs only what its layout builds: the embedding, the
+    norms and `model`'s own weights stay one copy, and `model` stays as it is."""
+    shared = {id(t): t for t in (*model.parameters(), *model.buffers())}
+    return copy.deepcopy(model, shared)
+
+
+def _prepared(model: nn.Module, name: str, ids: torch.Tensor, depth: int):
+    """(forward, cache) of a sharing copy of `model` cut to its first `depth` decoder layers,
+    in layout `name`, through the forward the engine runs, with CHOICE_CONTEXT tokens cached."""
+    copied = sharing_copy(model)
+    if depth < len(copied.model.layers):
+        copied.model.layers = nn.ModuleList(list(copied.model.layers)[:depth])
+        copied.config.num_hidden_layers = depth  # the copy's own config (deepcopy)
+        if getattr(copied.config, "layer_types", None) is not None:
+            copied.config.layer_types = list(copied.config.layer_types)[:depth]
+    apply_layout(copied, name)
+    forward = model_forward(copied, lean_forward(copied))  # what the engine runs
+    cache = new_cache(copied)
+    # The context a few tokens a pass: the timed steps only need it cached, and one pass would
+    # hold logits for all of it over the whole vocabulary while the layout's weights are held.
+    for start in range(0, CHOICE_CONTEXT, PREFILL_ROWS):
+        forward(ids[:, start : min(start + PREFILL_ROWS, CHOICE_CONTEXT)], cache)
+    return forward, cache
+
+
+def trial_depths(layers: int) -> tuple[int, ...]:
+    """The depths a layout is timed at: TRIAL_DEPTHS where the model is deeper, else its own."""
+    return TRIAL_DEPTHS if layers > max(TRIAL_DEPTHS) else (layers,)
+
+
+def at_depth(costs: dict[int, float], depth: int) -> float:
+    """A step's cost at `depth` layers from its costs at one or two depths. The decoder layers
+    of a model are alike, so a step costs a + b * depth (embedding, output layer and the
+    forward's own work, then each layer): a line through the two points."""
+    if len(costs) == 1:
+        return next(iter(costs.values()))
+    (d1, c1), (d2, c2) = sorted(costs.items())
+    return c1 + (c2 - c1) * (depth - d1) / (d2 - d1)
+
+
 def layout_costs(model: nn.Module, candidates: tuple[str, ...]) -> dict[str, float]:
     """ms of steps of CHOICE_SIZES tokens of `model` in each layout, through the forward the
-    engine runs, the layouts measured in turns so that a slow moment of the
-    machine slows them alike. `model` itself stays as it is: each layout is applied to a copy."""
+    engine runs. `model` itself stays as it is: each layout is applied to a `sharing_copy`.
+
+    What choosing costs in memory is bounded twice. One layout besides the first (stock) is
+    held at a time, timed in turns with the first, round by round, so that a slow moment of
+    the machine slows both alike; its cost is its median ratio to the first's in the same
+    sitting, on the scale of the first's median over all. And a deep model's layouts are
+    timed on copies cut to TRIAL_DEPTHS layers, each round's cost drawn out to the whole depth
+    (`at_depth`): a layout that keeps its own float32 weights (packed) then holds a few
+    layers' worth beside the model's, not a second model.
+    """
     shape = (1, CHOICE_CONTEXT + max(CHOICE_SIZES))
     ids = torch.randint(
         0, model.config.vocab_size, shape, generator=torch.Generator().manual_seed(0)
     )
-    trials = []
+    full = len(model.model.layers)
+    depths = trial_depths(full)
+
+    def timed(trials: dict[int, tuple]) -> float:  # one round, drawn out to the whole depth
+        return at_depth({d: _steps_ms(*trial, ids) for d, trial in trials.items()}, full)
+
+    first, others = candidates[0], candidates[1:]
+    base: list[float] = []
+    ratios: dict[str, float] = {}
     with torch.no_grad():
-        for name in candidates:
-            copied = copy.deepcopy(model)
-            apply_layout(copied, name)
-            forward = model_forward(copied, lean_forward(copied))  # what the engine runs
-            cache = new_cache(copied)
-            forward(ids[:, :CHOICE_CONTEXT], cache)
-            trials.append((name, forward, cache))
-        times: dict[str, list[float]] = {name: [] for name in candidates}
-        for round_ in range(CHOICE_ROUNDS + 1):  # the first round warms up
-            for name, forward, cache in trials:
-                ms = _steps_ms(forward, cache, ids)
+        reference = {d: _prepared(model, first, ids, d) for d in depths}
+        if not others:
+            progress.stage("timing layouts", 1, 1)
+            alone = [timed(reference) for _ in range(CHOICE_ROUNDS + 1)]
+            return {first: statistics.median(alone[1:])}  # the first round warms up
+        for i, name in enumerate(others, 1):
+            progress.stage("timing layouts", i, len(others))
+            trial = {d: _prepared(model, name, ids, d) for d in depths}
+            mine, theirs = [], []
+            for round_ in range(CHOICE_ROUNDS + 1):  # the first round warms up
+                pair = (timed(reference), timed(trial))
                 if round_:
-                    times[name].append(ms)
-    return {name: statistics.median(t) for name, t in times.items()}
+                    theirs.append(pair[0])
+                    mine.append(pair[1])
+            base += theirs
+            ratios[name] = statistics.median(m / t for m, t in zip(mine, theirs, strict=True))
+            del trial  # its weights go before the next layout's are built
+            gc.collect()
+            release_freed_memory()
+    scale = statistics.median(base)
+    return {first: scale, **{name: ratio * scale for name, ratio in ratios.items()}}
 
 
 def layout_choice_file(name: str, device: str, dtype: str) -> tuple[str, Path]:
@@ -80,15 +168,41 @@ def layout_choice_file(name: str, device: str, dtype: str) -> tuple[str, Path]:
 
 def choose_layout(model, name: str, device: str, dtype: str) -> str:
     """The fastest of `auto_candidates()` for this model on this machine: measured once
-    (a few seconds), then read from the cache; the costs are kept beside the choice."""
+    (a few seconds), then read from the cache; the costs are kept beside the choice, and
+    whether other processes were busy on the CPUs meanwhile. A choice timed on a busy machine
+    is used, but measured again at a later load that finds the machine quiet."""
     key, _ = layout_choice_file(name, device, dtype)
     candidates = auto_candidates()
 
     def measure() -> dict:
-        costs = layout_costs(model, candidates)
-        return {"layout": min(costs, key=costs.get), "ms_steps_of_1_2_4_8_tokens": costs}
+        with OtherProcesses() as others:
+            costs = layout_costs(model, candidates)
+        record = {"layout": min(costs, key=costs.get), "ms_steps_of_1_2_4_8_tokens": costs}
+        if others.busy is None:
+            LOG.info("samdec: no /proc/stat: the layouts' timing is kept as a quiet machine's")
+        elif others.busy:
+            LOG.warning(
+                "samdec: the layout (%s) was timed while other processes kept %.1f cores "
+                "busy; it is used for now and timed again at a load that finds the machine "
+                "quiet",
+                record["layout"],
+                others.cores,
+            )
+        return {**record, "other_processes_cores": others.cores, "busy": others.busy}
 
     def usable(record: dict) -> bool:  # a hand-edited or damaged record is measured again
-        return record.get("layout") in candidates
+        if record.get("layout") not in candidates:
+            return False
+        if not record.get("busy"):
+            return True
+        now = others_now()
+        if now.busy is False:
+            LOG.warning(
+                "samdec: timing the layouts again: the kept choice (%s) was timed on a busy "
+                "machine, and it is quiet now",
+                record["layout"],
+            )
+            return False
+        return True
 
     return measured_once("layouts", key, measure, usable)["layout"]

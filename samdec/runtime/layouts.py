@@ -78,7 +78,10 @@ def _pack(weight: torch.Tensor) -> torch.Tensor:
 def _stacked(linears: tuple[nn.Linear, ...]) -> tuple[torch.Tensor, nn.Parameter | None]:
     """The weights of linears of one input as one (sum of outs, in) matrix, and their biases."""
     with torch.no_grad():
-        weight = torch.cat([linear.weight.detach() for linear in linears])
+        # A lone linear's weight is only read (packed into a new tensor): not copied, which
+        # spares a transient copy of the largest one (the vocabulary's) while a layout builds.
+        weights = [linear.weight.detach() for linear in linears]
+        weight = weights[0] if len(weights) == 1 else torch.cat(weights)
         biases = [linear.bias for linear in linears]
         bias = None if biases[0] is None else torch.cat([b.detach() for b in biases])
     return weight, nn.Parameter(bias, False) if bias is not None else None
@@ -303,6 +306,8 @@ def apply_layout(model: nn.Module, name: str) -> None:
     weight = next(model.parameters(), torch.empty(0))
     if name == "streamed" and (weight.dtype, weight.device.type) != (torch.float32, "cpu"):
         raise ValueError("the streamed layout computes in float32 on a CPU only")
+    if name == "packed" and weight.device.type != "cpu":  # oneDNN is a CPU library
+        raise ValueError("the packed layout runs on a CPU only")
     if not layout.available():
         raise ValueError(f"the {name} layout needs {layout.needs}")
     if layout.linear is not None:

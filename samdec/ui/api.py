@@ -93,10 +93,11 @@ def compare(
     temperature: float = 0.0,
     seed: int | None = None,
 ) -> str:
-    """Compare plain decoding, transformers' prompt lookup decoding (greedy only) and `method`
-    on one prompt; with temperature > 0 plain sampling and `method` share one seed and must
-    still agree token for token. Returns JSON: {"runs": [{name, tokens, steps, mat,
-    tokens_per_s, identical, token_ids}], "note": str}."""
+    """Compare plain decoding, prompt lookup decoding (method pld) and `method` on one prompt,
+    all in the engine's loop; with temperature > 0 every run shares one seed and must still
+    agree token for token. Returns JSON: {"runs": [{name, tokens, steps, mat, tokens_per_s,
+    identical, token_ids}], "note": str}; for a SAM method the note also counts the steps
+    its automata drafted further than prompt lookup would have at the same text."""
     values = dict(locals())
     try:
         rows, note = run_compare(values)

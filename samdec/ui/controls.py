@@ -25,7 +25,16 @@ from .request import MAX_NEW_TOKENS
 log = logging.getLogger("samdec.app")
 
 # The order the page offers the methods in (the richest first).
-METHOD_ORDER = ("sam+recycling", "sam+graft", "sam", "sam-dynamic", "recycling", "ar")
+METHOD_ORDER = (
+    "sam+recycling",
+    "sam+graft",
+    "sam",
+    "sam-dynamic",
+    "sam-static",
+    "recycling",
+    "pld",
+    "ar",
+)
 
 
 @dataclass

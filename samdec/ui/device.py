@@ -47,20 +47,18 @@ def gpu_stream(spec: str, ids: list[int], config, cancel: threading.Event | None
 
 @gpu(duration=180)
 def gpu_compare(spec: str, ids: list[int], config) -> dict:
-    """Plain decoding, transformers' prompt lookup (greedy only) and `config.method` on one
-    prompt, one after the other: {"ar": Trace, "pld": (token ids, seconds) or None,
-    "ours": Trace or None}."""
-    from samdec.baselines import hf_generate
-
+    """Plain decoding, prompt lookup (method pld) and `config.method` on one prompt, one after
+    the other, all in the engine's loop with the same settings (and seed): only the drafting
+    differs. {"ar": Trace, "pld": Trace or None (the method is pld itself), "ours": Trace or
+    None (plain decoding), "eos_ids": the tokens that end a generation}."""
     engine = rt.RUNTIME.engine(spec)
     engine.generate(ids, replace(config, method="ar", max_new_tokens=2))  # warm-up
     ar = engine.generate(ids, replace(config, method="ar"), details=True)
     pld = None
-    if config.temperature == 0:
-        with engine.lock:
-            pld = hf_generate(engine.runner.model, ids, config.max_new_tokens, prompt_lookup=True)
+    if config.method != "pld":
+        pld = engine.generate(ids, replace(config, method="pld"), details=True)
     ours = engine.generate(ids, config, details=True) if method(config.method).drafts else None
-    return {"ar": ar, "pld": pld, "ours": ours}
+    return {"ar": ar, "pld": pld, "ours": ours, "eos_ids": engine.eos_ids}
 
 
 @gpu(duration=180)

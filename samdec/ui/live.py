@@ -104,6 +104,7 @@ def generate_updates(
     runtime = rt.RUNTIME
     try:
         model = runtime.offered(values.get("model"))
+        yield from _warming_updates(runtime, model, session)
         if not runtime.is_loaded(model):
             message = f"Loading model {model}… (once per process)"
             yield {"notice": notice_html([message]), "session": session}
@@ -123,6 +124,22 @@ def generate_updates(
         yield {"notice": notice_html(["Stopped before decoding started."]), "session": session}
     except UserError as exc:  # the server is busy
         yield {"notice": error_notice(exc, ""), "session": session}
+
+
+WARMING_POLL_S = 0.5  # how often the notice checks the warm-up's stage
+
+
+def _warming_updates(runtime: rt.Runtime, model: str, session: Session) -> Iterator[dict]:
+    """While the first model is being prepared (app start-up): the stage it is at, each time
+    it changes, until it is ready. The page waits as long as that takes, since it shows how
+    it goes; an API call waits a bounded time (Runtime.ready)."""
+    status = runtime.warming
+    shown = None
+    while model == runtime.models[0] and status.running:
+        if status.stage != shown:
+            shown = status.stage
+            yield {"notice": notice_html([f"Preparing the model: {shown}…"]), "session": session}
+        status.wait(WARMING_POLL_S)
 
 
 def on_unload(request: gr.Request) -> None:

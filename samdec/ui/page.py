@@ -9,7 +9,7 @@ import gradio as gr
 
 import visuals as V
 
-from . import api, automaton_view, compare, live, playground, replay, tune
+from . import api, automaton_view, compare, live, playground, replay, status, tune
 from . import runtime as rt
 from .controls import build_controls, load_examples
 from .panels import Session
@@ -36,6 +36,7 @@ def build_demo(assets: Path = ASSETS) -> gr.Blocks:
         # A closed tab's session is dropped after an hour; a live one after SESSION_TTL_S.
         session = gr.State(Session(), time_to_live=SESSION_TTL_S)
         gr.HTML(HEADER + V.legend_html())
+        status.build()
         with gr.Accordion("How it works (2-minute read)", open=True, elem_id="sd-explainer"):
             gr.HTML(V.HOW_IT_WORKS)
         with gr.Row(equal_height=False):

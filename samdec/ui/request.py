@@ -65,10 +65,12 @@ def read_request(values: Mapping[str, Any]) -> Request:
 
 def prepare(request: Request, **changes: Any) -> Prepared:
     """Load the request's model and encode its prompt; `changes` override config fields.
+    While the first model is being prepared, waits a bounded time for it (Runtime.ready).
     Raises UserError."""
     config = replace(request.config, **changes) if changes else request.config
     request = replace(request, config=config)
     runtime = rt.RUNTIME
+    runtime.ready(request.model)
     loaded = runtime.loaded(request.model)
     ids = loaded.encode_prompt(request.prompt)
     if len(ids) >= loaded.max_context:

@@ -17,9 +17,13 @@ import os
 import re
 import socket
 import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from samdec.runtime import progress
 
 from .admission import Admission
 from .errors import UserError
@@ -80,12 +84,51 @@ def check_model_spec(spec: str | None) -> str:
     return spec
 
 
+# How long an API call that arrives while the first model is being prepared waits for it,
+# before it is told what is being prepared and to try again.
+WARM_UP_WAIT_S = 30.0
+WARM_UP_FAILED = "The model could not be prepared on this server (the server's log says why)."
+
+
+@dataclass
+class WarmUp:
+    """The first model's warm-up as a visitor may see it: the stage it is at, and how it ended
+    (`error` is safe to show: it names no file)."""
+
+    stage: str = ""
+    started: float | None = None  # time.monotonic()
+    finished: float | None = None
+    error: str = ""
+    _done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.started is not None and not self._done.is_set()
+
+    def begin(self) -> None:
+        self.started, self.stage = time.monotonic(), "starting"
+
+    def set_stage(self, text: str) -> None:
+        self.stage = text
+
+    def end(self, error: str = "") -> None:
+        self.error, self.finished = error, time.monotonic()
+        self._done.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for the warm-up to end (True if it has, or never began)."""
+        return self.started is None or self._done.wait(timeout)
+
+
 class Runtime:
     """Models, static automata and engines by model spec, each loaded once.
 
     A model and its static automaton load on the CPU side; the Engine (which measures the
     verify cost on the device) is made on first use inside the GPU context (ZeroGPU runs
     GPU-decorated functions in a worker process; elsewhere it is all one process).
+
+    Each model has its own lock, held while it loads and while its engine is made, so that
+    loading one model never holds up the requests for another; a small lock guards the tables.
     """
 
     max_extra_models = 1  # loaded at once besides the first model of the list
@@ -99,7 +142,9 @@ class Runtime:
         self.corpus = Path(corpus) if corpus else None
         self.models = tuple(check_model_spec(m) for m in models) or ("bundled",)
         self.admission = admission or Admission()
-        self._lock = threading.Lock()
+        self._tables = threading.Lock()
+        self._model_locks: dict[str, threading.Lock] = {}
+        self.warming = WarmUp()  # the first model's
         self._models: dict[str, Any] = {}
         self._static: dict[str, tuple[Any, str]] = {}
         self._engines: dict[str, Any] = {}
@@ -121,19 +166,30 @@ class Runtime:
             raise UserError(f"This server offers only these models: {', '.join(self.models)}.")
         return spec
 
+    def _lock_of(self, spec: str) -> threading.Lock:
+        with self._tables:
+            return self._model_locks.setdefault(spec, threading.Lock())
+
     def loaded(self, spec: str | None = None):
         """The LoadedModel of an offered model (and its static automaton), loading them once."""
         spec = self.offered(spec)
-        with self._lock:
-            if spec not in self._models:
+        loaded = self._models.get(spec)
+        if loaded is not None:
+            return loaded
+        with self._lock_of(spec):
+            loaded = self._models.get(spec)
+            if loaded is None:
                 loaded = _load(spec)
-                self._models[spec] = loaded
-                self._static[spec] = self._load_static(loaded.tokenizer)
-                self._pieces[spec] = {}
-                self._evict_extra_models()
-            return self._models[spec]
+                static = self._load_static(loaded.tokenizer)
+                with self._tables:
+                    self._models[spec] = loaded
+                    self._static[spec] = static
+                    self._pieces[spec] = {}
+                    self._evict_extra_models()
+            return loaded
 
     def _evict_extra_models(self) -> None:
+        """Drop the oldest models besides the first beyond `max_extra_models` (tables held)."""
         extra = [s for s in self._models if s != self.models[0]]
         while len(extra) > self.max_extra_models:
             old = extra.pop(0)
@@ -155,14 +211,31 @@ class Runtime:
         """The decoding engine of a model (call inside the GPU context)."""
         loaded = self.loaded(spec)
         spec = self.offered(spec)
-        with self._lock:
+        engine = self._engines.get(spec)
+        if engine is not None:
+            return engine
+        with self._lock_of(spec):
             engine = self._engines.get(spec)
             if engine is None:
                 from samdec.stack import engine_for
 
-                engine = engine_for(loaded, static=self._static[spec][0])
-                self._engines[spec] = engine
+                engine = engine_for(loaded, static=self._static.get(spec, (None, ""))[0])
+                with self._tables:  # kept only if the model was not evicted meanwhile
+                    if self._models.get(spec) is loaded:
+                        self._engines[spec] = engine
             return engine
+
+    def ready(self, spec: str | None = None, wait_s: float | None = None) -> None:
+        """For an API call: wait up to `wait_s` for the warm-up of the first model (if it is
+        that model's, and running), then UserError saying what is being prepared. A failed
+        warm-up lets the call go on: its own load says what is wrong."""
+        spec = self.offered(spec)
+        wait_s = WARM_UP_WAIT_S if wait_s is None else wait_s
+        if spec != self.models[0] or spec in self._engines or self.warming.wait(wait_s):
+            return
+        raise UserError(
+            f"The model is still being prepared ({self.warming.stage}); try again in a few seconds."
+        )
 
     def piece_fn(self, spec: str):
         """Token id -> text with the model's tokenizer (None if the model is not loaded)."""
@@ -180,19 +253,38 @@ class Runtime:
         return piece
 
     def warm_up(self, zerogpu: bool = False) -> None:
-        """Load the first model, its static automaton and (off ZeroGPU, in the background)
-        its cost curve, so that the first visitor does not wait for them."""
-        if zerogpu:  # ZeroGPU expects the model loaded at start-up, outside the GPU context
-            self.loaded()
-            return
+        """Prepare the first model: load it and its static automaton and (off ZeroGPU) make its
+        engine and run a first short generation, so that the first visitor does not wait for
+        them. Off ZeroGPU in the background, its stages in `self.warming`; ZeroGPU expects the
+        model loaded at start-up, outside the GPU context, so there it loads before this
+        returns."""
+        status = self.warming
+        status.begin()
+        stop_listening = progress.listen(status.set_stage)
 
         def work() -> None:
+            error = ""
             try:
-                self.engine()
+                status.set_stage("loading the model")
+                self.loaded()
+                if not zerogpu:
+                    engine = self.engine()
+                    status.set_stage("a first short generation")
+                    _first_generation(engine)
+            except UserError as exc:
+                error = str(exc)
             except Exception:
                 log.exception("warm-up failed (the first request will report the problem)")
+                error = WARM_UP_FAILED
+            finally:
+                stop_listening()
+                status.end(error)
+                log.info("warm-up %s", f"failed: {error}" if error else "done")
 
-        threading.Thread(target=work, name="samdec-warm-up", daemon=True).start()
+        if zerogpu:
+            work()
+        else:
+            threading.Thread(target=work, name="samdec-warm-up", daemon=True).start()
 
     def _load_static(self, tokenizer) -> tuple[Any, str]:
         path = self.corpus_path()
@@ -210,6 +302,14 @@ class Runtime:
             log.warning("static corpus %s failed to load: %s", path, exc)
             # The exception's text may hold server paths: the log has it, visitors get the kind.
             return None, f"static corpus {path.name} could not be read ({type(exc).__name__})"
+
+
+def _first_generation(engine) -> None:
+    """A few tokens, so that the automata's compiled code is loaded before a visitor asks."""
+    from samdec.config import DecodeConfig
+
+    method = "sam+recycling" if engine.static is not None else "sam"
+    engine.generate(engine.encode("Say hello."), DecodeConfig(method=method, max_new_tokens=4))
 
 
 def _load(spec: str):

@@ -1,0 +1,118 @@
+"""`python -m samdec prepare` and the progress hook it prints: the stages announced only when
+work is really done, failures reported (never a traceback), a second run with nothing to do."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from types import SimpleNamespace
+
+import pytest
+
+from samdec import prepare as prep
+from samdec.runtime import progress
+from tests.conftest import run_cli
+
+
+def test_progress_tells_every_listener_until_it_stops():
+    heard: list[str] = []
+    stop = progress.listen(heard.append)
+    try:
+        progress.stage("timing layouts", 2, 3)
+        assert progress.current() == "timing layouts 2/3"
+        progress.stage("calibrating the cost curve")
+    finally:
+        stop()
+    progress.stage("de-quantising")  # after stop: not heard
+    progress.clear()
+    assert heard == ["timing layouts 2/3", "calibrating the cost curve"]
+    assert progress.current() == ""
+
+
+def test_a_failing_listener_does_not_stop_the_work_or_the_others():
+    heard: list[str] = []
+
+    def broken(text: str) -> None:
+        raise RuntimeError("display gone")
+
+    stops = [progress.listen(broken), progress.listen(heard.append)]
+    try:
+        progress.stage("building the kernel")  # must not raise
+    finally:
+        for stop in stops:
+            stop()
+        progress.clear()
+    assert heard == ["building the kernel"]
+
+
+class FakeEngine:
+    static = None
+    generated = 0
+
+    def encode(self, prompt):
+        return [1]
+
+    def generate(self, ids, config):
+        FakeEngine.generated += 1
+
+
+def test_a_failed_step_is_reported_and_the_others_go_on(monkeypatch, capsys):
+    def load_model(spec, device, dtype, layout):
+        progress.stage("de-quantising")
+        return SimpleNamespace(tokenizer=None)
+
+    def broken_static(loaded, static):
+        raise ValueError("the corpus file is damaged\nsecond line")
+
+    monkeypatch.setattr("samdec.runtime.loading.load_model", load_model)
+    monkeypatch.setattr(prep, "_static", broken_static)
+    monkeypatch.setattr(prep, "_engine", lambda loaded, automaton: FakeEngine())
+    monkeypatch.setattr(prep, "_facts", lambda loaded, layout, report: {"model": "fake"})
+    FakeEngine.generated = 0
+    report = prep.prepare()
+    assert report.failed == [
+        "building the static automaton failed: ValueError: the corpus file is damaged"
+    ]
+    assert FakeEngine.generated == 1  # the steps after the failed one still ran
+    assert list(report.seconds) == ["loading the model", "de-quantising", prep.FIRST_GENERATION]
+    assert "building the static automaton" in report.cached
+    text = prep.summary(report)
+    assert "de-quantising" in text and "the corpus file is damaged" in text and "fake" in text
+    assert "prepare: de-quantising…" in capsys.readouterr().err
+    assert progress.current() == ""
+
+
+def test_a_model_that_cannot_be_loaded_is_a_clear_error():
+    result = run_cli("prepare", "--model", "/nonexistent/model.gguf", timeout=120)
+    assert result.returncode == 1
+    assert "samdec prepare: error: GGUF file not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.model
+def test_prepare_does_the_work_once_then_finds_it_cached(tmp_path):
+    """One real run on an empty cache (without the native kernel, whose build takes minutes:
+    that also checks a stage that cannot run here says why), then a second with nothing to do."""
+    env = {"SAMDEC_CACHE": str(tmp_path / "cache"), "SAMDEC_NO_NATIVE": "1"}
+    first = run_cli("prepare", env=env, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    for stage in (
+        "de-quantising",
+        "timing layouts",
+        "building the static automaton",
+        "calibrating the cost curve",
+    ):
+        assert f"prepare: {stage}" in first.stderr, stage
+    assert "building the kernel: not here (SAMDEC_NO_NATIVE is set)" in first.stdout
+    assert "nothing to do" not in first.stdout and "Traceback" not in first.stderr
+    if "OMP_WAIT_POLICY" not in os.environ:  # measured under the app's OpenMP setting
+        (choice,) = (tmp_path / "cache" / "layouts").glob("*.json")
+        assert "spin 10000" in json.loads(choice.read_text())["key"]
+
+    second = run_cli("prepare", env=env, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert not [s for s in prep.STAGES if f"prepare: {s}" in second.stderr], second.stderr
+    assert "prepared in" in second.stdout and ": nothing to do (and" in second.stdout
+    assert all(s in second.stdout for s in prep.STAGES)  # listed as already in the cache
+    shutil.rmtree(tmp_path / "cache", ignore_errors=True)
