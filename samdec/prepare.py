@@ -100,7 +100,7 @@ def prepare(
     (samdec.runtime.loading.ModelLoadError), as there is nothing else to do without it."""
     from tqdm import tqdm
 
-    from .runtime.loading import load_model
+    from .runtime.loading import load_model, load_tokenizer
 
     out = out or sys.stderr
     report = Report()
@@ -109,11 +109,23 @@ def prepare(
     start = time.perf_counter()
     bar = tqdm(total=4, desc="prepare", unit="step", file=out, disable=None, leave=False)
     try:
+        # The static automaton first, from the tokenizer alone: building it takes memory of
+        # its own, which then is not on top of the model's (and of the layouts' timing).
+        clock("loading the tokenizer")
+        tokenizer = load_tokenizer(spec)
+        built = _step(report, clock, "building the static automaton", _static, tokenizer, static)
+        bar.update()
+        # Read back from the cache below; a build that failed is reported once, not twice.
+        have_static = built is not None
+        del built
         clock(LOADING)
         loaded = load_model(spec, device, dtype, layout)
         bar.update()
-        automaton = _step(report, clock, "building the static automaton", _static, loaded, static)
-        bar.update()
+        automaton = (
+            _step(report, clock, "reading the static automaton", _static, loaded.tokenizer, static)
+            if have_static
+            else None
+        )
         engine = _step(report, clock, "calibrating the cost curve", _engine, loaded, automaton)
         bar.update()
         if engine is not None:
@@ -160,7 +172,7 @@ def app_corpus() -> Path:
     return Path(os.environ.get("SAMDEC_CORPUS") or DEFAULT_CORPUS)
 
 
-def _static(loaded, static: str):
+def _static(tokenizer, static: str):
     from .corpus import cached_static
     from .static_automaton import StaticSuffixAutomaton
 
@@ -170,7 +182,7 @@ def _static(loaded, static: str):
     if path.suffix == ".sam":  # a built automaton: nothing to build, only to check
         automaton = StaticSuffixAutomaton.load(path)
     else:
-        automaton = cached_static(loaded.tokenizer, path)
+        automaton = cached_static(tokenizer, path)
     automaton.verify()  # as the app does before it uses one
     return automaton
 

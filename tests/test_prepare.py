@@ -66,6 +66,7 @@ def test_a_failed_step_is_reported_and_the_others_go_on(monkeypatch, capsys):
         raise ValueError("the corpus file is damaged\nsecond line")
 
     monkeypatch.setattr("samdec.runtime.loading.load_model", load_model)
+    monkeypatch.setattr("samdec.runtime.loading.load_tokenizer", lambda spec: None)
     monkeypatch.setattr(prep, "_static", broken_static)
     monkeypatch.setattr(prep, "_engine", lambda loaded, automaton: FakeEngine())
     monkeypatch.setattr(prep, "_facts", lambda loaded, layout, report: {"model": "fake"})
@@ -75,7 +76,9 @@ def test_a_failed_step_is_reported_and_the_others_go_on(monkeypatch, capsys):
         "building the static automaton failed: ValueError: the corpus file is damaged"
     ]
     assert FakeEngine.generated == 1  # the steps after the failed one still ran
-    assert list(report.seconds) == ["loading the model", "de-quantising", prep.FIRST_GENERATION]
+    assert list(report.seconds) == [
+        "loading the tokenizer", "loading the model", "de-quantising", prep.FIRST_GENERATION
+    ]  # fmt: skip
     assert "building the static automaton" in report.cached
     text = prep.summary(report)
     assert "de-quantising" in text and "the corpus file is damaged" in text and "fake" in text

@@ -214,6 +214,36 @@ NOT_EXACT = (
 )
 
 
+def _source(name: str, folder: Path | None, gguf_name: str | None) -> str | Path:
+    """Where transformers reads the model from: a GGUF's de-quantised copy (made once), the
+    local folder, or the hub id."""
+    if gguf_name is None or folder is None:
+        return folder if folder is not None else name
+    source = _gguf_cache_dir(folder / gguf_name)
+    if not (source / "model.safetensors").is_file():
+        # Two processes starting at once: one de-quantises, the other waits and reads it.
+        with exclusive(source.with_name(source.name + ".lock")):
+            if not (source / "model.safetensors").is_file():
+                progress.stage("de-quantising")
+                _write_dequantised_cache(folder, folder / gguf_name, source)
+                release_freed_memory()  # the GGUF's reader and its float32 copy
+    return source
+
+
+def load_tokenizer(spec: str = BUNDLED):
+    """The tokenizer of `spec` alone (de-quantising a GGUF first, once, as load_model would),
+    for work that needs no weights, such as building a static automaton before the model
+    takes its memory."""
+    from transformers import AutoTokenizer
+
+    name, folder, gguf_name = _resolve(split_dtype(spec)[0])
+    try:
+        with _quiet_progress():
+            return AutoTokenizer.from_pretrained(_source(name, folder, gguf_name))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"Could not load the tokenizer of '{spec}': {exc}") from exc
+
+
 def load_model(
     spec: str = BUNDLED,
     device: str | None = None,
@@ -244,18 +274,7 @@ def load_model(
     import torch
 
     dtype = _dtype_for(device) if dtype in (None, "auto") else getattr(torch, dtype)
-    source: str | Path
-    if gguf_name is not None and folder is not None:
-        source = _gguf_cache_dir(folder / gguf_name)
-        if not (source / "model.safetensors").is_file():
-            # Two processes starting at once: one de-quantises, the other waits and reads it.
-            with exclusive(source.with_name(source.name + ".lock")):
-                if not (source / "model.safetensors").is_file():
-                    progress.stage("de-quantising")
-                    _write_dequantised_cache(folder, folder / gguf_name, source)
-                    release_freed_memory()  # the GGUF's reader and its float32 copy
-    else:
-        source = folder if folder is not None else name
+    source = _source(name, folder, gguf_name)
     try:
         with _quiet_progress():
             tokenizer = AutoTokenizer.from_pretrained(source)
