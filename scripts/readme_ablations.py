@@ -103,8 +103,8 @@ def removal_verdict(values: dict[str, float], what: str) -> str:
     agrees = static_helps and dynamic_helps and no_dynamic < no_static
     return (
         f"Removing the static automaton (`sam-dynamic`) takes {what} from {full:.2f} to "
-        f"{no_static:.2f}, removing the dynamic one (`sam-static`) to {no_dynamic:.2f}: {helps}, "
-        f"{more}"
+        f"{no_static:.2f}, removing the dynamic one (`sam-static`) to {no_dynamic:.2f}: {helps}"
+        + (f", {more}" if static_helps and dynamic_helps else "")
         + (", as in the paper." if agrees else "; the paper found both help, the dynamic one more.")
     )
 

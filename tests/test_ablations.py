@@ -224,6 +224,7 @@ def test_the_removal_sentence_follows_the_numbers():
     static_useless = {"sam": 1.8, "sam-dynamic": 1.8, "sam-static": 1.2}
     said = blocks.removal_verdict(static_useless, "MAT")
     assert "only the dynamic automaton helps" in said and "as in the paper" not in said
+    assert "helps, the" not in said  # which helps more means nothing when only one helps
 
 
 # -----------------------------------------------------------------------------

@@ -230,7 +230,8 @@ def test_an_artifact_from_uncommitted_code_is_named(tmp_path):
     (tmp_path / "specbench.json").write_text(json.dumps(artifact))
     assert rr.quoted_artifacts([README], tmp_path) == ["specbench.json"]
     assert rr.uncommitted(["specbench.json"], tmp_path) == ["specbench.json"]
-    assert "commit 58b6f7f+changes" in rr.render_block("headline", tmp_path)
+    short = artifact["receipt"]["commit"][:7]
+    assert f"commit {short}+changes" in rr.render_block("headline", tmp_path)
 
 
 @pytest.mark.parametrize(
