@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from .config import ENDPOS, POLICIES, DecodeConfig
 from .methods import METHODS, TABLE, method
-from .runtime.layouts import LAYOUT_CHOICES
+from .runtime.layouts import INTEGER_NUMERICS, LAYOUT_CHOICES, NUMERICS
 from .runtime.loading import DTYPES
 
 
@@ -45,7 +45,16 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         default=None,
         choices=LAYOUT_CHOICES,
         help="how linear weights are stored (default: auto for float32 on a CPU: the fastest of "
-        "stock, packed and streamed there, measured once per machine; stock elsewhere)",
+        "stock, packed and streamed there, measured once per machine; stock elsewhere). "
+        "integer: the GGUF's codes multiplied in integers (see --numerics)",
+    )
+    p.add_argument(
+        "--numerics",
+        default=None,
+        choices=NUMERICS,
+        help="float32 (default): exact to transformers' float32. integer: "
+        f"{INTEGER_NUMERICS} (a CPU with AVX-512 VNNI, a GGUF model; the same as --layout "
+        "integer)",
     )
     p.add_argument(
         "--static",
@@ -518,8 +527,25 @@ COMMANDS = {
 }
 
 
+def numerics_to_layout(parser: CleanParser, args: argparse.Namespace) -> None:
+    """--numerics integer is the integer layout; float32 leaves the layout as asked, but not
+    the integer one."""
+    chosen = getattr(args, "numerics", None)
+    if chosen is None:
+        return
+    layout = getattr(args, "layout", None)
+    if chosen == "integer" and layout not in (None, "auto", "integer"):
+        parser.error(f"--numerics integer runs the integer layout, not {layout}")
+    if chosen == "float32" and layout == "integer":
+        parser.error("--numerics float32 and --layout integer ask for different arithmetic")
+    if chosen == "integer":
+        args.layout = "integer"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    numerics_to_layout(parser, args)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # to run it again (prepare)
     from .runtime.loading import ModelLoadError
 

@@ -30,6 +30,22 @@ SELF_INSTRUCT_PROMPTS = tuple(
 )
 # Every TUNING_EVERY-th prompt of a source (by position) is kept for tuning, never distilled.
 TUNING_EVERY = 4
+# The shipped corpus's sources, by the prompt file stem its ids start with ("train:12" is row
+# 12 of GSM8K's train.jsonl): what the page calls them.
+SOURCE_NAMES = {
+    "train": "GSM8K train",
+    "code_alpaca_2k": "Code Alpaca",
+    "seed_tasks": "Self-Instruct seed tasks",
+    "user_oriented_instructions": "Self-Instruct user-oriented",
+}
+
+
+def source_of(doc_id: str) -> tuple[str, str]:
+    """(source name, row) of a document id "stem:row"; ("", "") for an id of another shape."""
+    stem, colon, row = doc_id.rpartition(":")
+    if not colon or not stem:
+        return "", ""
+    return SOURCE_NAMES.get(stem, stem), row
 
 
 def open_text(path: Path, mode: str = "rt"):
@@ -203,20 +219,26 @@ def _generate_in_batches(loaded, encoded, eos: set[int], max_new_tokens: int, ba
 
 def read_documents(path: Path, field: str = "answer") -> Iterator[str]:
     """Texts of a corpus file: JSONL (the `field` of each row) or plain text (blank-line split)."""
+    return (text for _, text in read_labelled_documents(path, field))
+
+
+def read_labelled_documents(path: Path, field: str = "answer") -> Iterator[tuple[str, str]]:
+    """(id, text) of each document of a corpus file, as `read_documents`: a JSONL row's "id", or
+    `file name:row` (the row counted from 0 among non-blank lines; for plain text, among its
+    blank-line separated paragraphs)."""
     path = Path(path)
     name = path.name.removesuffix(".gz")
     with open_text(path) as f:
         if name.endswith(".jsonl"):
-            for line in f:
-                if line.strip():
-                    row = json.loads(line)
-                    text = row.get(field) or row.get("text") or ""
-                    if text:
-                        yield text
+            rows = (json.loads(line) for line in f if line.strip())
+            for i, row in enumerate(rows):
+                text = row.get(field) or row.get("text") or ""
+                if text:
+                    yield str(row.get("id") or f"{path.name}:{i}"), text
         else:
-            for doc in f.read().split("\n\n"):
-                if doc.strip():
-                    yield doc
+            docs = (doc for doc in f.read().split("\n\n") if doc.strip())
+            for i, doc in enumerate(docs):
+                yield f"{path.name}:{i}", doc
 
 
 def tokenize_documents(tokenizer, texts: Iterable[str], batch: int = 256) -> Iterator[list[int]]:
@@ -233,10 +255,12 @@ def tokenize_documents(tokenizer, texts: Iterable[str], batch: int = 256) -> Ite
 def build_static(tokenizer, corpus_paths: list[Path], out_path: Path, endpos: str = "first"):
     from .static_automaton import StaticSuffixAutomaton
 
-    docs = []
+    docs, ids = [], []
     for path in corpus_paths:
-        docs.extend(tokenize_documents(tokenizer, read_documents(path)))
-    sam = StaticSuffixAutomaton.build(docs, endpos=endpos)
+        labelled = list(read_labelled_documents(path))
+        ids += [key for key, _ in labelled]
+        docs.extend(tokenize_documents(tokenizer, (text for _, text in labelled)))
+    sam = StaticSuffixAutomaton.build(docs, endpos=endpos, doc_ids=ids)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     # A name of its own: two processes building the same automaton never write one file.
     with tempfile.NamedTemporaryFile(dir=out_path.parent, suffix=".tmp", delete=False) as f:
@@ -278,13 +302,14 @@ def cached_static(tokenizer, corpus_path: Path = DEFAULT_CORPUS, endpos: str = "
         require(corpus_path, "the default static corpus")
     elif not corpus_path.is_file():
         raise FileNotFoundError(f"static corpus not found: {corpus_path}")
-    key = content_key(corpus_path, endpos)
-    out = (
-        cache_root() / "static" / f"{corpus_path.stem}-{tokenizer_fingerprint(tokenizer)}-{key}.sam"
-    )
-    if out.is_file():
-        from .static_automaton import StaticSuffixAutomaton
+    from .static_automaton import FORMAT_VERSION, StaticSuffixAutomaton
 
+    key = content_key(corpus_path, endpos)
+    # The format version in the name: a file of an older version (no document ids) is never
+    # taken for this one, and older code sharing the cache keeps its own file.
+    name = f"{corpus_path.stem}-{tokenizer_fingerprint(tokenizer)}-{key}-v{FORMAT_VERSION}.sam"
+    out = cache_root() / "static" / name
+    if out.is_file():
         try:
             return StaticSuffixAutomaton.load(out)
         except ValueError:

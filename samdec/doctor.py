@@ -15,7 +15,7 @@ import torch
 from .runtime import native
 from .runtime.cachefiles import cache_root, read_record
 from .runtime.layout_choice import layout_choice_file
-from .runtime.layouts import auto_candidates, exactness
+from .runtime.layouts import auto_candidates, exactness, numerics_label
 from .runtime.machine import cpu_info, omp_wait
 
 FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
@@ -87,6 +87,7 @@ def loaded_facts(loaded, layout: str | None = None) -> dict:
     facts["layout"] = f"{loaded.layout} ({layout_reason(loaded, layout)})"
     facts["forward"] = loaded.forward_choice[1]
     facts["draft trees"] = "taken" if runner.supports_trees else "not taken: chains only"
+    facts["numerics"] = numerics_label(loaded.layout, loaded.dtype)
     facts["exact"] = exactness(loaded.layout, loaded.dtype)
     return facts
 

@@ -6,6 +6,10 @@ edges sorted by token, so a transition is a binary search and the whole automato
 flat arrays. `save` writes them into one file (a JSON header, then the raw arrays) and `load`
 memory-maps it, so many processes share one copy and pages are read only when a cursor touches
 them. Each request matches against the shared automaton through its own `StaticCursor`.
+
+The file also keeps where each document starts and, when the corpus gave them, the documents'
+ids (e.g. "code_alpaca_2k:10"), so a match's corpus position can be traced back to the document
+it lies in (`document_at`): the page shows which answer a static draft came from.
 """
 
 from __future__ import annotations
@@ -140,11 +144,16 @@ def _match(tokens, edge_offsets, edge_tokens, edge_targets, length, link, state,
 
 _MAGIC = b"\x93SAMDEC\n"
 _FORMAT = "samdec.StaticSuffixAutomaton"  # written into every file: part of the format, not a path
-_FORMAT_VERSION = 1
+# 2 added doc_starts and the documents' ids; a version 1 file still loads (its boundaries are
+# its separators), without ids.
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 _ALIGN = 64
 # name -> dtype; the kernels are compiled for exactly these
 _ARRAY_DTYPES = {
     "corpus": np.dtype("<i4"),  # documents, each followed by SEPARATOR
+    # document d is corpus[doc_starts[d] : doc_starts[d + 1] - 1], then its separator
+    "doc_starts": np.dtype("<i8"),
     "length": np.dtype("<i4"),  # longest string of each state
     "link": np.dtype("<i4"),  # suffix link (-1 for the root)
     "endpos": np.dtype("<i4"),  # an end position in the corpus: earliest or latest, see endpos
@@ -154,6 +163,11 @@ _ARRAY_DTYPES = {
 }
 
 
+def _separator_starts(corpus: np.ndarray) -> np.ndarray:
+    """Document starts of a corpus whose every document ends with SEPARATOR."""
+    return np.concatenate(([0], np.flatnonzero(corpus == SEPARATOR) + 1)).astype(np.int64)
+
+
 def _aligned(offset: int) -> int:
     return -(-offset // _ALIGN) * _ALIGN
 
@@ -161,24 +175,40 @@ def _aligned(offset: int) -> int:
 class StaticSuffixAutomaton:
     """Read-only automaton of a corpus of documents: share one, give each request a cursor."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], endpos: str, num_documents: int) -> None:
+    def __init__(
+        self,
+        arrays: dict[str, np.ndarray],
+        endpos: str,
+        num_documents: int,
+        doc_ids: Iterable[str] = (),
+    ) -> None:
         check_endpos(endpos)
         for name, dtype in _ARRAY_DTYPES.items():
             array = arrays[name]
             assert array.dtype == dtype and array.ndim == 1, name
             array.flags.writeable = False  # one compiled kernel for built and loaded automata
-        self.arrays = arrays
+        self.arrays = {name: arrays[name] for name in _ARRAY_DTYPES}  # the file's order
         self.path: str | os.PathLike | None = None  # the file, once saved or loaded
         self.endpos = endpos
         self.num_documents = num_documents
+        self.doc_ids = tuple(str(x) for x in doc_ids)  # empty when the corpus gave none
+        if self.doc_ids and len(self.doc_ids) != num_documents:
+            raise ValueError(f"{len(self.doc_ids)} document ids for {num_documents} documents")
+        self.doc_starts = arrays["doc_starts"]
         self.corpus, self.length, self.link = arrays["corpus"], arrays["length"], arrays["link"]
         self.endpos_array = arrays["endpos"]
         self.edge_offsets = arrays["edge_offsets"]
         self.edge_tokens, self.edge_targets = arrays["edge_tokens"], arrays["edge_targets"]
 
     @classmethod
-    def build(cls, documents: Iterable[TokenIds], endpos: str = "first") -> StaticSuffixAutomaton:
-        """Automaton of the documents joined as doc SEPARATOR doc SEPARATOR ... ."""
+    def build(
+        cls,
+        documents: Iterable[TokenIds],
+        endpos: str = "first",
+        doc_ids: Iterable[str] | None = None,
+    ) -> StaticSuffixAutomaton:
+        """Automaton of the documents joined as doc SEPARATOR doc SEPARATOR ... ; `doc_ids`,
+        one per document, name them (kept in the file, shown with a static draft)."""
         check_endpos(endpos)
         pieces, num_documents = [], 0
         separator = np.array([SEPARATOR], np.int32)
@@ -209,8 +239,9 @@ class StaticSuffixAutomaton:
             edge_offsets=edge_offsets,
             edge_tokens=edge_tokens,
             edge_targets=edge_targets,
+            doc_starts=_separator_starts(corpus),
         )
-        return cls(arrays, endpos, num_documents)
+        return cls(arrays, endpos, num_documents, doc_ids or ())
 
     @property
     def num_states(self) -> int:
@@ -232,6 +263,23 @@ class StaticSuffixAutomaton:
     def cursor(self) -> StaticCursor:
         return StaticCursor(self)
 
+    def document_at(self, position: int) -> int:
+        """The document whose tokens (or closing separator) hold corpus position `position`."""
+        if not 0 <= position < self.num_tokens:
+            raise IndexError(f"corpus position {position} is outside 0..{self.num_tokens - 1}")
+        return int(np.searchsorted(self.doc_starts, position, side="right")) - 1
+
+    def document_span(self, document: int) -> tuple[int, int]:
+        """[start, end) of a document's tokens in the corpus (its separator is at `end`)."""
+        if not 0 <= document < self.num_documents:
+            raise IndexError(f"document {document} is outside 0..{self.num_documents - 1}")
+        return int(self.doc_starts[document]), int(self.doc_starts[document + 1]) - 1
+
+    def document_id(self, document: int) -> str:
+        """The document's id in its corpus file ("" if the corpus gave none)."""
+        self.document_span(document)  # the range check
+        return self.doc_ids[document] if self.doc_ids else ""
+
     def transition(self, state: int, token: int) -> int:
         """Target of the edge (state, token), or -1."""
         lo, hi = self.edge_offsets[state], self.edge_offsets[state + 1]
@@ -248,9 +296,10 @@ class StaticSuffixAutomaton:
         header = json.dumps(
             dict(
                 format=_FORMAT,
-                version=_FORMAT_VERSION,
+                version=FORMAT_VERSION,
                 endpos=self.endpos,
                 num_documents=self.num_documents,
+                doc_ids=list(self.doc_ids),
                 num_states=self.num_states,
                 num_edges=self.num_edges,
                 num_tokens=self.num_tokens,
@@ -285,14 +334,19 @@ class StaticSuffixAutomaton:
                 kind = (header["format"], header["version"])
                 layout, endpos = header["arrays"], header["endpos"]
                 num_documents = int(header["num_documents"])
+                doc_ids = header.get("doc_ids", [])
+                if not isinstance(doc_ids, list) or not all(isinstance(x, str) for x in doc_ids):
+                    raise TypeError("doc_ids must be a list of text")
             except (ValueError, KeyError, TypeError) as error:
                 raise invalid(f"malformed header: {error!r}") from error
-            if kind != (_FORMAT, _FORMAT_VERSION):
+            if kind[0] != _FORMAT or kind[1] not in _READABLE_VERSIONS:
                 raise invalid(f"unsupported format {kind}")
             buffer = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         data_start = _aligned(len(_MAGIC) + 8 + header_size)
         arrays = {}
         for name, dtype in _ARRAY_DTYPES.items():
+            if name == "doc_starts" and kind[1] == 1:
+                continue  # version 1 had none: derived from the separators below
             try:
                 spec = layout[name]
                 (count,) = spec["shape"]
@@ -306,6 +360,8 @@ class StaticSuffixAutomaton:
             if start + count * dtype.itemsize > file_size:
                 raise invalid(f"file is truncated: array {name!r} runs past its end")
             arrays[name] = np.frombuffer(buffer, dtype, count, start)
+        if kind[1] == 1:
+            arrays["doc_starts"] = _separator_starts(arrays["corpus"])
         num_states, num_edges = arrays["length"].size, arrays["edge_tokens"].size
         if (
             endpos not in ENDPOS_MODES
@@ -316,9 +372,11 @@ class StaticSuffixAutomaton:
             or arrays["edge_targets"].size != num_edges
             or arrays["edge_offsets"][0] != 0
             or arrays["edge_offsets"][-1] != num_edges
+            or arrays["doc_starts"].size != num_documents + 1
+            or len(doc_ids) not in (0, num_documents)
         ):
             raise invalid("inconsistent array sizes")
-        automaton = cls(arrays, endpos, num_documents)
+        automaton = cls(arrays, endpos, num_documents, doc_ids)
         automaton.path = path
         return automaton
 
@@ -336,6 +394,9 @@ class StaticSuffixAutomaton:
             "negative state length": np.any(self.length < 0),
             "end position out of range": np.any((endpos < NONE) | (endpos >= self.num_tokens)),
             "token id below -1": np.any(self.corpus < SEPARATOR),
+            "document starts are not the separators": not np.array_equal(
+                self.doc_starts, _separator_starts(self.corpus)
+            ),
         }
         found = [problem for problem, present in problems.items() if present]
         if found:

@@ -32,7 +32,10 @@ class StepEvent:
     start_token: int  # the last context token; the draft continues it
     match_static: int  # longest suffix of the context found in the static corpus (0 if none)
     match_dynamic: int  # longest suffix of the context that occurred earlier in the context
-    state_static: int  # static automaton state of that match (-1 without a static automaton)
+    # Static automaton state of that match (-1 without a static automaton). A static draft is
+    # read right after the state's end position in the corpus, so this also names the corpus
+    # document it came from (visuals/corpus_card.py).
+    state_static: int
     state_dynamic: int  # dynamic automaton state of that match (-1 when not tracked)
     drafter: str  # one of SOURCES
     reason: str  # why this drafter was chosen, in words

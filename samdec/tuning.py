@@ -13,7 +13,10 @@ the text does not hold; the replay learns from the text positions only.
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +26,8 @@ from .drafters import Verified, build_drafter
 from .policy import make_policy
 from .static_automaton import StaticSuffixAutomaton
 from .stepping import draft_step, follow_greedy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -129,6 +134,8 @@ def record(engine, prompt_ids: list[int], max_new_tokens: int, k: int = 8) -> Re
     """
     from .config import DecodeConfig
 
+    # A warm-up first: a cold first pass would time the prefill, and skew every prediction.
+    engine.generate(prompt_ids, DecodeConfig(method="ar", max_new_tokens=1))
     trace = engine.generate(prompt_ids, DecodeConfig(method="ar", max_new_tokens=max_new_tokens))
     text = list(prompt_ids) + trace.token_ids
     runner = engine.runner
@@ -192,6 +199,9 @@ def sweep(
                 "l_bias": bias,
                 "l_threshold": threshold,
                 "steps": steps,
+                "new_tokens": tokens,
+                "drafted": sum(x.drafted for x in results),
+                "accepted": sum(x.accepted for x in results),
                 "mat": tokens / steps if steps else 0.0,
                 "predicted_ms": predicted_ms,
                 "speedup": sum(x.plain_ms for x in results) / max(1e-9, predicted_ms),
@@ -199,3 +209,105 @@ def sweep(
             }
         )
     return rows
+
+
+# ------------------------------------------------------------------- other hardware's curves
+
+# Verify-cost curves measured on a GPU, where a run of scripts/ writes one: a calibration record
+# ({"device": key, "points": {q: ms}}, what samdec.runtime.calibration caches) or the structure
+# of benchmarks/verify_cost.json (rows of {"verify_ms": {q: ms}}, with a "device").
+GPU_COST_ARTIFACTS = (Path(__file__).resolve().parents[1] / "benchmarks" / "verify_cost_gpu.json",)
+HERE, FLAT, GPU = "here", "flat", "gpu"
+
+
+def flat_curve(cost: CostModel) -> CostModel:
+    """A pass over any number of tokens costs what one token costs on `cost` (a GPU running a
+    small model is close to this up to dozens of tokens): the same per-token time as here,
+    only the curve's shape swapped."""
+    one = float(cost(1))
+    return CostModel({1: one, 2: one}, device=f"flat at {one:.1f} ms (predicted)")
+
+
+def _cuda_points(data: dict) -> tuple[str, dict] | None:
+    """(device, {q: ms}) of the artifact's first curve measured on cuda, or None."""
+    if isinstance(data.get("points"), dict):
+        curves = [(str(data.get("device", "")), data["points"])]
+    else:
+        device = data.get("device") or data.get("receipt", {}).get("machine", {}).get("device")
+        curves = [
+            (str(row.get("device") or device or ""), row.get("verify_ms") or {})
+            for row in data.get("rows", [])
+            if isinstance(row, dict)
+        ]
+    for device, points in curves:
+        if "cuda" in device.lower() and points:
+            return device, points
+    return None
+
+
+def _model_of(key: str) -> str:
+    return key.split("|", 1)[0] if "|" in key else ""
+
+
+def gpu_curve(cost: CostModel, paths=GPU_COST_ARTIFACTS) -> CostModel | None:
+    """The first GPU verify-cost curve found in `paths` for the model `cost` was measured on
+    (when both name one), or None: there is nothing to predict a GPU from."""
+    for path in map(Path, paths):
+        try:
+            found = _cuda_points(json.loads(path.read_text()))
+            if found is None:
+                continue
+            device, points = found
+            curve = CostModel({int(q): float(ms) for q, ms in points.items()}, device)
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            if path.exists():
+                log.warning("the GPU verify-cost curve in %s is unreadable: %s", path, exc)
+            continue
+        mine, theirs = _model_of(cost.device), _model_of(device)
+        if mine and theirs and mine != theirs:
+            log.info("skipping the GPU curve in %s: measured for %s, not %s", path, theirs, mine)
+            continue
+        return curve
+    return None
+
+
+def other_curves(cost: CostModel, paths=GPU_COST_ARTIFACTS) -> list[tuple[str, CostModel]]:
+    """The curves to predict this run on besides its own: the flat one, and a GPU's when an
+    artifact of one exists."""
+    curves = [(FLAT, flat_curve(cost))]
+    gpu = gpu_curve(cost, paths)
+    if gpu is not None:
+        curves.append((GPU, gpu))
+    return curves
+
+
+def sweep_curves(
+    recordings: list[Recording],
+    base: DecodeConfig,
+    l_biases: list[int],
+    l_thresholds: list[int],
+    cost: CostModel,
+    static: StaticSuffixAutomaton | None = None,
+    vocab_size: int = 1 << 20,
+    policies: tuple[str, ...] = ("cost",),
+    paths=GPU_COST_ARTIFACTS,
+) -> list[dict]:
+    """The sweep on this machine's curve, then on each other curve (other_curves): the same
+    recorded drafts replayed with only the curve swapped, the length policy pricing with it
+    too. One panel per curve: {"kind", "device", "points", "prefill_scale", "rows"}. On a
+    curve whose 1-token pass differs from this machine's, the recorded prefill is scaled by the
+    same ratio (an estimate: the prefill was timed here)."""
+    from dataclasses import replace
+
+    def panel(kind: str, curve: CostModel, scale: float) -> dict:
+        recs = [replace(r, prefill_ms=r.prefill_ms * scale) for r in recordings]
+        rows = sweep(recs, base, l_biases, l_thresholds, curve, static, vocab_size, policies)
+        points = {str(q): ms for q, ms in curve.priced_points()}
+        return {"kind": kind, "device": curve.device, "points": points,
+                "prefill_scale": scale, "rows": rows}  # fmt: skip
+
+    one = float(cost(1)) or 1.0
+    panels = [panel(HERE, cost, 1.0)]
+    for kind, curve in other_curves(cost, paths):
+        panels.append(panel(kind, curve, float(curve(1)) / one))
+    return panels

@@ -17,8 +17,9 @@ block quotes has a receipt from committed code.
 
 The renderers live beside this file, one module per subject: readme_format (numbers, tables,
 receipts), readme_specbench, readme_tuning, readme_automaton, readme_verify_cost,
-readme_load_test, readme_first_run, readme_ablations (whose charts, SVG files under
-benchmarks/ drawn by readme_plots, are written and checked here too).
+readme_load_test, readme_first_run, readme_live_overhead, readme_anchor, readme_ablations
+(whose charts, SVG files under benchmarks/ drawn by readme_plots, are written and checked here
+too).
 """
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ if str(HERE.parent) not in sys.path:  # samdec, uninstalled: the bench's own (to
     sys.path.append(str(HERE.parent))
 
 from readme_ablations import FIGURE_DIR, ablation_figures, ablations  # noqa: E402
+from readme_anchor import anchor  # noqa: E402
 from readme_automaton import automaton, build_text  # noqa: E402
 from readme_first_run import first_run  # noqa: E402
 from readme_format import made_from_committed_code  # noqa: E402
+from readme_live_overhead import live_overhead  # noqa: E402
 from readme_load_test import LOAD_RUNS, load_test  # noqa: E402
 from readme_specbench import LAYOUT_RUNS, headline, layouts, specbench  # noqa: E402
 from readme_tuning import defaults_tuning, pld_tuning, sampling_mat, tuning_validation  # noqa: E402
@@ -120,6 +123,16 @@ BLOCKS = {
         "python scripts/ablations.py --per-category 4 --max-new-tokens 256 --measure "
         "--out benchmarks/ablations.json",
         ablations,
+    ),
+    "anchor": Block(
+        ["anchor.json"],
+        "python scripts/anchor_llamacpp.py --out benchmarks/anchor.json",
+        anchor,
+    ),
+    "live-overhead": Block(
+        ["live_overhead.json"],
+        "python scripts/live_overhead.py --out benchmarks/live_overhead.json",
+        live_overhead,
     ),
     "first-run": Block(
         ["first_run.json"], "python scripts/first_run.py --out benchmarks/first_run.json", first_run

@@ -169,7 +169,11 @@ def test_a_fast_not_exact_model_is_labelled_and_its_runs_say_so(client, ui, monk
     fast = "bundled@bfloat16"
     assert ui.runtime.check_model_spec(fast) == fast
     assert ui.controls.model_label(fast) == "bundled · bfloat16 (fast, not exact)"
-    assert ui.controls.model_label("bundled") == "bundled"
+    assert ui.controls.model_label("bundled") == "bundled · float32, exact to transformers"
+    integer = ui.controls.model_label("bundled@integer")
+    assert (
+        integer == "bundled · GGUF integer numerics: exact to itself, not to transformers' float32"
+    )
     with pytest.raises(ui.runtime.UserError, match="neither"):
         ui.runtime.check_model_spec("not a model!@bfloat16")
     from samdec import stack

@@ -178,6 +178,27 @@ def test_a_tree_row_and_a_batch_row_get_the_same_bits_alone():
     assert torch.equal(attention.attend(q2[1:], k2[1:], v2[1:], None, False, 0.125)[0], both[1])
 
 
+@pytest.mark.parametrize("kind", ["bool", "additive"])
+@pytest.mark.parametrize("hidden", [1, 2, 9, 17])
+def test_a_tree_row_gets_a_plain_steps_bits_whatever_keys_its_mask_hides(kind, hidden):
+    """A draft tree's node sees the cache, its ancestors and itself; its siblings' keys lie
+    between them, masked. Its output must be the bits of a step that holds only the keys it
+    sees (plain decoding of that path), however many keys are hidden in between: the sums
+    over keys may not depend on the lanes the hidden ones push the others into."""
+    past, before = 37, 3  # cached keys, then ancestors; `hidden` siblings; then the row itself
+    query, key, value = _inputs(queries=1, keys=past + before + hidden + 1, seed=11)
+    seen = torch.ones(past + before + hidden + 1, dtype=torch.bool)
+    seen[past + before : past + before + hidden] = False
+    if kind == "bool":
+        mask = seen.view(1, 1, 1, -1)
+    else:  # transformers' additive mask: 0 where seen, the float's lowest value where not
+        lowest = torch.tensor(torch.finfo(torch.float32).min)
+        mask = torch.where(seen, torch.tensor(0.0), lowest).view(1, 1, 1, -1)
+    in_tree = attention.attend(query, key, value, mask, False, 0.125)
+    plain = attention.attend(query, key[:, :, seen], value[:, :, seen], None, False, 0.125)
+    assert torch.equal(in_tree, plain)
+
+
 @pytest.mark.parametrize("padding", [1, 5, 16, 23])
 def test_left_padding_leaves_a_rows_bits_alone(padding):
     """Batched decoding pads shorter prompts on the left: masked slots in front of the keys.

@@ -302,9 +302,11 @@ def test_file_format_is_unchanged(tmp_path):
     data = path.read_bytes()
     assert data[:8] == b"\x93SAMDEC\n"
     header = json.loads(data[16 : 16 + int.from_bytes(data[8:16], "little")])
-    assert (header["format"], header["version"]) == ("samdec.StaticSuffixAutomaton", 1)
-    names = ["corpus", "length", "link", "endpos", "edge_offsets", "edge_tokens", "edge_targets"]
-    assert list(header["arrays"]) == names
+    assert (header["format"], header["version"]) == ("samdec.StaticSuffixAutomaton", 2)
+    names = ["corpus", "doc_starts", "length", "link", "endpos", "edge_offsets", "edge_tokens",
+             "edge_targets"]  # fmt: skip
+    assert list(header["arrays"]) == names  # version 2 added doc_starts
+    assert header["doc_ids"] == []  # and the documents' ids (none given here)
     assert all(spec["offset"] % 64 == 0 for spec in header["arrays"].values())
 
 

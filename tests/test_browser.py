@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from visuals.palette import TINTS
+
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +42,12 @@ PROMPT = (
     "def total(items):\n    result = 0\n    for item in items:\n        result += item\n"
     "    return reslt"
 )
+
+
+def css_rgb(hex_colour: str) -> str:
+    """'#RRGGBB' as the browser's computed style writes it: 'rgb(r, g, b)'."""
+    r, g, b = (int(hex_colour.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgb({r}, {g}, {b})"
 
 
 def require_browser():
@@ -127,7 +135,7 @@ def drive(page) -> None:
     model_bg = page.eval_on_selector(
         "#sd-stream .sd-tok.sd-model", "e => getComputedStyle(e).backgroundColor"
     )
-    assert model_bg == "rgb(236, 238, 241)"  # the model-token tint of the palette
+    assert model_bg == css_rgb(TINTS["model"])  # the model-token tint of the palette
     title = tokens.first.get_attribute("title")
     assert title.startswith("step 0")
     assert page.locator(".sd-legend .sd-chip").count() == 6  # four drafters, the model, rejected

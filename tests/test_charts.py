@@ -3,6 +3,7 @@ once on a trace the engine writes (a tiny random model, built in-process)."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import random
 import re
@@ -179,8 +180,8 @@ def test_cost_curve_as_priced_never_falls_and_the_dip_is_shown_as_measured():
     assert cost_curve(view) == [(1, 86.0), (8, 299.0), (16, 213.0)]
     assert priced_curve(cost_curve(view)) == [(1, 86.0), (8, 299.0), (16, 299.0)]
     fig = V.cost_figure(view, 0)
-    assert list(named(fig, "verify cost (as priced)").y) == [86.0, 299.0, 299.0]
-    assert list(named(fig, "measured (").y) == [86.0, 299.0, 213.0]
+    assert list(named(fig, "verify cost, as the length policy").y) == [86.0, 299.0, 299.0]
+    assert list(named(fig, "measured curve points").y) == [86.0, 299.0, 213.0]
 
 
 def test_a_measured_time_far_off_the_curve_is_drawn_at_the_top_edge_with_its_number():
@@ -188,10 +189,75 @@ def test_a_measured_time_far_off_the_curve_is_drawn_at_the_top_edge_with_its_num
     fig = V.cost_figure(view_of([slow]), 0)
     top = fig.layout.yaxis.range[1]
     assert top < 2100.0
-    marker = named(fig, "measured this step (off the scale)")
+    marker = named(fig, "measured this step, off the scale: 2100 ms")
     assert (marker.x[0], marker.y[0]) == (4, top) and marker.text == ("2100 ms",)
     near = V.cost_figure(view_of([step(**VERIFIED)]), 0)  # 91 ms: on the scale, where it is
     assert named(near, "measured this step").y == (91.0,)
+
+
+def legend_names(fig) -> list[str]:
+    return [t.name for t in fig.data if t.showlegend is not False and t.name]
+
+
+def test_every_mark_of_the_cost_figure_has_a_legend_entry():
+    dip = {"1": 50.0, "2": 60.0, "4": 80.0, "8": 220.0, "16": 200.0, "32": 330.0}
+    off_scale = step(**{**VERIFIED, "verify_ms": 2100.0})
+    view = view_of([step(**VERIFIED), off_scale], curve=dip)
+    for k, measured in ((0, "measured this step (its real time)"), (1, "measured this step, off")):
+        fig = V.cost_figure(view, k)
+        names = legend_names(fig)
+        # every trace drawn is in the legend: none hides with showlegend=False
+        assert len(names) == len(fig.data), [t.name for t in fig.data]
+        for key in (
+            "verify cost, as the length policy prices it",
+            "measured curve points (a dip is noise)",
+            "the length policy's cut: offered → kept",
+            "offered: 1 + 8 (the whole draft)",
+            f"step {k}: verified 1 + 3 (kept)",
+            measured,
+        ):
+            assert any(n.startswith(key) for n in names), (key, names)
+        cut = named(fig, "the length policy's cut")
+        assert cut.line.dash == "dot" and list(cut.x) == [9, 4]
+
+
+def test_the_cut_sentence_is_built_from_the_steps_numbers():
+    points = [(1, 19.0), (4, 19.0), (8, 40.0), (64, 83.0)]
+    cut = step(
+        draft_tokens=[4, 5, 6, 7], accepted_indices=[0, 1], new_tokens=[4, 5, 9], proposed=40,
+        draft_limit=40, policy_cut=36, expected_tokens=2.1, expected_offered=3.1, cost_ms=19.0,
+        cost_offered_ms=83.0, verify_ms=20.0,
+    )  # fmt: skip
+    assert V.cost_chart.cut_sentence(cut, points) == (
+        "The length policy cut the 40-token draft to 4: verifying 1 + 4 is priced 19 ms against "
+        "83 ms for 1 + 40; it expected 2.1 tokens from it (3.1 from the whole draft), and got 3."
+    )
+    # the draft_limit caps what counts as offered
+    capped = dataclasses.replace(cut, draft_limit=8)
+    assert "cut the 8-token draft to 4" in V.cost_chart.cut_sentence(capped, points)
+    dropped = V.cost_chart.cut_sentence(step(**DROPPED), points)
+    assert dropped.startswith("The length policy dropped the whole 39-token draft")
+    assert "222 ms against 57 ms" in dropped and "1.4 tokens expected instead of 1" in dropped
+    kept_all = step(**{**VERIFIED, "proposed": 3, "policy_cut": 0})
+    assert "kept the whole 3-token draft" in V.cost_chart.cut_sentence(kept_all, points)
+    fixed = step(**{**VERIFIED, "expected_tokens": 0.0, "expected_offered": 0.0})
+    assert "without pricing them" in V.cost_chart.cut_sentence(fixed, points)
+    assert V.cost_chart.cut_sentence(step(), points).startswith("No draft to price")
+    # and the figure shows it under the chart
+    note = V.cost_figure(view_of([cut]), 0).layout.annotations[-1].text
+    assert "cut the 40-token draft to 4" in html.unescape(note.replace("<br>", " "))
+
+
+@pytest.mark.parametrize(("verify_ms", "busy"), [(80.0, False), (199.0, False), (200.0, True)])
+def test_only_a_pass_far_above_its_price_says_the_machine_was_busy(verify_ms, busy):
+    ev = step(**{**VERIFIED, "verify_ms": verify_ms})  # priced 80 ms: busy from 2.5x = 200 ms
+    sentence = V.cost_chart.busy_sentence(ev, priced_curve(cost_curve(view_of([ev]))))
+    assert bool(sentence) == busy
+    note = V.cost_figure(view_of([ev]), 0).layout.annotations[-1].text
+    assert ("The machine was busy" in note) == busy
+    if busy:
+        assert sentence.startswith("The machine was busy: 2.5x the usual cost for this step")
+        assert "200 ms measured against 80 ms on the curve" in sentence
 
 
 def test_cost_figure_without_a_curve_says_so():
@@ -333,7 +399,7 @@ def test_the_plus_n_label_has_a_title_and_the_legend_explains_it():
         "+3: 3 more rejected draft token(s), not shown here: '.' ' big' ' red'"
     )
     legend = V.legend_html()
-    assert "six more rejected draft tokens (hover to see them)" in legend
+    assert "= 6 more rejected draft tokens, not shown inline (hover a +N to list them)" in legend
     assert 'class="sd-tie"' in legend and "near tie" in legend
 
 

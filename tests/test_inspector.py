@@ -38,7 +38,8 @@ def test_the_rule_reads_in_one_form_whatever_the_engine_wrote(static, dynamic, w
     old = f"dynamic {dynamic} >= static {static} - l_bias 5"
     ev = event(match_static=static, match_dynamic=dynamic, reason=old)
     shown = inspect(ev)
-    assert f"rule: {words}" in shown
+    assert f"in numbers: {words}" in shown
+    assert shown.index("rule: The ") < shown.index("in numbers: ")  # words first
     assert old not in shown and ">= static" not in shown
     assert choose_source(static, dynamic, 5, 5, True, True)[2].startswith(words)
 

@@ -66,7 +66,7 @@ def test_figure_draws_the_states_by_length_with_root_and_clones(pg):
     labels = next(t for t in fig.data if t.mode == "text")
     assert sorted(labels.text) == sorted(s for t in sam.transitions for s in t)
     title = fig.layout.title.text
-    assert "8 states" in title and f"event {total} of {total}" in title
+    assert "8 states" in title and f"{total} of {total} events done" in title
 
 
 def test_figure_grows_from_the_root_and_marks_what_each_event_changed(pg):
@@ -91,7 +91,7 @@ def test_every_event_is_described_in_one_sentence(pg):
         text = V.describe_event(pg, k)
         assert text and text.endswith("."), (k, text)
         html = V.playground_event_html(pg, k)
-        assert f"Event {k} of {len(pg.events)}" in html
+        assert f"{k} of {len(pg.events)} events done" in html
         kind = pg.events[k - 1]["kind"] if k else "start"
         assert f'data-kind="{kind}"' in html
         seen.add(kind)
@@ -163,7 +163,7 @@ def test_build_then_step_to_the_clone_and_back(ui, pg):
     assert built["built"] == {"symbols": list(TEXT), "unit": "letters"}
     assert built["slider"].maximum == total and built["slider"].value == 0
     assert f"{total} events" in built["notice"] and "sd-error" not in built["notice"]
-    assert "Event 0 of" in built["event"]
+    assert "0 of " in built["event"] and " events done" in built["event"]
     b = built["built"]
     clone = first(pg, "clone")
     at = ui.step_panels(b, clone - 1, +1)
@@ -256,7 +256,7 @@ def test_play_ticks_one_event_at_a_time_and_stops_at_the_end(ui, pg):
     assert started["play"].value == ui.PAUSE_LABEL and "slider" not in started  # stays at 3
     tick = ui.tick_panels(b, 3)
     assert tick["slider"] == 4 and "timer" not in tick  # one event on, still playing
-    assert f"Event 4 of {total}" in tick["event"]
+    assert f"4 of {total} events done" in tick["event"]
     last = ui.tick_panels(b, total - 1)
     assert last["slider"] == total  # the last event is shown, then the timer stops
     assert last["timer"].active is False and last["playing"] is False

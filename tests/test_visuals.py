@@ -76,8 +76,9 @@ def event(**fields) -> StepEvent:
 
 
 def verdict(html: str) -> str:
-    """The inspector's head line after "Step k of n · "."""
-    return re.search(r'<div class="sd-inspect-head"><b>Step \d+</b> of \d+ · (.*?)</div>', html)[1]
+    """The inspector's head line after "Step k of steps 0–n · "."""
+    head = r'<div class="sd-inspect-head"><b>Step \d+</b> (?:of steps 0–\d+|\(the only step\)) · '
+    return re.search(head + "(.*?)</div>", html)[1]
 
 
 # ------------------------------------------------------------------------------------ imports

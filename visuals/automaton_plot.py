@@ -37,7 +37,7 @@ from .automaton_layout import (
     transition_path,
 )
 from .automaton_states import AutomatonView, hidden_states_note
-from .figures import add_legend_keys, arrowhead, edge_labels, empty_figure
+from .figures import add_annotations, add_legend_keys, arrow, edge_labels, empty_figure
 from .palette import COLOURS, FONT, INK, MUTED, NEW_STATE, SELECTED, TINTS
 from .stream import compact
 
@@ -52,9 +52,9 @@ PLAIN_FILL = "#F8FAFC"  # a state off the spine
 ROOT_FILL = "#1E293B"  # the root: dark, unlike every other state, where every path starts
 
 
-def _add_transitions(fig: go.Figure, scene: Scene) -> go.Scatter:
-    """Transitions: solid lines with arrowheads. Returns their token labels (one text trace,
-    for the caller to draw over the suffix links).
+def _add_transitions(fig: go.Figure, scene: Scene, marks: list[dict]) -> go.Scatter:
+    """Transitions: solid lines, their arrowheads added to `marks`. Returns their token labels
+    (one text trace, for the caller to draw over the suffix links).
 
     Arcs that skip ahead along a row (shortcuts, e.g. from the root) are drawn faint and
     unlabelled (their token shows on hover), so the path that spells the text stays legible.
@@ -82,7 +82,7 @@ def _add_transitions(fig: go.Figure, scene: Scene) -> go.Scatter:
         hovers.append(f"state {src} → {dst} reads token {tok} {html.escape(repr(text))}")
         if src != dst:
             colour, size, width = (SHORTCUT, 1.0, 1.0) if shortcut else (EDGE, 1.1, 1.3)
-            arrowhead(fig, xs, ys, back=2, head=2, size=size, width=width, colour=colour)
+            marks.append(arrow(xs, ys, back=2, head=2, size=size, width=width, colour=colour))
     _add_transition_lines(fig, lines)
     return edge_labels(lx, ly, labels, hovers, size=10, name="token")
 
@@ -108,9 +108,10 @@ def _add_transition_lines(fig: go.Figure, lines: dict) -> None:
         )
 
 
-def _add_suffix_links(fig: go.Figure, scene: Scene) -> None:
-    """Suffix links: dashed. The current state's link (to the matched state) is the key one;
-    without a current state, the matched state's own link (a shorter match) is."""
+def _add_suffix_links(fig: go.Figure, scene: Scene, marks: list[dict]) -> None:
+    """Suffix links: dashed, their arrowheads added to `marks`. The current state's link (to
+    the matched state) is the key one; without a current state, the matched state's own link
+    (a shorter match) is."""
     key_links: tuple[list, list] = ([], [])
     other_links: tuple[list, list] = ([], [])
     for sid, s in scene.states.items():
@@ -123,7 +124,7 @@ def _add_suffix_links(fig: go.Figure, scene: Scene) -> None:
         bucket[0].extend([*xs, None])
         bucket[1].extend([*ys, None])
         colour, width = (KEY_LINK, 1.8) if key else (LINK, 0.9)
-        arrowhead(fig, xs, ys, back=3, head=3, size=1, width=width, colour=colour)
+        marks.append(arrow(xs, ys, back=3, head=3, size=1, width=width, colour=colour))
     fig.add_trace(
         go.Scatter(
             x=other_links[0],
@@ -151,9 +152,9 @@ def _add_suffix_links(fig: go.Figure, scene: Scene) -> None:
         )
 
 
-def _add_elided_path(fig: go.Figure, scene: Scene) -> None:
+def _add_elided_path(fig: go.Figure, scene: Scene, marks: list[dict]) -> None:
     """A dotted line from the root to the visible end of a long match path, and how many
-    states it stands for."""
+    states it stands for (a text added to `marks`)."""
     view, pos = scene.view, scene.pos
     if not (view.elided and view.spine):
         return
@@ -172,13 +173,15 @@ def _add_elided_path(fig: go.Figure, scene: Scene) -> None:
             name="elided path",
         )
     )
-    fig.add_annotation(
-        x=(x0 + x1) / 2,
-        y=y0,
-        yshift=10,  # above the dotted line: under it is the root's caption
-        text=f"… {view.elided} more",
-        showarrow=False,
-        font=dict(size=10, color=MUTED, family=FONT),
+    marks.append(
+        dict(
+            x=(x0 + x1) / 2,
+            y=y0,
+            yshift=10,  # above the dotted line: under it is the root's caption
+            text=f"… {view.elided} more",
+            showarrow=False,
+            font=dict(size=10, color=MUTED, family=FONT),
+        )
     )
 
 
@@ -236,9 +239,10 @@ def _state_size(scene: Scene, sid: int) -> int:
     return size + 12 if len(str(sid)) > 5 else size  # room for a long number
 
 
-def _add_states(fig: go.Figure, scene: Scene) -> None:
+def _add_states(fig: go.Figure, scene: Scene, marks: list[dict]) -> None:
     """The states: one marker each, numbered with the automaton's own state ids (the root
-    named), with its roles on hover; under the root, what it stands for."""
+    named), with its roles on hover; under the root, what it stands for (a text added to
+    `marks`)."""
     ids = scene.view.node_ids
     outlines = [_state_outline(scene, sid) for sid in ids]
     fig.add_trace(
@@ -269,14 +273,16 @@ def _add_states(fig: go.Figure, scene: Scene) -> None:
     )
     if 0 in scene.pos:
         x, y = scene.pos[0]
-        fig.add_annotation(
-            x=x,
-            y=y,
-            yshift=-ROOT_CAPTION_DY,
-            text=ROOT_CAPTION,
-            showarrow=False,
-            font=dict(size=9.5, color=MUTED, family=FONT),
-            name="root-caption",
+        marks.append(
+            dict(
+                x=x,
+                y=y,
+                yshift=-ROOT_CAPTION_DY,
+                text=ROOT_CAPTION,
+                showarrow=False,
+                font=dict(size=9.5, color=MUTED, family=FONT),
+                name="root-caption",
+            )
         )
 
 
@@ -298,9 +304,9 @@ def _add_legend_keys(fig: go.Figure, scene: Scene) -> None:
     add_legend_keys(fig, keys)
 
 
-def _add_row_captions(fig: go.Figure, scene: Scene) -> None:
+def _add_row_captions(scene: Scene, marks: list[dict]) -> None:
     """What each row is: above the text's end, under the spine (below the root's caption:
-    above it, the arrows from the root to the top row would cross it)."""
+    above it, the arrows from the root to the top row would cross it), added to `marks`."""
     view = scene.view
     left = min(p[0] for p in scene.pos.values()) - 0.5
     captions = []
@@ -310,14 +316,16 @@ def _add_row_captions(fig: go.Figure, scene: Scene) -> None:
         words = "matched before → draft" if view.kind == "dynamic" else "match →"
         captions.append((0.0, -ROOT_CAPTION_DY - 16, words))
     for y, shift, text in captions:
-        fig.add_annotation(
-            x=left,
-            y=y,
-            yshift=shift,
-            text=text,
-            showarrow=False,
-            xanchor="left",
-            font=dict(size=10, color=MUTED, family=FONT),
+        marks.append(
+            dict(
+                x=left,
+                y=y,
+                yshift=shift,
+                text=text,
+                showarrow=False,
+                xanchor="left",
+                font=dict(size=10, color=MUTED, family=FONT),
+            )
         )
 
 
@@ -327,32 +335,38 @@ PATHS_NOTE = (
 )
 
 
-def _add_notes(fig: go.Figure, view: AutomatonView) -> None:
-    """Lines under the title: what is drawn and what is hidden, and how to read paths."""
+def _add_notes(view: AutomatonView, marks: list[dict]) -> None:
+    """Lines under the title (added to `marks`): what is drawn and what is hidden, and how
+    to read paths."""
     lines = [*hidden_states_note(view), PATHS_NOTE]
     for line, text in enumerate(lines):
-        fig.add_annotation(
-            x=0,
-            y=1,
-            xref="paper",
-            yref="paper",
-            xanchor="left",
-            yanchor="bottom",
-            yshift=4 + 14 * (len(lines) - 1 - line),
-            text=html.escape(text, quote=False),
-            showarrow=False,
-            font=dict(size=10.5, color=MUTED, family=FONT),
-            name="note",
+        marks.append(
+            dict(
+                x=0,
+                y=1,
+                xref="paper",
+                yref="paper",
+                xanchor="left",
+                yanchor="bottom",
+                yshift=4 + 14 * (len(lines) - 1 - line),
+                text=html.escape(text, quote=False),
+                showarrow=False,
+                font=dict(size=10.5, color=MUTED, family=FONT),
+                name="note",
+            )
         )
 
 
-def _automaton_layout(fig: go.Figure, scene: Scene, height: int, title: str | None) -> None:
+def _automaton_layout(
+    fig: go.Figure, scene: Scene, height: int, title: str | None, marks: list[dict]
+) -> None:
     """Title (with the match's length) and the notes above, legend below, axes fitted to the
-    rows (see axis_ranges)."""
+    rows (see axis_ranges); then every annotation in `marks`, at once."""
     view = scene.view
     xrange, yrange = axis_ranges(scene.pos)
     subtitle = f"match {view.snapshot['match_length']} tokens"
-    _add_notes(fig, view)
+    _add_notes(view, marks)
+    add_annotations(fig, marks)
     fig.update_layout(
         title=dict(
             text=(title or f"{view.kind.capitalize()} automaton") + f"  <sup>{subtitle}</sup>",
@@ -400,12 +414,13 @@ def automaton_figure(
         return empty_figure("No automaton to show yet.", height)
     scene = Scene.of(view, piece, match_source)
     fig = go.Figure()
-    labels = _add_transitions(fig, scene)
-    _add_suffix_links(fig, scene)
+    marks: list[dict] = []  # every annotation, added at once (figures.add_annotations)
+    labels = _add_transitions(fig, scene, marks)
+    _add_suffix_links(fig, scene, marks)
     fig.add_trace(labels)  # the tokens go over every line
-    _add_elided_path(fig, scene)
-    _add_states(fig, scene)
+    _add_elided_path(fig, scene, marks)
+    _add_states(fig, scene, marks)
     _add_legend_keys(fig, scene)
-    _add_row_captions(fig, scene)
-    _automaton_layout(fig, scene, height, title)
+    _add_row_captions(scene, marks)
+    _automaton_layout(fig, scene, height, title, marks)
     return fig

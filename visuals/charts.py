@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 from samdec.trace import StepEvent
 
 from .figures import base_layout, empty_figure, legend_below, mark_step
-from .palette import COLOURS, DRAFTERS, LABELS, THRESHOLD
+from .palette import COLOURS, DRAFTERS, LABELS, THRESHOLD, TINTS
 from .view import TraceView, as_view
 
 
@@ -288,7 +288,7 @@ def _add_token_bars(fig: go.Figure, view: TraceView) -> None:
             y=rejected,
             name="rejected draft",
             marker=dict(
-                color="#F6D5C3",
+                color=TINTS["rejected"],  # hatched too: a rejected draft is marked by shape
                 line=dict(color=COLOURS["rejected"], width=0.6),
                 pattern=dict(shape="/", fgcolor=COLOURS["rejected"], size=5),
             ),

@@ -4,6 +4,7 @@ length policy prices drafts with), and where the selected step sits on it."""
 from __future__ import annotations
 
 import html
+import textwrap
 
 import plotly.graph_objects as go
 
@@ -71,27 +72,34 @@ def _cost_marker(x: float, y: float, name: str, hover: str, **marker) -> go.Scat
     )  # fmt: skip
 
 
+def offered_tokens(ev: StepEvent) -> int:
+    """Tokens the step could have verified before the length policy cut: 1 + the draft as
+    offered (up to the step's limit)."""
+    return 1 + (min(ev.proposed, ev.draft_limit) if ev.draft_limit else ev.proposed)
+
+
 def _step_cost_traces(points: list[tuple[int, float]], ev: StepEvent, top: float):
     """The selected step on the curve: what it verified, what it was offered (where the
     length policy cut), and the time its verify pass really took."""
     kept = 1 + len(ev.draft_tokens)
     colour = COLOURS.get(ev.drafter, COLOURS["model"]) if ev.draft_tokens else COLOURS["model"]
     price = ev.cost_ms or curve_price(points, kept)
-    offered = 1 + (min(ev.proposed, ev.draft_limit) if ev.draft_limit else ev.proposed)
+    offered = offered_tokens(ev)
     if offered > kept:
         offer_price = ev.cost_offered_ms or curve_price(points, offered)
         yield go.Scatter(
             x=[offered, kept], y=[offer_price, price], mode="lines", hoverinfo="skip",
-            line=dict(color=COLOURS["rejected"], width=1.2, dash="dot"), showlegend=False,
+            name="the length policy's cut: offered → kept",
+            line=dict(color=COLOURS["rejected"], width=1.2, dash="dot"),
         )  # fmt: skip
         yield _cost_marker(
-            offered, offer_price, f"offered: 1 + {offered - 1}",
+            offered, offer_price, f"offered: 1 + {offered - 1} (the whole draft)",
             f"step {ev.step} was offered 1 + {offered - 1} tokens: {offer_price:.0f} ms; "
             f"the length policy stopped at 1 + {kept - 1}",
             color="white", size=12, symbol="circle", line=dict(color=COLOURS["rejected"], width=2),
         )  # fmt: skip
     yield _cost_marker(
-        kept, price, f"step {ev.step}: verified 1 + {kept - 1}",
+        kept, price, f"step {ev.step}: verified 1 + {kept - 1} (kept)",
         f"step {ev.step} verified 1 + {kept - 1} tokens: {price:.0f} ms on the curve",
         color=colour, size=12, symbol="circle", line=dict(color=INK, width=1),
     )  # fmt: skip
@@ -104,11 +112,11 @@ def _measured_marker(ev: StepEvent, x: int, top: float) -> go.Scatter:
     hover = f"step {ev.step}'s verify pass took {ev.verify_ms:.0f} ms (measured)"
     if ev.verify_ms <= top:
         return _cost_marker(
-            x, ev.verify_ms, "measured this step", hover,
+            x, ev.verify_ms, "measured this step (its real time)", hover,
             color=INK, size=10, symbol="x-thin", line=dict(color=INK, width=2),
         )  # fmt: skip
     marker = _cost_marker(
-        x, top, "measured this step (off the scale)", hover,
+        x, top, f"measured this step, off the scale: {ev.verify_ms:.0f} ms", hover,
         color=INK, size=10, symbol="triangle-up",
     )  # fmt: skip
     marker.update(
@@ -133,7 +141,8 @@ def _curve_traces(points: list[tuple[int, float]], priced: list[tuple[int, float
     """The curve the length policy prices with, and the measured points where they differ."""
     traces = [
         go.Scatter(
-            x=[q for q, _ in priced], y=[ms for _, ms in priced], name="verify cost (as priced)",
+            x=[q for q, _ in priced], y=[ms for _, ms in priced],
+            name="verify cost, as the length policy prices it",
             mode="lines+markers", line=dict(color=COLOURS["model"], width=2),
             hovertemplate="one pass over %{x} tokens: %{y:.0f} ms<extra></extra>",
         )
@@ -142,7 +151,7 @@ def _curve_traces(points: list[tuple[int, float]], priced: list[tuple[int, float
         traces.append(
             go.Scatter(
                 x=[q for q, _ in points], y=[ms for _, ms in points], mode="markers",
-                name="measured (a dip is taken as noise)",
+                name="measured curve points (a dip is noise)",
                 marker=dict(color="white", size=7, line=dict(color=COLOURS["model"], width=1.5)),
                 hovertemplate="measured: %{x} tokens in %{y:.0f} ms<extra></extra>",
             )
@@ -150,10 +159,97 @@ def _curve_traces(points: list[tuple[int, float]], priced: list[tuple[int, float
     return traces
 
 
-def cost_figure(trace, selected: int | None = None, height: int = 340) -> go.Figure:
+# A verify pass measured this many times the curve's price for it was slowed by other work on
+# the machine, not by what it verified: the curve itself varies far less between quiet runs.
+BUSY_RATIO = 2.5
+
+
+def _tokens(n: int) -> str:
+    return f"{n} token" if n == 1 else f"{n} tokens"
+
+
+def cut_sentence(ev: StepEvent, points: list[tuple[int, float]]) -> str:
+    """What the step's draft length bought, in one sentence of its own numbers: what the
+    length policy kept of the draft, the prices of kept and offered, what it expected, what
+    the step got."""
+    kept, offered = len(ev.draft_tokens), offered_tokens(ev) - 1
+    price = ev.cost_ms or curve_price(points, 1 + kept)
+    got = len(ev.new_tokens)
+    if offered == 0:
+        return (
+            f"No draft to price: the step verified the start token alone, priced {price:.0f} ms, "
+            f"and appended {_tokens(got)}, the model's own."
+        )
+    offer_price = ev.cost_offered_ms or curve_price(points, 1 + offered)
+    if not ev.expected_offered:  # the fixed policy, or a trace from before the estimates
+        return (
+            f"The length policy verified {kept} of the {offered} drafted tokens without pricing "
+            f"them (a fixed length): 1 + {kept} is priced {price:.0f} ms on the curve, and the "
+            f"step got {_tokens(got)}."
+        )
+    if kept == 0:
+        return (
+            f"The length policy dropped the whole {offered}-token draft: verifying 1 + {offered} "
+            f"is priced {offer_price:.0f} ms against {price:.0f} ms for the start token alone, "
+            f"for {ev.expected_offered:.1f} tokens expected instead of 1; the step got "
+            f"{_tokens(got)}, the model's own."
+        )
+    if kept == offered:
+        return (
+            f"The length policy kept the whole {offered}-token draft: verifying 1 + {kept} is "
+            f"priced {price:.0f} ms; it expected {ev.expected_tokens:.1f} tokens from it, and "
+            f"got {got}."
+        )
+    return (
+        f"The length policy cut the {offered}-token draft to {kept}: verifying 1 + {kept} is "
+        f"priced {price:.0f} ms against {offer_price:.0f} ms for 1 + {offered}; it expected "
+        f"{ev.expected_tokens:.1f} tokens from it ({ev.expected_offered:.1f} from the whole "
+        f"draft), and got {got}."
+    )
+
+
+def busy_sentence(ev: StepEvent, points: list[tuple[int, float]]) -> str:
+    """What a verify pass of BUSY_RATIO times its price on the curve or more means: the
+    machine was busy, not the draft expensive. An empty string for any other pass."""
+    price = ev.cost_ms or curve_price(points, 1 + len(ev.draft_tokens))
+    if price <= 0 or ev.verify_ms < BUSY_RATIO * price:
+        return ""
+    ratio = ev.verify_ms / price
+    return (
+        f"The machine was busy: {ratio:.1f}x the usual cost for this step ({ev.verify_ms:.0f} ms "
+        f"measured against {price:.0f} ms on the curve); other work on the machine, the "
+        "page's own included, slowed this pass, not what it verified."
+    )
+
+
+def cost_sentences(ev: StepEvent, points: list[tuple[int, float]], width: int = 84) -> str:
+    """The chart's note under the legend: the cut sentence, then the busy one (if any), wrapped
+    for the panel (plotly does not wrap annotations)."""
+    parts = [html.escape(cut_sentence(ev, points))]
+    busy = busy_sentence(ev, points)
+    if busy:
+        parts.append(f"<b>{html.escape(busy)}</b>")
+    lines = [line for part in parts for line in textwrap.wrap(part, width)]
+    return "<br>".join(lines)
+
+
+def _note_below(fig: go.Figure, text: str, height: int, top: int, bottom: int) -> None:
+    """The note right under the x axis title, and the legend under the note (positions in
+    pixels, turned into fractions of the plot's height)."""
+    plot = max(1, height - top - bottom)
+    lines = text.count("<br>") + 1
+    fig.add_annotation(
+        text=text, xref="paper", yref="paper", x=0, y=-52 / plot, xanchor="left",
+        yanchor="top", showarrow=False, align="left", font=dict(size=12, color=INK),
+    )  # fmt: skip
+    fig.update_layout(legend=legend_below(-(60 + 17 * lines) / plot))
+
+
+def cost_figure(trace, selected: int | None = None, height: int = 540) -> go.Figure:
     """The run's verify-cost curve (ms for one pass over q tokens; measured on the machine, or
     the stand-in table, as the caption says), with the selected step on it: what it verified,
-    what it was offered, and its measured time."""
+    what it was offered, and its measured time; a legend for every mark, and under it a note
+    on what the step's cut bought (and whether the machine was busy)."""
     view = as_view(trace)
     points = cost_curve(view)
     if not points:
@@ -173,7 +269,10 @@ def cost_figure(trace, selected: int | None = None, height: int = 340) -> go.Fig
     caption = "<br>".join(html.escape(line) for line in caption.split("\n"))
     base_layout(fig, height, f"Verify cost per pass<br><sup>{caption}</sup>")
     two_line_title(fig, 92)
-    fig.update_layout(hovermode="closest", margin=dict(b=96), legend=legend_below(-0.36))
+    bottom = 200
+    fig.update_layout(hovermode="closest", margin=dict(b=bottom), legend=legend_below(-0.3))
+    if ev is not None:
+        _note_below(fig, cost_sentences(ev, priced), height, 92, bottom)
     ticks = sorted({q for q, _ in points})
     fig.update_xaxes(
         title_text="tokens in one pass (start token + draft)", type="log",

@@ -1,4 +1,7 @@
-"""The "How it works" explainer shown above the panels: four short cards, as HTML."""
+"""The "How it works" explainer shown above the panels: four short cards, as HTML, then the
+page's glossary (visuals.glossary: each word defined once)."""
+
+from .glossary import glossary_html, term
 
 CARDS = (
     (
@@ -6,7 +9,7 @@ CARDS = (
         "A language model writes one token (a piece of a word) per <b>forward pass</b>. So we "
         "<i>guess</i> the next few tokens cheaply (the <b>draft</b>) and let the model check "
         "them all in one pass. We keep the draft up to the first token the model disagrees "
-        "with, and add the model's own token there (the <b>bonus</b> token, grey). One pass, "
+        f"with, and add the model's own token there (the <b>{term('bonus')}</b>, grey). One pass, "
         "several tokens. On a GPU a pass costs about the same for one token or a dozen; on a "
         "CPU, like this demo's, each extra token costs some time: the <b>verify-cost</b> chart "
         "below shows this machine's measured price.",
@@ -19,7 +22,8 @@ CARDS = (
         "identical, token for token, to plain decoding. With a temperature above 0 it is too: "
         "the random draw for each position comes from the <b>seed</b> and the position alone, "
         "so speculation keeps a guess exactly when plain sampling would have drawn it. "
-        "<b>MAT</b> is the number of tokens per forward pass; plain decoding has 1.",
+        f"<b>{term('mat')}</b> (mean accepted tokens per step) is the number of tokens each "
+        "forward pass appends on average, the bonus token included; plain decoding has 1.",
     ),
     (
         "3 · Suffix automata find the guesses",
@@ -39,7 +43,8 @@ CARDS = (
         "guesses from earlier passes. The paper's rule: take <b>l_bias</b> off the static match "
         "(the dynamic one is about this very text, so it is trusted more); the longer of the "
         "two then wins, dynamic on a tie. If even that is shorter than <b>l_threshold</b>, the "
-        "match is likely a coincidence, so Token Recycling drafts instead: a static match must "
+        f"match is likely a coincidence, so Token Recycling, the {term('auxiliary')}, drafts "
+        "instead: a static match must "
         "be at least l_bias + l_threshold tokens long to draft. Then the <b>length policy</b> "
         "decides how many of the drafted tokens to verify: <i>cost-aware</i> (the default) "
         "keeps the cut with the most expected tokens per second on the verify-cost curve, "
@@ -51,4 +56,4 @@ CARDS = (
 HOW_IT_WORKS = "".join(
     f'<div class="sd-card-explain"><h4>{title}</h4><p>{body}</p></div>' for title, body in CARDS
 )
-HOW_IT_WORKS = f'<div class="sd-explain">{HOW_IT_WORKS}</div>'
+HOW_IT_WORKS = f'<div class="sd-explain">{HOW_IT_WORKS}</div>{glossary_html()}'

@@ -48,7 +48,20 @@ def curve(p0, p1, bend: float, n: int = 16) -> tuple[list[float], list[float]]:
 
 def arrowhead(fig: go.Figure, xs, ys, back: int, head: int, size, width: float, colour: str):
     """An arrowhead at the end of a drawn line, pointing along its last `back` points."""
-    fig.add_annotation(
+    fig.add_annotation(**arrow(xs, ys, back, head, size, width, colour))
+
+
+def add_annotations(fig: go.Figure, annotations: list[dict]) -> None:
+    """Add many annotations in one go. Each `add_annotation` validates every annotation the
+    figure already has again, so n of them one by one cost n² (a diagram's arrowheads were most
+    of its drawing time, which a live page pays between decoding steps)."""
+    if annotations:
+        fig.update_layout(annotations=[*fig.layout.annotations, *annotations])
+
+
+def arrow(xs, ys, back: int, head: int, size, width: float, colour: str) -> dict:
+    """The annotation of an arrowhead at the end of a drawn line (see `arrowhead`)."""
+    return dict(
         x=xs[-1],
         y=ys[-1],
         ax=xs[-back],
@@ -139,8 +152,8 @@ def mark_step(fig: go.Figure, step: int | None, n: int) -> None:
         fig.add_vrect(
             x0=step - 0.5,
             x1=step + 0.5,
-            fillcolor=SELECTED,
-            opacity=0.28,
-            line_width=0,
+            # an ink outline, not a fill: the selected step must not look like a source's colour
+            fillcolor="rgba(17, 24, 39, 0.04)",
+            line=dict(color=SELECTED, width=1.5, dash="dot"),
             layer="below",
         )

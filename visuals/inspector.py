@@ -6,16 +6,21 @@ import html
 
 from samdec.trace import NO_DRAFT, StepEvent
 
+from .glossary import annotate, of_range, term
 from .palette import DRAFTERS, LABELS
+from .step_words import estimate_words, step_rule_sentence, step_zero_words
 from .stream import compact
 from .view import TraceView, as_view
 
 MAX_ROWS = 24
 TABLE_NOTE = (
-    "One row per guessed token, in the order verified (#). Position 1 is the token right after "
-    "the text, position 2 the one after that; a Token Recycling tree guesses several tokens per "
-    "position, each indented under the guess it follows. ★ is the model's own token."
+    f"One row per guessed token, numbered in {term('order')} from 0. Position 1 is the token "
+    "right after the text, position 2 the one after that; a Token Recycling tree guesses "
+    "several tokens per position, each indented under the guess it follows. ★ is the model's "
+    f"own token, the {term('bonus')}; id is the {term('token_id')}."
 )
+# The terms the rule's sentence defines on hover where it first uses them.
+RULE_TERMS = ("l_bias", "l_threshold", "auxiliary")
 
 
 def _badge(source: str, text: str | None = None) -> str:
@@ -100,8 +105,12 @@ def _rule_line(view: TraceView, ev: StepEvent) -> str:
             f"; {ev.grafted} tokens of that short match's continuation grafted into the tree, "
             f"{ev.grafted_accepted} accepted"
         )
-    if words:
-        return f"<b>rule</b>: {html.escape(words)}"
+    if words:  # in words first, then the same decision in numbers
+        sentence = annotate(html.escape(step_rule_sentence(view, ev)), RULE_TERMS)
+        return (
+            f'<b>rule</b>: <span class="sd-rule-words">{sentence}</span>'
+            f'<br><span class="sd-rule-numbers">in numbers: {html.escape(words)}</span>'
+        )
     if view.decoding.recycling:
         return "<b>rule</b>: none: Token Recycling drafts every step"
     if view.decoding.ngram:
@@ -188,7 +197,7 @@ def _timing_line(view: TraceView, ev: StepEvent) -> str:
         words += f". This step: {len(ev.new_tokens)} token(s) in {ms:.0f} ms = {step_rate}"
         run_rate = view.totals()["tokens_per_s"]
         if run_rate:
-            words += f"; the run's average: {run_rate:.1f} tokens/s, prefill included"
+            words += f"; the run's average: {run_rate:.1f} tokens/s, {term('prefill')} included"
     return words
 
 
@@ -219,7 +228,7 @@ def _draft_rows(view: TraceView, ev: StepEvent) -> list[str]:
         rows.append(
             f'<tr class="{"sd-row-ok" if ok else "sd-row-no"}"><td>{i}</td><td>{depth[i]}</td>'
             f'<td{indent}>{branch}<code class="sd-tokcode sd-{ev.drafter if ok else "rejected"}">'
-            f"{html.escape(compact(text, 24))}</code> <small>#{tok}</small></td>"
+            f"{html.escape(compact(text, 24))}</code> <small>id {tok}</small></td>"
             f"<td>{mark}</td></tr>"
         )
     return rows
@@ -227,12 +236,15 @@ def _draft_rows(view: TraceView, ev: StepEvent) -> list[str]:
 
 def _bonus_row(view: TraceView, ev: StepEvent) -> str:
     if ev.bonus_token < 0:  # cut off by EOS or a stop string
-        return ""
+        return (
+            f'<tr class="sd-row-bonus"><td colspan="4">no {term("bonus")}: the answer ended '
+            f"in this step's accepted draft (an {term('eos')} token or a stop string)</td></tr>"
+        )
     text = ev.new_pieces[-1] if ev.new_pieces else view.piece(ev.bonus_token)
     return (
         f'<tr class="sd-row-bonus"><td>★</td><td>{len(ev.accepted_indices) + 1}</td>'
         f'<td><code class="sd-tokcode sd-model">{html.escape(compact(text, 24))}</code>'
-        f" <small>#{ev.bonus_token}</small></td><td>the model’s own token</td></tr>"
+        f" <small>id {ev.bonus_token}</small></td><td>the model’s own token (bonus)</td></tr>"
     )
 
 
@@ -247,16 +259,23 @@ def inspector_html(trace, step: int | None = None) -> str:
     rows = "".join([*_draft_rows(view, ev), _bonus_row(view, ev)])
     table = (
         f'<div class="sd-table-note">{TABLE_NOTE}</div>'
-        '<div class="sd-table-wrap"><table class="sd-table"><thead><tr><th>#</th>'
-        "<th>position</th><th>token</th><th>verdict</th></tr></thead>"
+        '<div class="sd-table-wrap"><table class="sd-table"><thead><tr>'
+        f"<th>{term('order', 'verify order')}</th><th>position</th>"
+        f"<th>token · {term('token_id', 'id')}</th><th>verdict</th></tr></thead>"
         f"<tbody>{rows}</tbody></table></div>"
     )
-    lines = (_rule_line(view, ev), _policy_line(view, ev), _timing_line(view, ev))
+    lines = (
+        step_zero_words(view, ev),
+        _rule_line(view, ev),
+        _policy_line(view, ev),
+        estimate_words(view, ev),
+        _timing_line(view, ev),
+    )
     return (
         f'<div class="sd-inspect">'
-        f'<div class="sd-inspect-head"><b>Step {k}</b> of {view.num_steps} · '
+        f'<div class="sd-inspect-head"><b>Step {k}</b> {of_range("step", view.num_steps)} · '
         f"{_verdict(view, ev)}</div>"
-        + "".join(f'<div class="sd-why">{line}</div>' for line in lines)
+        + "".join(f'<div class="sd-why">{line}</div>' for line in lines if line)
         + f'<div class="sd-facts">{_facts_html(view, ev)}</div>{table}</div>'
     )
 
@@ -285,16 +304,18 @@ def compare_html(rows: list[dict], note: str = "") -> str:
         )
         steps = r.get("steps")
         mat = r.get("mat")
+        name = annotate(html.escape(r["name"]), ("ar",))
         body.append(
-            f"<tr><td><b>{html.escape(r['name'])}</b></td><td>{r['tokens']}</td>"
+            f"<tr><td><b>{name}</b></td><td>{r['tokens']}</td>"
             f"<td>{steps if steps is not None else '–'}</td>"
             f"<td>{f'{mat:.2f}' if mat is not None else '–'}</td>"
             f"<td>{r['tokens_per_s']:.1f}</td><td>×{r['tokens_per_s'] / base:.2f}</td>"
             f"<td>{mark}</td></tr>"
         )
-    foot = f'<div class="sd-note">{html.escape(note)}</div>' if note else ""
+    foot = f'<div class="sd-note">{annotate(html.escape(note), ("q4_1",))}</div>' if note else ""
     return (
         '<div class="sd-compare"><table class="sd-table"><thead><tr><th>method</th>'
-        "<th>tokens</th><th>forward passes</th><th>MAT</th><th>tokens/s</th><th>speedup</th>"
+        f"<th>tokens</th><th>{term('forward', 'forward passes')}</th><th>{term('mat')}</th>"
+        "<th>tokens/s</th><th>speedup</th>"
         f"<th>output</th></tr></thead><tbody>{''.join(body)}</tbody></table>{foot}</div>"
     )

@@ -1,7 +1,12 @@
 """One palette for every panel: a token, a bar, a line and a node of the same source share a colour.
 
 Colours follow the Okabe-Ito set (distinguishable with the common colour-vision deficiencies).
-Each source has a strong colour (lines, bars, borders) and a light tint (token backgrounds).
+Each source has a strong colour (lines, bars, borders) and a tint (token backgrounds). The tints
+keep each Okabe-Ito hue but differ in lightness and chroma so that every pair stays apart for
+normal vision and under the three simulated dichromacies (CIEDE2000, checked by
+tests/test_palette.py); the model's own token is the palest, so drafted text stands out.
+A rejected draft is marked by shape as well (struck through, dashed border), and the selected
+step by an outline in ink, a colour no role uses.
 """
 
 from __future__ import annotations
@@ -20,14 +25,16 @@ COLOURS = {
     "rejected": "#D55E00",  # vermilion: a drafted token the model did not agree with
 }
 
+# Found by a search over lightness and chroma at each colour's own hue: the smallest pairwise
+# difference, normal or dichromat, as large as it gets with dark text still at contrast >= 7.
 TINTS = {
-    "static": "#D6E9F8",
-    "dynamic": "#D2F2E6",
-    "recycling": "#FDEBC8",
-    "pld": "#F5DDEA",
-    "model": "#ECEEF1",
+    "static": "#7DBAFA",
+    "dynamic": "#92E7C3",
+    "recycling": "#FFCF8D",
+    "pld": "#EBA3CA",
+    "model": "#F3F4F6",
     "none": "#F1F5F9",
-    "rejected": "#FBE1D3",
+    "rejected": "#FFE4D6",  # pale: a rejected token is told apart by its marks, not its fill
 }
 
 LABELS = {
@@ -54,7 +61,7 @@ INK = "#1F2937"  # text
 MUTED = "#6B7280"
 GRID = "#E5E7EB"
 THRESHOLD = "#7C3AED"  # l_threshold line (violet: no source owns it)
-SELECTED = "#FACC15"  # the selected step / the current automaton state
+SELECTED = "#111827"  # the selected step / the current automaton state: an outline in ink
 NEW_STATE = "#F59E0B"  # states created by the last step
 ROOT = "#FFFFFF"
 

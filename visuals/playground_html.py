@@ -8,6 +8,7 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .glossary import numbered
 from .playground_model import (
     ROOT,
     clamp,
@@ -58,7 +59,7 @@ def playground_event_html(pg: Playground, k: Any, sep: str = "") -> str:
     i, n = symbol_index(pg, k), len(pg.symbols)
     classes = {j: "sd-pg-done" if j < i else "sd-pg-cur" if j == i else "sd-pg-todo"
                for j in range(n)}  # fmt: skip
-    where = f"symbol {i + 1} of {n}" if i >= 0 else f"{n} symbols to read"
+    where = f"reading {numbered('symbol', i, n)}" if i >= 0 else f"{n} symbols to read"
     badge = (
         f'<span class="sd-pg-badge sd-pg-{kind}">{html.escape(KIND_LABELS[kind])}</span>'
         if ev
@@ -69,7 +70,7 @@ def playground_event_html(pg: Playground, k: Any, sep: str = "") -> str:
         bound = f" (a text of n ≥ 2 symbols never needs more than 2n − 1 = {2 * n - 1})"
     return (
         f'<div class="sd-pg-event" data-k="{k}" data-kind="{kind}">'
-        f'<div class="sd-pg-head"><b>Event {k} of {total}</b> · {where} {badge}</div>'
+        f'<div class="sd-pg-head"><b>{k} of {total} events done</b> · {where} {badge}</div>'
         f"{_boxes(pg.symbols, classes)}"
         f'<div class="sd-pg-say">{html.escape(describe_event(pg, k, sep))}</div>'
         f'<div class="sd-pg-count"><b class="sd-pg-now">{sam.num_states}</b> states now · '

@@ -263,7 +263,7 @@ def playground_figure(pg: Playground, k: Any, sep: str = "", height: int = 420) 
     fig.update_layout(
         title=dict(
             text=f"Suffix automaton of “{html.escape(shown)}”  <sup>{sam.num_states} states · "
-            f"{edges} transitions · event {k} of {len(pg.events)}</sup>",
+            f"{edges} transitions · {k} of {len(pg.events)} events done</sup>",
             font=dict(family=FONT, size=15, color=INK),
             x=0.01,
             y=0.98,

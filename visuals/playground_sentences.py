@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .glossary import numbered
 from .playground_model import ROOT, clamp, longest, quote
 
 if TYPE_CHECKING:  # annotations only: a Playground is handed in, visuals imports no more
@@ -54,9 +55,9 @@ def describe_event(pg: Playground, k: Any, sep: str = "") -> str:
 def _on_add_symbol(ev: dict, c: _Said) -> str:
     pos = ev["position"]
     return (
-        f"Read symbol {pos + 1} of {len(c.pg.symbols)}, {quote([ev['symbol']], c.sep)}: the text "
-        f"is now {c.text}. Every suffix of it that never ended anywhere before needs a path to a "
-        f"state that ends at position {pos}."
+        f"Read {numbered('symbol', pos, len(c.pg.symbols))}, {quote([ev['symbol']], c.sep)}: "
+        f"the text is now {c.text}. Every suffix of it that never ended anywhere before needs "
+        f"a path to a state that ends at position {pos}."
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from samdec.trace import StepEvent
 
+from .glossary import annotate, definition, term
 from .palette import LABELS, SOURCES
 from .view import TraceView, as_view
 
@@ -22,19 +23,30 @@ MAX_ALTERNATIVES = 2  # rejected siblings of a tree draft shown inline
 NEAR_TIE = 0.1  # top-1 minus top-2 probability below this: the model almost chose otherwise
 
 
+# Whitespace characters wrapped so the stylesheet can draw a symbol over or before them (CSS
+# generated content: seen, but not part of the copied text). Spaces only in tokens of nothing
+# but whitespace, which would otherwise be slivers; in a word like " the" the space is prose.
+WHITESPACE_CLASS = {"\n": "sd-nl", "\t": "sd-tab", " ": "sd-sp"}
+WHITESPACE_SYMBOL = {"\n": "↵", "\t": "→", " ": "·", "": "∅"}  # drawn by assets/style.css
+
+
 def visible(text: str) -> str:
-    """HTML for a token's text in running prose: escaped, newlines kept (marked with a faint ↵)."""
+    """HTML for a token's text in running prose: escaped, the text itself unchanged (what is
+    copied), newlines and tabs marked, and every space too in a whitespace-only token."""
     if text == "":
-        return '<span class="sd-ws">∅</span>'
-    parts = html.escape(text).split("\n")
-    return '<span class="sd-ws">↵</span>\n'.join(parts)
+        return '<span class="sd-ws sd-nothing"></span>'
+    marked = ("\n", "\t", " ") if text.strip() == "" else ("\n", "\t")
+    return "".join(
+        f'<span class="sd-ws {WHITESPACE_CLASS[c]}">{c}</span>' if c in marked else html.escape(c)
+        for c in text
+    )
 
 
 def compact(text: str, limit: int = 14) -> str:
     """A token's text on one line (for labels, tooltips, tables): whitespace made visible."""
-    shown = text.replace("\n", "↵").replace("\t", "⇥")
+    shown = text.replace("\n", WHITESPACE_SYMBOL["\n"]).replace("\t", WHITESPACE_SYMBOL["\t"])
     if shown.strip() == "":
-        shown = shown.replace(" ", "␣")
+        shown = shown.replace(" ", WHITESPACE_SYMBOL[" "])
     if len(shown) > limit:
         shown = shown[: limit - 1] + "…"
     return shown
@@ -136,7 +148,8 @@ def _more_html(ev: StepEvent, hidden: list[int], pieces: list[str]) -> str:
 
 
 def _rejected_html(view: TraceView, ev: StepEvent, piece: Callable[[int], str]) -> str:
-    """The rejected draft tokens, struck through (a few inline, "+N" for the rest)."""
+    """The rejected draft tokens, struck through in a dashed box (a few inline, "+N" for the
+    rest): marked by shape as well as colour, so they read in greyscale too."""
     if not ev.rejected_indices:
         return ""
     indices, how = rejected_groups(ev)
@@ -211,13 +224,21 @@ def legend_html() -> str:
         for s in SOURCES
     ]
     chips.append(
-        '<span class="sd-chip"><span class="sd-swatch sd-rejected"></span>'
-        "<s>rejected draft</s></span>"
+        '<span class="sd-chip"><span class="sd-rej sd-rej-legend"><s>rejected draft</s></span>'
+        "</span>"
     )
     # Marks in the stream that no colour explains (notes, not chips: a chip is a colour).
+    symbols = " ".join(
+        f'<span class="sd-tok sd-model">{visible(text)}</span> {name}'
+        for text, name in (("\n", "line break"), ("\t", "tab"), (" ", "space"))
+    )
     notes = (
-        '<span class="sd-legend-note"><span class="sd-more">+6</span> six more rejected '
-        "draft tokens (hover to see them)</span>"
+        '<span class="sd-legend-note"><span class="sd-step sd-sel sd-sel-legend">step</span> '
+        "the selected step (outlined)</span>"
+        f'<span class="sd-legend-note">{symbols} (shown, not copied)</span>'
+        f'<span class="sd-legend-note" title="{html.escape(definition("more"))}">'
+        '<span class="sd-more">+6</span> = 6 more rejected draft tokens, not shown inline '
+        "(hover a +N to list them)</span>"
         '<span class="sd-legend-note"><span class="sd-tie">dotted</span> near tie: the '
         f"model's top two choices there were within {NEAR_TIE:g} (hover a token for its top 3)"
         "</span>"
@@ -232,8 +253,8 @@ def stats_html(trace, note: str = "") -> str:
     cards = [
         ("tokens", f"{t['tokens']}"),
         ("steps (forward passes)", f"{t['steps']}"),
-        ("MAT · tokens per step", f"{t['mat']:.2f}"),
-        ("tokens / s", f"{t['tokens_per_s']:.1f}"),
+        (f"{term('mat')} · mean accepted tokens per step", f"{t['mat']:.2f}"),
+        *view.speed_cards(),  # each says whether its time includes the page's own work
         ("draft tokens accepted", f"{t['accepted']} / {t['drafted']}"),
     ]
     html_cards = "".join(
@@ -257,9 +278,10 @@ def stats_html(trace, note: str = "") -> str:
         )
     status = ""
     if view.summary is not None:
-        status = f"{view.method} · stopped: {view.summary.stop_reason.replace('_', ' ')}"
+        stop = view.summary.stop_reason.replace("_", " ")
+        status = annotate(html.escape(f"{view.method} · stopped: {stop}"), ("ar", "eos"))
     elif view.steps:
-        status = f"{view.method} · generating…"
+        status = annotate(html.escape(f"{view.method} · generating…"), ("ar",))
     if note:
         status = f"{status} · {html.escape(note)}" if status else html.escape(note)
     return (

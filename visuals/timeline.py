@@ -20,6 +20,11 @@ from .palette import COLOURS, FONT, GRID, INK, LABELS, MUTED, colour
 PREFILL = "#94A3B8"  # slate: reading the prompt, before any token is produced
 BETWEEN = "#E2E8F0"  # committing tokens and the bookkeeping between steps
 PLAIN = "plain step"  # the legend name of a step of plain decoding
+# Texture for the stretches that are no step, so they are not read as a pale "no draft" step.
+PATTERNS = {
+    "prefill": dict(shape="/", fgcolor="white"),
+    "between": dict(shape=".", fgcolor="#64748B", size=5, solidity=0.3),
+}
 EMPTY_MESSAGE = "Run the comparison to see both runs on one time axis"
 
 
@@ -116,7 +121,7 @@ def _segment_bars(segments: list[Segment]) -> list[go.Bar]:
                 marker=dict(
                     color=fill,
                     line=dict(color="white", width=0.5),
-                    pattern=dict(shape="/" if kind == "prefill" else "", fgcolor="white"),
+                    pattern=PATTERNS.get(kind, dict(shape="")),
                 ),
                 hovertext=[s.hover for s in mine],
                 hovertemplate="%{hovertext}<extra></extra>",

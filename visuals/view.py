@@ -19,6 +19,11 @@ from samdec.methods import Method, method
 from samdec.rule import choose_source
 from samdec.trace import RunSummary, StepEvent, Trace, tokens_by_source
 
+# The key of a live run's trace config that records the page's share of the run: the time the
+# decoding waited for the page ("waited_ms", taken out of the run's decoding time) and the
+# page's own work ("page_ms"). Its presence says the trace's speed is decoding's alone.
+LIVE_PAGE = "live_page"
+
 
 @dataclass
 class TokenSpan:
@@ -39,13 +44,19 @@ class TraceView:
     config: dict[str, Any] = field(default_factory=dict)
     summary: RunSummary | None = None
     text: str | None = None
-    wall_ms: float | None = None  # elapsed time of a running generation (summary has the final)
+    # A running generation's decoding time so far, without the page's own work (a finished
+    # run's is in its summary).
+    decoding_ms: float | None = None
     prompt: str = ""
+    # The live page's own work for this run (rendering its panels), kept out of the speed;
+    # None: not known (a trace that was not decoded live in the page).
+    page_ms: float | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_trace(cls, trace: Trace, prompt: str = "") -> TraceView:
         pieces = {int(k): v for k, v in trace.pieces.items()}
+        page = trace.summary.config.get(LIVE_PAGE) or {}
         return cls(
             prompt_ids=list(trace.prompt_ids),
             steps=list(trace.steps),
@@ -54,6 +65,7 @@ class TraceView:
             summary=trace.summary,
             text=trace.text,
             prompt=prompt,
+            page_ms=page.get("page_ms"),
         )
 
     @classmethod
@@ -63,16 +75,26 @@ class TraceView:
         events: Iterable[StepEvent],
         config: Mapping[str, Any],
         pieces: Mapping[int, str] | None = None,
-        wall_ms: float | None = None,
+        decoding_ms: float | None = None,
         prompt: str = "",
+        page_ms: float | None = None,
     ) -> TraceView:
-        """A generation in progress: the steps so far (their texts come with the events)."""
+        """A generation in progress: the steps so far (their texts come with the events);
+        `decoding_ms`: its decoding time so far; `page_ms`: the live page's work so far."""
         steps = list(events)
         table = {int(k): v for k, v in (pieces or {}).items()}
         for ev in steps:
             table.update(zip(ev.draft_tokens, ev.draft_pieces, strict=False))
             table.update(zip(ev.new_tokens, ev.new_pieces, strict=False))
-        return cls(list(prompt_ids), steps, table, dict(config), wall_ms=wall_ms, prompt=prompt)
+        return cls(
+            list(prompt_ids),
+            steps,
+            table,
+            dict(config),
+            decoding_ms=decoding_ms,
+            prompt=prompt,
+            page_ms=page_ms,
+        )
 
     # ------------------------------------------------------------------ basic facts
     @property
@@ -214,8 +236,8 @@ class TraceView:
         tokens = sum(len(ev.new_tokens) for ev in self.steps)
         if self.summary is not None:
             tps = self.summary.tokens_per_s
-        elif self.wall_ms:
-            tps = tokens / (self.wall_ms / 1000.0)
+        elif self.decoding_ms:
+            tps = tokens / (self.decoding_ms / 1000.0)
         else:
             tps = 0.0
         return {
@@ -229,7 +251,24 @@ class TraceView:
             "acceptance": accepted / drafted if drafted else 0.0,
             "by_source": tokens_by_source(self.steps),
             "stop_reason": self.summary.stop_reason if self.summary else "",
+            "page_s": self.page_ms / 1000.0 if self.page_ms is not None else None,
         }
+
+    def speed_cards(self) -> list[tuple[str, str]]:
+        """The stat cards of speed, (label, value), each label saying what its time includes:
+        decoding alone (a live run's page work taken out, and shown on a card of its own), or
+        whatever the trace recorded (a trace from a file or from elsewhere)."""
+        t = self.totals()
+        speed = f"{t['tokens_per_s']:.1f}"
+        if not self.steps and self.summary is None and t["page_s"] is None:
+            return [("tokens / s", speed)]  # nothing run yet
+        if t["page_s"] is None:
+            return [("tokens / s · as the trace recorded it", speed)]
+        so_far = "" if self.done else " so far"
+        return [
+            (f"tokens / s{so_far} · decoding alone, not the page's work", speed),
+            ("the page's own work · rendering, not in the speed", f"{t['page_s']:.2f} s"),
+        ]
 
 
 def _texts(ev: StepEvent, view: TraceView) -> list[str]:

@@ -69,13 +69,14 @@ def pack_weight(weight: torch.Tensor) -> torch.Tensor:
     return native.pack(padded.contiguous())
 
 
-def native_linear(weights: list[torch.Tensor], bits: int, out_features: int):
+def native_linear(weights: list[torch.Tensor], bits: int, out_features: int, integer=False):
     """csrc/layers.cpp's `Linear`: the kernel over `pack_weight`'s packed weight ([it],
-    bits 0) or `pack_codes`' codes and scales ([codes, scales], bits 4 or 8), called on inputs
-    (..., in) of any number of rows (the GIL released while it computes). The first one of a
+    bits 0) or `pack_codes`' codes and scales ([codes, scales], bits 4 or 8), or with `integer`
+    `pack_integer`'s (csrc/integer.cpp multiplies them), called on inputs (..., in) of any
+    number of rows (the GIL released while it computes). The first one of a
     process has the kernel tuned to the machine (`tune_chunking`)."""
     tune_chunking()
-    return kernel().Linear(weights, bits, out_features)
+    return kernel().Linear(weights, bits, out_features, integer)
 
 
 def tuned_rows() -> tuple[int, ...]:
@@ -236,11 +237,10 @@ def find_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
     return codes.reshape(rows, columns), steps, offsets
 
 
-def pack_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int] | None:
-    """(out, in) float32 whose values are quantisation codes -> (codes, scales, bits a code) as
-    the kernel reads them (streamed.cpp, `Codes`): 4 bits where every code fits (Q4_1's), else
-    8; zero-padded rows as codes 0 of step and offset 0. None where the weights are not codes
-    (`find_codes`)."""
+def _codes_and_scales(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """`find_codes` of `weight` zero-padded to whole columns: (codes uint8 (N, K), scales
+    [N / COLUMN][K / BLOCK][2][COLUMN], a block's steps for the column's rows, then offsets);
+    padded rows are codes 0 of step and offset 0."""
     native = kernel()
     column = native.COLUMN
     found = find_codes(_padded(weight.detach().float(), 0, column))
@@ -248,12 +248,49 @@ def pack_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int] |
         return None
     codes, steps, offsets = found
     columns, blocks = codes.shape[0] // column, codes.shape[1] // native.BLOCK
-    # [N / COLUMN][K / BLOCK][2][COLUMN]: a block's steps for the column's rows, then offsets.
     scales = torch.stack(
         [s.reshape(columns, column, blocks).transpose(1, 2) for s in (steps, offsets)], dim=2
     )
+    return codes, scales.contiguous()
+
+
+def pack_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int] | None:
+    """(out, in) float32 whose values are quantisation codes -> (codes, scales, bits a code) as
+    the kernel reads them (streamed.cpp, `Codes`): 4 bits where every code fits (Q4_1's), else
+    8. None where the weights are not codes (`find_codes`)."""
+    found = _codes_and_scales(weight)
+    if found is None:
+        return None
+    codes, scales = found
+    native = kernel()
     bits = 4 if int(codes.max()) < 16 else 8
     if bits == 4:  # a byte: a block's column j in its low half, column j + LANES in its high
-        halves = codes.reshape(codes.shape[0], blocks, 2, native.LANES)
+        halves = codes.reshape(codes.shape[0], -1, 2, native.LANES)
         codes = (halves[:, :, 0] | (halves[:, :, 1] << 4)).reshape(codes.shape[0], -1)
-    return native.pack(codes.contiguous()), scales.contiguous(), bits
+    return native.pack(codes.contiguous()), scales, bits
+
+
+def pack_integer(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int] | None:
+    """(out, in) float32 whose values are quantisation codes -> (codes, scales, bits a code) as
+    csrc/integer.cpp reads them: per column of COLUMN weight rows and block of BLOCK columns,
+    BLOCK / 4 groups of four consecutive codes a row, a group's COLUMN rows side by side (one
+    64-byte vector, four codes a lane); 4-bit codes put group g + BLOCK / 8 in the high halves
+    of group g's bytes. Scales in float16, as a GGUF keeps them. None where the weights are not
+    codes, or their steps and offsets are not float16 values."""
+    found = _codes_and_scales(weight)
+    if found is None:
+        return None
+    codes, scales = found
+    halves = scales.half()
+    if not torch.equal(halves.float(), scales):
+        return None
+    native = kernel()
+    column, block = native.COLUMN, native.BLOCK
+    rows, width = codes.shape
+    groups = codes.reshape(rows // column, column, width // block, block // 4, 4)
+    groups = groups.permute(0, 2, 3, 1, 4)  # (columns, blocks, groups, COLUMN, 4)
+    bits = 4 if int(codes.max()) < 16 else 8
+    if bits == 4:
+        half = block // 8
+        groups = groups[:, :, :half] | (groups[:, :, half:] << 4)
+    return groups.contiguous(), halves, bits

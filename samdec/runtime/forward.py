@@ -256,7 +256,7 @@ def _is_silu(act_fn: nn.Module) -> bool:
 def _streamed(linear: nn.Module):
     """The kernel entry point (csrc/layers.cpp's `Linear`) of a bias-free
     StreamedLinear, for `Layers` to call; None for any other linear."""
-    if type(linear) is not StreamedLinear or linear.bias is not None:
+    if not isinstance(linear, StreamedLinear) or linear.bias is not None:
         return None
     return linear.native
 
@@ -285,7 +285,7 @@ def native_layers(model: nn.Module):
     Only a model in the streamed layout (a CPU's) asks for the kernel: elsewhere, on a GPU
     say, nothing is built for a CPU."""
     layers = model.model.layers
-    if not any(type(m) is StreamedLinear for m in model.modules()):
+    if not any(isinstance(m, StreamedLinear) for m in model.modules()):
         return None
     if not all(_like_the_first(layer, layers[0]) for layer in layers):
         return None

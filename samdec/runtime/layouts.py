@@ -13,6 +13,10 @@ with the rows. The layouts (REGISTRY, the one list of them):
   weight once (as its GGUF codes where it has them), streams it from memory once for every row
   of a step and computes a row the same way whatever rows share it; stacked as in `packed`.
   Its attention is the same library's row kernel (attention.py).
+- `integer`: the GGUF's codes multiplied in integers (csrc/integer.cpp, as llama.cpp does):
+  activations quantised to 8 bits per block, integer sums, float32 sums of the blocks in one
+  order. Other numbers than float32's, so never chosen by `auto`: exact to itself (a token's
+  logits are the same bits alone or in a verify pass), not to transformers' float32.
 
 Which is fastest depends on the CPU, so the default for float32 on a CPU is "auto":
 samdec.runtime.layout_choice measures the candidates on the machine once and keeps the
@@ -36,11 +40,11 @@ from torch import nn
 
 from . import native
 from .attention import use_row_attention
-from .coded import native_linear, pack_codes, pack_weight
+from .coded import native_linear, pack_codes, pack_integer, pack_weight
 
 # How a model's linear weights are stored, and so which kernel multiplies them: the registry
 # (the CLI's and the app's choices, the layout choice's candidates, cache keys all read it).
-LAYOUTS = ("stock", "transposed", "packed", "streamed")
+LAYOUTS = ("stock", "transposed", "packed", "streamed", "integer")
 
 
 class TransposedLinear(nn.Module):
@@ -149,6 +153,29 @@ class StreamedLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.native(x)
         return y if self.bias is None else y + self.bias
+
+
+class IntegerLinear(StreamedLinear):
+    """`nn.Linear` whose weights are a GGUF's codes, multiplied in integers by
+    csrc/integer.cpp (the `integer` layout); stacked as in `PackedLinear`. Weights that are
+    not codes are refused: this layout has nothing to multiply them with."""
+
+    def __init__(self, *linears: nn.Linear) -> None:
+        nn.Module.__init__(self)
+        weight, self.bias = _stacked(linears)
+        self.out_features, self.in_features = weight.shape
+        coded = pack_integer(weight)
+        if coded is None:
+            raise ValueError(
+                "the integer layout multiplies a GGUF's 4- or 8-bit codes, and this model's "
+                "weights are not de-quantised codes"
+            )
+        self.register_buffer("codes", coded[0], persistent=False)
+        self.register_buffer("scales", coded[1], persistent=False)
+        self.code_bits = coded[2]
+        self.native = native_linear(
+            [self.codes, self.scales], self.code_bits, self.out_features, integer=True
+        )
 
 
 class PackedMLP(nn.Module):
@@ -287,6 +314,10 @@ REGISTRY = {
             "streamed", StreamedLinear, True, auto=True, available=native.available,
             needs="AVX-512 and a C++ compiler to build its kernel",
         ),
+        Layout(
+            "integer", IntegerLinear, True, auto=False, available=native.integer_available,
+            needs="AVX-512 VNNI and a C++ compiler to build its kernel",
+        ),
     )
 }  # fmt: skip
 LAYOUTS = tuple(REGISTRY)
@@ -304,8 +335,9 @@ def apply_layout(model: nn.Module, name: str) -> None:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {name!r}")
     layout = REGISTRY[name]
     weight = next(model.parameters(), torch.empty(0))
-    if name == "streamed" and (weight.dtype, weight.device.type) != (torch.float32, "cpu"):
-        raise ValueError("the streamed layout computes in float32 on a CPU only")
+    native_layout = name in ("streamed", "integer")
+    if native_layout and (weight.dtype, weight.device.type) != (torch.float32, "cpu"):
+        raise ValueError(f"the {name} layout computes from weights in float32 on a CPU only")
     if name == "packed" and weight.device.type != "cpu":  # oneDNN is a CPU library
         raise ValueError("the packed layout runs on a CPU only")
     if not layout.available():
@@ -314,12 +346,42 @@ def apply_layout(model: nn.Module, name: str) -> None:
         if layout.fused:
             fuse_projections(model, layout.linear)
         swap_linears(model, layout.linear)
-    if name == "streamed":  # the same kernel library's attention for few rows
+    if native_layout:  # the same kernel library's attention for few rows
         use_row_attention(model)
+
+
+# The layouts whose kernels give a token's row the same bits alone, in a chain or in a draft
+# tree (samdec's own kernels and row attention): their tree check asks for equal bits.
+EXACT_ROWS = ("streamed", "integer")
+
+# How the integer layout is named wherever a user meets it (menu, CLI, traces, doctor).
+INTEGER_NUMERICS = "GGUF integer numerics: exact to itself, not to transformers' float32"
+NUMERICS = ("float32", "integer")  # the CLI's --numerics: "integer" is the integer layout
+
+
+def numerics(layout: str) -> str:
+    """Which arithmetic a layout computes in: "integer" for the integer layout, else the
+    model's float ("float32" on a CPU)."""
+    return "integer" if layout == "integer" else "float32"
+
+
+def numerics_label(layout: str, dtype: str) -> str:
+    """The arithmetic a run computes in, as the CLI, traces, the doctor and the page name it."""
+    if layout == "integer":
+        return INTEGER_NUMERICS
+    return f"{dtype}, transformers' arithmetic" + (" (exact)" if dtype == "float32" else "")
 
 
 def exactness(layout: str, dtype: str) -> str:
     """Whether speculation writes plain decoding's tokens on this path, and why, in words."""
+    if layout == "integer":
+        return (
+            f"{INTEGER_NUMERICS}. Exact by construction against plain decoding in the same "
+            "numerics: each token's logits are the same bits alone or in a verify pass "
+            "(activations quantised row by row, integer sums, blocks added in one order); "
+            "they differ from transformers' float32 logits in the last digits, so an output "
+            "can differ from transformers' own"
+        )
     if dtype != "float32":
         return f"not exact: {dtype} rounds differently with the tokens a pass holds"
     if layout == "streamed":

@@ -201,10 +201,16 @@ def _quiet_progress():
             hf_logging.enable_progress_bar()
 
 
+# "bundled@integer": the model in the integer layout's numerics (layouts.py), as the app's
+# model list names it.
+INTEGER_SUFFIX = "integer"
+
+
 def split_dtype(spec: str) -> tuple[str, str | None]:
-    """ "bundled@bfloat16" -> ("bundled", "bfloat16"): a model spec may name its dtype."""
+    """ "bundled@bfloat16" -> ("bundled", "bfloat16"): a model spec may name its dtype, or
+    "integer" for the integer layout's numerics."""
     name, at, dtype = spec.rpartition("@")
-    return (name, dtype) if at and dtype in DTYPES else (spec, None)
+    return (name, dtype) if at and dtype in (*DTYPES, INTEGER_SUFFIX) else (spec, None)
 
 
 NOT_EXACT = (
@@ -253,7 +259,8 @@ def load_model(
     """Load a causal LM and its tokenizer.
 
     `spec`: "bundled" (default), a hub id, a local model folder, or a .gguf file, optionally with
-    "@dtype" ("bundled@bfloat16"; an explicit `dtype` wins). `dtype`:
+    "@dtype" ("bundled@bfloat16"; an explicit `dtype` wins) or "@integer" (the integer
+    layout). `dtype`:
     "auto" / None picks the device's exact-enough default (float32 on a CPU); bfloat16 on a
     CPU is faster but not exact (greedy output can change with the number of tokens a pass
     verifies). `layout`: layouts.py.LAYOUT_CHOICES; "auto" (the default): for float32 on
@@ -266,6 +273,10 @@ def load_model(
         raise ModelLoadError(f"samdec needs torch and transformers: {exc}") from exc
 
     spec, named = split_dtype(spec)
+    if named == INTEGER_SUFFIX:  # float32 weights, multiplied in the integer layout
+        if layout not in (None, "auto", "integer"):
+            raise ModelLoadError(f"'{spec}@integer' runs the integer layout, not {layout!r}")
+        named, layout = "float32", "integer"
     dtype = dtype if dtype not in (None, "auto") else named
     name, folder, gguf_name = _resolve(spec)
     device = pick_device(device)

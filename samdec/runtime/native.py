@@ -25,7 +25,10 @@ from .machine import cpu_info
 CSRC = Path(__file__).with_name("csrc")
 # The compiled units (bindings.cpp holds the module's only PYBIND11_MODULE), and the header
 # they share, which the build key covers too.
-SOURCES = [CSRC / name for name in ("streamed.cpp", "layers.cpp", "attention.cpp", "bindings.cpp")]
+SOURCES = [
+    CSRC / name
+    for name in ("streamed.cpp", "integer.cpp", "layers.cpp", "attention.cpp", "bindings.cpp")
+]
 HEADERS = [CSRC / "kernels.h"]
 
 
@@ -109,3 +112,8 @@ def build_lock(folder: Path):
 def available() -> bool:
     """Whether the kernel builds and runs here."""
     return kernel() is not None
+
+
+def integer_available() -> bool:
+    """Whether the integer kernel (csrc/integer.cpp: AVX-512 VNNI) runs here."""
+    return available() and bool(kernel().INTEGER)

@@ -25,11 +25,14 @@ def build() -> dict[str, gr.components.Component]:
         with gr.Tab("Static automaton (corpus)", id="static", elem_id="sd-tab-static"):
             static_plot = gr.Plot(show_label=False, elem_id="sd-static-plot")
             static_strip = gr.HTML(elem_id="sd-static-strip")
+            # what the corpus is, and the document the selected step's static draft came from
+            static_corpus = gr.HTML(elem_id="sd-static-corpus")
     return {
         "dyn_plot": dyn_plot,
         "dyn_strip": dyn_strip,
         "static_plot": static_plot,
         "static_strip": static_strip,
+        "static_corpus": static_corpus,
         TAB: tabs,
     }
 

@@ -65,8 +65,15 @@ def load_examples(path) -> list[dict]:
 
 
 def model_label(spec: str) -> str:
-    """A model's name in the menu: a half-precision spec says it is fast and not exact."""
+    """A model's name in the menu: a half-precision spec says it is fast and not exact, an
+    integer one which numbers it computes."""
+    from samdec.runtime.layouts import INTEGER_NUMERICS
+
     base, dtype = split_dtype(spec)
+    if dtype == "integer":
+        return f"{base} · {INTEGER_NUMERICS}"
+    if dtype == "float32" or (dtype is None and base == "bundled"):
+        return f"{base} · float32, exact to transformers"
     return f"{base} · {dtype} (fast, not exact)" if dtype in ("bfloat16", "float16") else spec
 
 

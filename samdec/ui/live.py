@@ -6,11 +6,12 @@ name and yields updates by panel name.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import threading
 import time
 from collections.abc import Generator, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +19,26 @@ import gradio as gr
 
 import visuals as V
 from samdec.trace import Trace
+from visuals.view import LIVE_PAGE
 
 from . import runtime as rt
 from .admission import Cancelled
 from .automaton_view import keep_tab, select_tab
 from .common import by_component, error_notice
 from .controls import Controls
-from .device import decode_in_background
+from .device import Pacing, decode_in_background
 from .errors import UserError
 from .panels import STEP_PANELS, Session, notice_html, render, showcase_step
 from .request import Prepared, prepare, read_request
 
-LIVE_FIGURE_EVERY_S = 1.5  # how often figures refresh while generating
-LIVE_STREAM_EVERY_S = 0.2  # how often the text and the stat cards refresh
+# While decoding, in decoding time: the text and the stat cards at most this often, the
+# figures at most this often...
+LIVE_STREAM_EVERY_S = 0.2
+LIVE_FIGURE_EVERY_S = 1.5
+# ...and less often when the last such update cost more than this share of the decoding time
+# since (a long text, figures on a slow machine). The decoding waits while the page works
+# (device.Pacing), so this bounds what the page adds to a run.
+LIVE_PAGE_SHARE = 0.05
 
 STREAM_JS = """
 element.addEventListener('click', (e) => {
@@ -150,7 +158,8 @@ def on_unload(request: gr.Request) -> None:
 def _decode_live(
     prepared: Prepared, session: Session, max_states: Any, cancel: threading.Event
 ) -> Generator[dict, None, _Outcome]:
-    """Updates while decoding; returns what the decoding thread sent."""
+    """Updates while decoding; returns what the decoding thread sent. The decoding waits while
+    an update is drawn and sent (Pacing): its clock, and the speed shown, are its own."""
     live = _LiveView(prepared)
     session.view = live.view([])
     yield {
@@ -159,39 +168,60 @@ def _decode_live(
         "stats": V.stats_html(session.view),
         "session": session,
     }
-    outcome = _Outcome()
-    last_stream = last_figures = 0.0
+    outcome, pacing = _Outcome(), Pacing()
+    text, figures = _Cadence(LIVE_STREAM_EVERY_S), _Cadence(LIVE_FIGURE_EVERY_S, last_s=0.0)
     p = prepared
     try:
-        for batch in decode_in_background(p.spec, p.ids, p.config, cancel):
+        for batch in decode_in_background(p.spec, p.ids, p.config, cancel, pacing):
+            began = time.perf_counter()
             if outcome.take(batch):
                 break
-            now = time.perf_counter()
-            if now - last_stream < LIVE_STREAM_EVERY_S:
+            now = pacing.decoding_s
+            drawn = figures if figures.due(now) else text if text.due(now) else None
+            if drawn is None:
                 continue
-            last_stream = now
-            session.view = live.view(outcome.events, wall_ms=(now - live.start) * 1000.0)
+            session.view = live.view(outcome.events, now, live.page_s)
             update = {
                 "stream": V.stream_html(session.view, running=True),
                 "stats": V.stats_html(session.view),
             }
-            if now - last_figures >= LIVE_FIGURE_EVERY_S:
-                last_figures = now
+            if drawn is figures:
                 # the tab stays the visitor's while the steps run by
                 update.update(keep_tab(render(session, None, max_states, running=True)))
-            yield update
+            yield update  # the next step waits until gradio has sent this and asks for more
+            cost = time.perf_counter() - began
+            live.page_s += cost
+            drawn.done(now, cost)
+            text.last_s = now
     except Exception as exc:  # rendering failed: keep the server and the session alive
         rt.log.exception("live rendering failed")
         outcome.error = exc
-    outcome.view = live.view(outcome.events)
+    outcome.held_s, outcome.page_s = pacing.held_s, live.page_s
+    outcome.view = live.view(outcome.events, pacing.decoding_s, live.page_s)
     return outcome
+
+
+@dataclass
+class _Cadence:
+    """When a kind of live update is next due, in decoding time: `every_s` after the last one,
+    or later when that one cost more than LIVE_PAGE_SHARE of the time between them."""
+
+    every_s: float
+    last_s: float = -math.inf  # decoding time of the last update
+    cost_s: float = 0.0  # what the last update cost the page
+
+    def due(self, now_s: float) -> bool:
+        return now_s - self.last_s >= max(self.every_s, self.cost_s / LIVE_PAGE_SHARE)
+
+    def done(self, now_s: float, cost_s: float) -> None:
+        self.last_s, self.cost_s = now_s, cost_s
 
 
 def _last_update(prepared: Prepared, session: Session, outcome: _Outcome, max_states) -> dict:
     if outcome.trace is None:
         session.view = outcome.view
         return _unfinished(session, outcome.error, max_states)
-    return _finished(prepared, session, outcome.trace, max_states)
+    return _finished(prepared, session, outcome, max_states)
 
 
 @dataclass
@@ -203,6 +233,8 @@ class _Outcome:
     error: Exception | None = None
     stopped: bool = False  # without a trace (ZeroGPU)
     view: V.TraceView | None = None  # the steps so far, for a run without a trace
+    held_s: float = 0.0  # how long the decoding waited for the page
+    page_s: float = 0.0  # the page's own work while decoding
 
     def take(self, batch: list[tuple]) -> bool:
         """Add a batch of messages; True once the run has ended."""
@@ -225,12 +257,18 @@ class _LiveView:
         self.prepared = prepared
         piece = rt.RUNTIME.piece_fn(prepared.spec)
         self.pieces = {t: piece(t) for t in set(prepared.ids)}
-        self.start = time.perf_counter()
+        self.page_s = 0.0  # the page's own work so far: drawing and sending updates
 
-    def view(self, events: list, wall_ms: float | None = None) -> V.TraceView:
+    def view(self, events: list, decoding_s: float = 0.0, page_s: float = 0.0) -> V.TraceView:
         p = self.prepared
         return V.TraceView.from_events(
-            p.ids, events, p.settings, self.pieces, wall_ms=wall_ms, prompt=p.request.prompt
+            p.ids,
+            events,
+            p.settings,
+            self.pieces,
+            decoding_ms=decoding_s * 1000.0,
+            prompt=p.request.prompt,
+            page_ms=page_s * 1000.0,
         )
 
 
@@ -244,10 +282,12 @@ def _unfinished(session: Session, error: Exception | None, max_states: Any) -> d
     return {"notice": notice, "session": session, **render(session, None, max_states)}
 
 
-def _finished(prepared: Prepared, session: Session, trace: Trace, max_states: Any) -> dict:
-    """The update for a finished run: every panel at the showcase step, replay enabled."""
+def _finished(prepared: Prepared, session: Session, outcome: _Outcome, max_states: Any) -> dict:
+    """The update for a finished run: every panel at the showcase step, replay enabled; its
+    speed is decoding's alone, and the page's work (drawing it included) is on a card."""
+    began = time.perf_counter()
+    trace = decoding_alone(outcome.trace, outcome.held_s)
     session.view = V.TraceView.from_trace(trace, prompt=prepared.request.prompt)
-    session.file = write_trace_file(trace)
     notes = list(prepared.notes)
     if trace.summary.stop_reason == "cancelled":
         notes.append(f"Stopped after {trace.summary.new_tokens} tokens.")
@@ -260,15 +300,38 @@ def _finished(prepared: Prepared, session: Session, trace: Trace, max_states: An
             f"Showing step {best}, the one that kept the most drafted tokens: drag the step "
             "slider or press ▶ to replay from the start."
         )
+    panels = render(session, best, max_states, running=True)
+    stream = V.stream_html(session.view, selected=best)
+    page_ms = (outcome.page_s + time.perf_counter() - began) * 1000.0
+    trace.summary.config[LIVE_PAGE]["page_ms"] = round(page_ms, 1)
+    session.view.page_ms = page_ms
+    session.file = write_trace_file(trace)
     return {
-        **render(session, best, max_states, running=True),
-        "stream": V.stream_html(session.view, selected=best),
+        **panels,
+        "stream": stream,
         "notice": notice_html(notes),
         "stats": V.stats_html(session.view),
         "slider": gr.Slider(minimum=0, maximum=max(n - 1, 1), value=best, interactive=True),
         "download": gr.DownloadButton(value=session.file, interactive=True),
         "session": session,
     }
+
+
+def decoding_alone(trace: Trace, held_s: float) -> Trace:
+    """The trace with the time its decoding waited for the live page taken out of its clock,
+    and that time recorded (config[LIVE_PAGE]): its speed is decoding's own, as through the
+    API."""
+    s = trace.summary
+    waited_ms = held_s * 1000.0
+    decode_ms = max(s.decode_ms - waited_ms, 0.0)
+    seconds = (s.prefill_ms + decode_ms) / 1000.0
+    summary = replace(
+        s,
+        decode_ms=decode_ms,
+        tokens_per_s=s.new_tokens / seconds if seconds > 0 else 0.0,
+        config={**s.config, LIVE_PAGE: {"waited_ms": round(waited_ms, 1)}},
+    )
+    return replace(trace, summary=summary)
 
 
 TRACE_FILES_KEPT = 200  # trace downloads kept on disk; older ones are deleted

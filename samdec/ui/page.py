@@ -45,6 +45,8 @@ def build_demo(assets: Path = ASSETS) -> gr.Blocks:
                 controls = build_controls(examples, rt.RUNTIME.models)
             with gr.Column(scale=9, min_width=600):
                 output = live.build_output()
+                # under the tokens: the static corpus, and a static draft's document
+                corpus_line = gr.HTML(elem_id="sd-corpus-line")
                 replay_controls = replay.build_controls()
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=520):
@@ -60,6 +62,7 @@ def build_demo(assets: Path = ASSETS) -> gr.Blocks:
             "notice": output.notice,
             "stats": output.stats,
             "stream": output.stream,
+            "corpus_line": corpus_line,
             **automaton,
             **charts,
             "inspector": inspector,

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 import visuals as V
+from visuals.corpus_card import corpus_card_html, corpus_line_html
 
 from . import runtime as rt
 
@@ -26,6 +27,8 @@ STEP_PANELS = (
     "dyn_strip",
     "static_plot",
     "static_strip",
+    "static_corpus",
+    "corpus_line",
     "match_plot",
     "steps_plot",
     "cost_plot",
@@ -103,11 +106,16 @@ def _automaton_tab(view: V.TraceView, k: int) -> dict:
 def _static_panels(session: Session, k: int, states: int, piece) -> dict:
     view = session.view
     automaton = rt.RUNTIME.static_if_loaded(session.model)
+    corpus = {  # what the corpus is, and the document a static draft came from
+        "corpus_line": corpus_line_html(automaton, view, k, piece),
+        "static_corpus": corpus_card_html(automaton, view, k, piece),
+    }
     if view.has_static and automaton is not None:
         static = V.static_view(automaton, view, k, max_states=states)
         return {
             "static_plot": V.automaton_figure(static, piece, title="Static automaton"),
             "static_strip": V.match_strip_html(static, view, piece),
+            **corpus,
         }
     why = (
         "This run did not use a static automaton (method or corpus setting)."
@@ -117,6 +125,7 @@ def _static_panels(session: Session, k: int, states: int, piece) -> dict:
     return {
         "static_plot": V.empty_figure(why),
         "static_strip": '<div class="sd-strip sd-empty">–</div>',
+        **corpus,
     }
 
 

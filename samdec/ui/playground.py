@@ -347,7 +347,7 @@ def build() -> PlaygroundParts:
             with gr.Column(scale=4, min_width=520):
                 slider = gr.Slider(
                     0, c["total"], value=0, step=1, elem_id="sd-pg-slider",
-                    label="Event (drag to replay the construction)",
+                    label="Events done (drag to replay the construction)",
                 )  # fmt: skip
                 with gr.Row():
                     # narrow enough for the five buttons to share one row

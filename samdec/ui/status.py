@@ -19,18 +19,21 @@ REFRESH_S = 1.0
 KERNELS = {
     "streamed": "AVX-512 kernel",
     "packed": "oneDNN packed weights",
+    "integer": "AVX-512 VNNI integer kernel",
 }
 
 
 def facts_line(loaded) -> str:
     """'SmolLM2-135M-Instruct · streamed layout, AVX-512 kernel · float32, exact by
     construction' for a LoadedModel."""
-    from samdec.runtime.layouts import exactness
+    from samdec.runtime.layouts import exactness, numerics_label
 
     name = loaded.name.split(":", 1)[-1].split(".")[0]  # bundled:NAME.Q4_1 -> NAME
     kernel = KERNELS.get(loaded.layout, "torch's kernels")
     device = "" if loaded.device == "cpu" else f" on {loaded.device}"
     exact = exactness(loaded.layout, loaded.dtype).split(":")[0]
+    if loaded.layout == "integer":  # not float32's numbers, whatever the weights' dtype
+        return f"{name} · integer layout, {kernel}{device} · {numerics_label('integer', '')}"
     return f"{name} · {loaded.layout} layout, {kernel}{device} · {loaded.dtype}, {exact}"
 
 

@@ -9,7 +9,9 @@
 // see and its mask row, in one fixed order (scores key by key, each a fused multiply-add
 // chain over the head's width and one horizontal sum; exponentials and their sum in pieces
 // of 16 keys; the weighted values key by key; one division), whatever other rows, heads or
-// sequences share the call. So plain decoding and verification give a row the same bits.
+// sequences share the call, and whatever keys its mask hides (a draft tree's row adds up only
+// the keys it sees, packed, as a step that holds just those keys would). So plain decoding and
+// verification, of a chain or a tree, give a row the same bits.
 // It is not SDPA's summation order, so its outputs differ from SDPA's in the last bits: a
 // model runs this attention everywhere or nowhere (samdec.runtime.attention registers it with
 // transformers so that the model's own forward uses it too).
@@ -29,6 +31,10 @@
 
 namespace samdec {
 namespace {
+
+// An additive mask's value at or below which a key is not seen at all (transformers masks
+// with the float's lowest value).
+constexpr float MASKED_BELOW = -1e37f;
 
 // attend_rows' register budget: at most MOST_ROWS rows a call, MOST_VECTORS vectors of
 // queries (or accumulators) in all.
@@ -145,7 +151,10 @@ void attend_rows(const Row* rows, const float* keys, const float* values, int64_
           if (row.mask.add) added[t] = row.mask.add[at];
           else if (!row.mask.allow[at]) seen &= static_cast<__mmask16>(~(1u << t));
         }
-        if (row.mask.add) score = _mm512_add_ps(score, _mm512_load_ps(added));
+        if (row.mask.add) {  // a key masked by a huge negative number is left out
+          score = _mm512_add_ps(score, _mm512_load_ps(added));
+          seen &= _mm512_cmp_ps_mask(score, _mm512_set1_ps(MASKED_BELOW), _CMP_GT_OQ);
+        }
       }
       score = _mm512_mask_mov_ps(never, seen, score);
       _mm512_storeu_ps(row.scores + j0, score);
@@ -154,16 +163,33 @@ void attend_rows(const Row* rows, const float* keys, const float* values, int64_
   }
   int64_t ends[R];  // 0 for a row that sees nothing (padding): its output is zeros
   __m512 totals[R];
+  std::vector<float> kept;  // a masked row's exponentials of the keys it sees, in key order
   for (int r = 0; r < R; ++r) {
     const float top_score = _mm512_reduce_max_ps(most[r]);
     ends[r] = top_score == -std::numeric_limits<float>::infinity() ? 0 : rows[r].end;
     __m512 total = _mm512_setzero_ps();
     const __m512 top = _mm512_set1_ps(top_score);
+    // A row with a mask (a draft tree's) adds up the exponentials of only the keys it sees,
+    // packed side by side: the k-th key it sees in lane k % 16, as in a step where those keys
+    // are all the keys (a plain step, a chain). Adding them where the keys lie would put a
+    // key in another lane for every masked key before it, and change the sum's last bits.
+    const bool masked = rows[r].mask.add || rows[r].mask.allow;
+    int64_t count = 0;
+    if (masked) kept.assign(ends[r] + LANES, 0.0f);
     for (int64_t j = 0; j < ends[r]; j += LANES) {  // past the end: -inf, so 0
-      const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(rows[r].scores + j), top));
+      const __m512 s = _mm512_loadu_ps(rows[r].scores + j);
+      const __m512 e = exp_nonpositive(_mm512_sub_ps(s, top));
       _mm512_storeu_ps(rows[r].scores + j, e);
-      total = _mm512_add_ps(total, e);
+      if (!masked) {
+        total = _mm512_add_ps(total, e);
+        continue;
+      }
+      const __mmask16 sees = _mm512_cmp_ps_mask(s, never, _CMP_NEQ_OQ);
+      _mm512_mask_compressstoreu_ps(kept.data() + count, sees, e);
+      count += __builtin_popcount(sees);
     }
+    for (int64_t j = 0; j < count; j += LANES)  // past the last key seen: zeros
+      total = _mm512_add_ps(total, _mm512_loadu_ps(kept.data() + j));
     totals[r] = total;
   }
   __m512 acc[R][P];

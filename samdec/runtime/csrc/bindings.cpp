@@ -28,9 +28,15 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("set_chunked_rows", &set_chunked_rows);
   m.def("chunked_rows", &get_chunked_rows);
 
+  // integer.cpp: whether it was built (AVX-512 VNNI), and the kernel itself for tests.
+  m.attr("INTEGER") = integer_available();
+  m.def("rows_times_integer_codes", &rows_times_integer_codes,
+        py::call_guard<py::gil_scoped_release>());
+
   // layers.cpp
   py::class_<Linear>(m, "Linear")
-      .def(py::init<std::vector<torch::Tensor>, int64_t, int64_t>())
+      .def(py::init<std::vector<torch::Tensor>, int64_t, int64_t, bool>(), py::arg("weights"),
+           py::arg("bits"), py::arg("out"), py::arg("integer") = false)
       .def("__call__", &Linear::operator(), py::call_guard<py::gil_scoped_release>());
   py::class_<Layers>(m, "Layers")
       .def(py::init([](std::vector<int64_t> sizes, int64_t head_dim, int64_t mlp_width,

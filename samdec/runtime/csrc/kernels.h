@@ -5,7 +5,8 @@
 //
 // streamed.cpp: the streamed linear kernel (`pack`, `rows_times_weight`, `rows_times_codes`,
 // the chunking switch). layers.cpp: a llama model's decoder layers run from C++ (`Linear`,
-// `Layers`). attention.cpp: attention computed one query row at a time (`attend`).
+// `Layers`). integer.cpp: the integer linear kernel (`rows_times_integer_codes`).
+// attention.cpp: attention computed one query row at a time (`attend`).
 #pragma once
 
 #include <torch/extension.h>
@@ -58,6 +59,19 @@ std::vector<int64_t> tuned_rows();
 void set_chunked_rows(const std::vector<int64_t>& rows);
 std::vector<int64_t> get_chunked_rows();
 
+// --- integer.cpp --------------------------------------------------------------------------
+
+// Whether this build has the integer kernel (it needs AVX-512 VNNI).
+bool integer_available();
+
+// x (..., K) float32 contiguous, codes (uint8, `bits` 4 or 8 a code) packed by
+// samdec.runtime.coded.pack_integer as [N / COLUMN][K / BLOCK][BLOCK / 4 (8 bits) or
+// BLOCK / 8 (4 bits)][COLUMN][4], scales as rows_times_codes' but float16 -> (..., N): x
+// quantised to 8
+// bits per row and block, integer products, float32 sums over the blocks in k order.
+torch::Tensor rows_times_integer_codes(const torch::Tensor& x, const torch::Tensor& codes,
+                                       const torch::Tensor& scales, int64_t bits);
+
 // --- attention.cpp ------------------------------------------------------------------------
 
 // The widest head `attend` takes: it is compiled for every head of 1 to MAX_HEAD_WIDTH / LANES
@@ -79,12 +93,17 @@ torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
 // weights (bits 0), inputs (..., in) of any number of rows, zero columns added up to the padded
 // width the weights were packed at, padded outputs cut. The one place both
 // StreamedLinear.forward and Layers call the kernel from.
+//
+// integer: the codes are packed for integer.cpp (`pack_integer`), which multiplies them in
+// integers: the "integer" layout's numerics, exact to themselves, not to float32.
 struct Linear {
   torch::Tensor codes, scales, packed;
   int64_t bits = 0, columns = 0, out = 0;
+  bool integer = false;
 
   Linear() = default;
-  Linear(const std::vector<torch::Tensor>& weights, int64_t bits, int64_t out);
+  Linear(const std::vector<torch::Tensor>& weights, int64_t bits, int64_t out,
+         bool integer = false);
   torch::Tensor operator()(const torch::Tensor& x) const;
 };
 

@@ -33,14 +33,21 @@
 
 namespace samdec {
 
-Linear::Linear(const std::vector<torch::Tensor>& weights, int64_t bits, int64_t out)
-    : bits(bits), out(out) {
+Linear::Linear(const std::vector<torch::Tensor>& weights, int64_t bits, int64_t out,
+               bool integer)
+    : bits(bits), out(out), integer(integer) {
   TORCH_CHECK(weights.size() == (bits ? 2u : 1u), "codes and scales, or one packed weight");
+  TORCH_CHECK(!integer || bits, "the integer kernel multiplies codes only");
   if (bits) codes = weights[0], scales = weights[1];
   else packed = weights[0];
+  const auto& w = weights[0];
+  if (integer) {  // pack_integer's layout, (columns / COLUMN, width / BLOCK, ...) in bytes
+    TORCH_CHECK(w.dim() == 5, "codes packed by samdec.runtime.coded.pack_integer");
+    columns = w.size(1) * BLOCK;
+    return;
+  }
   // pack's layout, (columns / COLUMN, width / LANES, COLUMN, LANES), in bytes for codes: two
   // 4-bit codes a byte.
-  const auto& w = weights[0];
   TORCH_CHECK(w.dim() == 4, "weights packed by samdec.runtime.coded");
   columns = w.size(1) * w.size(3) * (bits == 4 ? 2 : 1);
 }
@@ -49,7 +56,9 @@ torch::Tensor Linear::operator()(const torch::Tensor& x) const {
   TORCH_CHECK(x.dim() >= 1 && x.size(-1) <= columns, "more input columns than the weights have");
   auto rows = x.size(-1) < columns ? at::constant_pad_nd(x, {0, columns - x.size(-1)}) : x;
   rows = rows.contiguous();  // no torch call when it already is
-  auto y = bits ? rows_times_codes(rows, codes, scales, bits) : rows_times_weight(rows, packed);
+  auto y = integer ? rows_times_integer_codes(rows, codes, scales, bits)
+           : bits  ? rows_times_codes(rows, codes, scales, bits)
+                   : rows_times_weight(rows, packed);
   return y.size(-1) == out ? y : y.narrow(-1, 0, out);
 }
 

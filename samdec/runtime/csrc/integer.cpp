@@ -1,0 +1,211 @@
+// x (M, K) @ W.T in integers, as llama.cpp computes a GGUF's 4- and 8-bit linears: the rows
+// quantised to 8 bits per block of BLOCK columns, each block's products with the weights'
+// codes summed in 32-bit integers, then the blocks' sums scaled and added up in float32.
+//
+// Why: on a CPU the exact float32 kernel (streamed.cpp) pays a float multiply-add per weight
+// and row, so a verify of 8 tokens costs several plain steps. One AVX-512 VNNI instruction
+// (vpdpbusd) multiplies 64 code bytes by 64 activation bytes and adds them up in fours, so a
+// step's weights are read once and every extra row costs little (benchmarks/verify_cost.json).
+// The price: the numbers are not float32's. This is the "integer" layout, exact to itself,
+// not to transformers' float32 (layouts.py), and never chosen by `auto`.
+//
+// Exactness against itself: a row's activations are quantised from that row alone; an integer
+// sum does not depend on its order; and each output's float32 sum runs over the blocks in k
+// order with the same operations (`block_into`) whatever the tile: so a row's result is the
+// same bits alone, in a verify of 40 rows or in a long prompt (tests/test_integer.py).
+//
+// Arithmetic of one block b, weight row n, row r: the weight is code * step + offset (the
+// GGUF's Q4_1 has 4-bit codes; Q8_0's signed codes are stored as code + 128 with offset -128 *
+// step, coded.py.find_codes), the row's block is q * d (q int8, d = max |x| / 127). So
+//   sum_j w_j x_j = (step * d) * sum_j code_j q_j + offset * (d * sum_j q_j),
+// both sums exact integers; the two products are added to the output's float accumulator in
+// that order with fused multiply-adds.
+//
+// Layout of the codes (`pack_integer` in coded.py): per COLUMN of COLUMN weight rows and per
+// block, GROUPS vectors of 64 bytes, lane n holding four consecutive codes of weight row n:
+// 8-bit codes: group g = columns 4g..4g+3 of the block; 4-bit codes: vector g's low halves are
+// group g and its high halves group g + 4 (half the bytes). Scales as streamed.cpp's:
+// [N / COLUMN][K / BLOCK][2][COLUMN], the steps, then the offsets, but in float16, as the GGUF
+// keeps them (the same values: a fifth fewer bytes to read than float32 scales).
+#include "kernels.h"
+
+#include <ATen/Parallel.h>
+#include <torch/extension.h>
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace samdec {
+
+#ifdef __AVX512VNNI__
+namespace {
+
+// Vectors of four codes a lane in one block: BLOCK / 4.
+constexpr int GROUPS = BLOCK / 4;
+// Rows a tile holds in registers (a long step goes through a column this many at a time).
+constexpr int TILE_ROWS = 8;
+
+// One row's activations as 8-bit codes: q (M, K) int8, per block the step d and d * sum(q).
+struct QuantisedRows {
+  std::vector<int8_t> q;
+  std::vector<float> step, step_times_sum;
+};
+
+// Each block of BLOCK floats of x: d = max |x| / 127 (0 for a block of zeros), q = x / d
+// rounded to the nearest integer (ties to even, the vector unit's rounding), as int8.
+QuantisedRows quantise(const float* x, int64_t M, int64_t K) {
+  const int64_t blocks = K / BLOCK;
+  QuantisedRows out{std::vector<int8_t>(M * K), std::vector<float>(M * blocks),
+                    std::vector<float>(M * blocks)};
+  for (int64_t i = 0; i < M * blocks; ++i) {
+    const float* xb = x + i * BLOCK;
+    const __m512 lo = _mm512_loadu_ps(xb), hi = _mm512_loadu_ps(xb + LANES);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+    const float d = amax / 127.0f, inverse = d > 0 ? 1.0f / d : 0.0f;
+    const __m512 scale = _mm512_set1_ps(inverse);
+    const __m512i qlo = _mm512_cvtps_epi32(_mm512_mul_ps(lo, scale));
+    const __m512i qhi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, scale));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(&out.q[i * BLOCK]), _mm512_cvtsepi32_epi8(qlo));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(&out.q[i * BLOCK + LANES]),
+                     _mm512_cvtsepi32_epi8(qhi));
+    const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(qlo, qhi));
+    out.step[i] = d;
+    out.step_times_sum[i] = d * static_cast<float>(sum);
+  }
+  return out;
+}
+
+// COLUMN float16 scales as float32 (exact: every float16 is a float32).
+inline __m512 half_to_float(const uint16_t* h) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h)));
+}
+
+// A block's GROUPS code vectors of one column, unsigned bytes.
+template <int BITS>
+inline void load_block(const uint8_t* codes, __m512i* w) {
+  if constexpr (BITS == 8) {
+    for (int g = 0; g < GROUPS; ++g) w[g] = _mm512_loadu_si512(codes + g * 64);
+  } else {
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    for (int g = 0; g < GROUPS / 2; ++g) {
+      const __m512i both = _mm512_loadu_si512(codes + g * 64);
+      w[g] = _mm512_and_si512(both, low);
+      w[g + GROUPS / 2] = _mm512_and_si512(_mm512_srli_epi16(both, 4), low);
+    }
+  }
+}
+
+// One row's block into its COLUMN accumulators: the integer sum of codes times q, then the two
+// scaled terms, always these operations in this order.
+inline __m512 block_into(__m512 acc, const __m512i* w, const int8_t* q, float d, float ds,
+                         __m512 step, __m512 offset) {
+  // Two integer sums side by side halve the chain of dependent instructions; integer sums
+  // are exact, so how they are split cannot change the result.
+  __m512i sums[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+#pragma GCC unroll 8
+  for (int g = 0; g < GROUPS; ++g) {
+    int32_t four;
+    std::memcpy(&four, q + 4 * g, 4);
+    sums[g & 1] = _mm512_dpbusd_epi32(sums[g & 1], w[g], _mm512_set1_epi32(four));
+  }
+  const __m512i sum = _mm512_add_epi32(sums[0], sums[1]);
+  acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(step, _mm512_set1_ps(d)), acc);
+  return _mm512_fmadd_ps(offset, _mm512_set1_ps(ds), acc);
+}
+
+// R rows (from row m) times one column's COLUMN weight rows, every block in k order.
+template <int BITS, int R>
+inline void tile(const QuantisedRows& x, int64_t m, int64_t K, const uint8_t* codes,
+                 const uint16_t* scales, float* y, int64_t N) {
+  constexpr int64_t BYTES = BLOCK * COLUMN * BITS / 8;  // a block's codes in one column
+  const int64_t blocks = K / BLOCK;
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m512i w[GROUPS];
+    load_block<BITS>(codes + b * BYTES, w);
+    const __m512 step = half_to_float(scales + b * 2 * COLUMN);
+    const __m512 offset = half_to_float(scales + (b * 2 + 1) * COLUMN);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const int64_t row = m + r;
+      acc[r] = block_into(acc[r], w, &x.q[row * K + b * BLOCK], x.step[row * blocks + b],
+                          x.step_times_sum[row * blocks + b], step, offset);
+    }
+  }
+  for (int r = 0; r < R; ++r) _mm512_storeu_ps(y + (m + r) * N, acc[r]);
+}
+
+// Every row times every column, the columns shared among torch's threads; a long prompt's rows
+// ROW_BLOCK at a time, as streamed.cpp's.
+template <int BITS>
+void times(const QuantisedRows& x, int64_t M, int64_t K, const uint8_t* codes,
+           const uint16_t* scales, int64_t columns, float* y) {
+  const int64_t N = columns * COLUMN, column_bytes = K * COLUMN * BITS / 8;
+  const int64_t column_scales = (K / BLOCK) * 2 * COLUMN;
+  for (int64_t m0 = 0; m0 < M; m0 += ROW_BLOCK) {
+    const int64_t rows = std::min(ROW_BLOCK, M - m0);
+    at::parallel_for(0, columns, 4, [&](int64_t begin, int64_t end) {
+      for (int64_t c = begin; c < end; ++c) {
+        // The tiles read rows m0.. of x through offsets, so pass the whole of x and shift y.
+        float* yc = y + c * COLUMN;
+        const uint8_t* cc = codes + c * column_bytes;
+        const uint16_t* sc = scales + c * column_scales;
+        int64_t m = m0;
+        for (; m0 + rows - m >= TILE_ROWS; m += TILE_ROWS)
+          tile<BITS, TILE_ROWS>(x, m, K, cc, sc, yc, N);
+        switch (m0 + rows - m) {
+          case 7: tile<BITS, 7>(x, m, K, cc, sc, yc, N); break;
+          case 6: tile<BITS, 6>(x, m, K, cc, sc, yc, N); break;
+          case 5: tile<BITS, 5>(x, m, K, cc, sc, yc, N); break;
+          case 4: tile<BITS, 4>(x, m, K, cc, sc, yc, N); break;
+          case 3: tile<BITS, 3>(x, m, K, cc, sc, yc, N); break;
+          case 2: tile<BITS, 2>(x, m, K, cc, sc, yc, N); break;
+          case 1: tile<BITS, 1>(x, m, K, cc, sc, yc, N); break;
+        }
+      }
+    });
+  }
+}
+
+}  // namespace
+
+bool integer_available() { return true; }
+
+torch::Tensor rows_times_integer_codes(const torch::Tensor& x, const torch::Tensor& codes,
+                                       const torch::Tensor& scales, int64_t bits) {
+  TORCH_CHECK(x.is_contiguous() && x.scalar_type() == torch::kFloat32, "contiguous float32 rows");
+  TORCH_CHECK(codes.scalar_type() == torch::kUInt8 && scales.scalar_type() == torch::kHalf);
+  TORCH_CHECK(bits == 8 || bits == 4, "codes are 8 or 4 bits");
+  const int64_t K = x.size(-1), M = K ? x.numel() / K : 0;
+  const int64_t columns = codes.size(0);
+  TORCH_CHECK(K % BLOCK == 0 && codes.numel() == columns * COLUMN * K * bits / 8 &&
+                  scales.numel() == columns * (K / BLOCK) * 2 * COLUMN,
+              "codes packed by samdec.runtime.coded.pack_integer for this width");
+  auto shape = x.sizes().vec();
+  shape.back() = columns * COLUMN;
+  auto y = torch::empty(shape, x.options());
+  const QuantisedRows q = quantise(x.data_ptr<float>(), M, K);
+  const uint8_t* cp = codes.data_ptr<uint8_t>();
+  const auto* sp = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
+  if (bits == 4) times<4>(q, M, K, cp, sp, columns, y.data_ptr<float>());
+  else times<8>(q, M, K, cp, sp, columns, y.data_ptr<float>());
+  return y;
+}
+
+#else  // no VNNI: the integer layout is unavailable (layouts.py asks integer_available)
+
+bool integer_available() { return false; }
+
+torch::Tensor rows_times_integer_codes(const torch::Tensor&, const torch::Tensor&,
+                                       const torch::Tensor&, int64_t) {
+  TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
+}
+
+#endif
+
+}  // namespace samdec
