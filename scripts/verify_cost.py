@@ -101,6 +101,8 @@ def weight_bytes(model) -> int:
 
 
 def _dtype_of(m) -> torch.dtype:
+    if isinstance(m, StreamedLinear):  # float32 rows, whatever its codes' scales are kept in
+        return torch.float32
     for t in (*m.parameters(recurse=False), *m.buffers(recurse=False)):
         if t.is_floating_point():  # not the streamed layout's one-byte codes
             return t.dtype
