@@ -13,6 +13,50 @@ PARTS = {
 }
 
 
+def _float32(row: dict) -> bool:
+    """A row computed in float32's numbers (the integer layout's weights are float32 too, but
+    it multiplies in integers)."""
+    return row["dtype"] == "float32" and row["layout"] != "integer"
+
+
+def _label(row: dict) -> str:
+    return (
+        "integer, GGUF integer numerics"
+        if row["layout"] == "integer"
+        else (f"{row['layout']}, {row['dtype']}")
+    )
+
+
+# The integer layout's bounds (issue #34): verifying 4 tokens at most 1.2x one, 8 at most 1.5x.
+INTEGER_BOUNDS = {"4": 1.2, "8": 1.5}
+
+
+def integer_curve(a: dict) -> str:
+    """A sentence on the integer layout's curve against its bounds ("" without that row)."""
+    row = next((r for r in a["rows"] if r["layout"] == "integer"), None)
+    if row is None or not all(k in row["ratio_to_one"] for k in INTEGER_BOUNDS):
+        return ""
+    ratio = row["ratio_to_one"]
+    parts = [
+        f"{k} tokens {x(ratio[k])} one ({'within' if ratio[k] <= b else 'above'} {x(b)})"
+        for k, b in INTEGER_BOUNDS.items()
+    ]
+    float_rows = [r for r in a["rows"] if _float32(r) and "8" in r["ratio_to_one"]]
+    best = min(float_rows, key=lambda r: r["verify_ms"]["8"]) if float_rows else None
+    versus = (
+        f"; the cheapest float32 layout ({best['layout']}) pays {x(best['ratio_to_one']['8'])} "
+        "for 8"
+        if best
+        else ""
+    )
+    return (
+        "The integer layout multiplies the GGUF's codes by 8-bit activations and sums in "
+        "integers, so the float32 floor above does not bind it: verifying "
+        + ", ".join(parts)
+        + f" (1 token: {row['verify_ms']['1']:.1f} ms){versus}."
+    )
+
+
 def arithmetic_floor(a: dict, sizes: list[str]) -> dict | None:
     """The table's last row, a float32 step's multiply-adds alone at the machine's measured
     matmul rate, and what it says of the speed issue's bound (k <= 8 at most 1.2x k = 1)."""
@@ -20,7 +64,7 @@ def arithmetic_floor(a: dict, sizes: list[str]) -> dict | None:
         return None
     gflops, macs = a["matmul_gflops"], a["rows"][0]["multiply_adds_per_token"]
     floor_ms = {k: 2 * macs * int(k) / (gflops * 1e6) for k in sizes}
-    fastest = min(r["verify_ms"]["1"] for r in a["rows"] if r["dtype"] == "float32")
+    fastest = min(r["verify_ms"]["1"] for r in a["rows"] if _float32(r))
     row = ["multiply-adds alone, float32", *(f"{floor_ms[k]:.1f}" for k in sizes), "–", "–", "–"]
     text = (
         f"The last row is arithmetic alone: a token costs {macs / 1e6:.0f} M multiply-adds (every "
@@ -44,7 +88,7 @@ def verify_cost(arts: dict) -> str:
     rows = a["rows"]
     sizes = list(rows[0]["verify_ms"])
     curve = [
-        [f"{r['layout']}, {r['dtype']}"]
+        [_label(r)]
         + [f"{r['verify_ms'][k]:.0f}" for k in sizes]
         + [x(max(r["ratio_to_one"][k] for k in sizes if int(k) <= 8))]
         + [f"{r['weight_bytes'] / 1e6:.0f}", f"{r['weights_gbs_at_1']:.1f}"]
@@ -61,9 +105,7 @@ def verify_cost(arts: dict) -> str:
         "weights GB/s at k = 1",
     ]
     parts = [
-        [f"{r['layout']}, {r['dtype']}", k]
-        + [f"{b[name]:.1f}" for name in PARTS]
-        + [f"{b['total_ms']:.1f}"]
+        [_label(r), k] + [f"{b[name]:.1f}" for name in PARTS] + [f"{b['total_ms']:.1f}"]
         for r in rows
         for k, b in r["breakdown"].items()
     ]
@@ -75,6 +117,7 @@ def verify_cost(arts: dict) -> str:
             f"read bandwidth: {a['read_bandwidth_gbs']:.1f} GB/s.",
             table(head, curve),
             *([floor["text"]] if floor else []),
+            *([integer_curve(a)] if integer_curve(a) else []),
             "Where a step's time goes (ms; each part replayed alone with the step's shapes, the "
             "rest is the remainder):",
             table(["layout, dtype", "k", *PARTS.values(), "total"], parts),
