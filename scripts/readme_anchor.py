@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from statistics import mean
 
-from readme_format import num, provenance, share, table, x
+from readme_format import num, provenance, share, table, when_and_where, x
 
 NUMERICS = {
     "float32": "exact float32",
@@ -98,4 +98,26 @@ def anchor(arts: dict) -> str:
         f"({a['config']['depth']} tokens of context); its gain divides the speculative row by "
         "the plain one (round means). llama.cpp's plain output is not generated here, so its "
         "identity is not checked; samdec's is `sam`'s against `ar`'s in the same run."
+    )
+
+
+def anchor_headline(arts: dict) -> str:
+    """README.md's sentence: samdec's modes against llama.cpp, plain and speculative."""
+    a = arts["anchor.json"]
+    llama, *ours = a["rows"]
+
+    def speeds(row: dict) -> str:
+        plain, spec = row["plain"], row["speculative"]
+        return (
+            f"{spread(plain['decode_tokens_per_s'])} tokens/s plain (`{plain['name']}`), "
+            f"{spread(spec['decode_tokens_per_s'])} speculative (`{spec['name']}`)"
+        )
+
+    parts = [f"{label(row)}: {speeds(row)}" for row in ours]
+    return (
+        f"Against llama.cpp on the same CPU, decoding alone (prefill left out), greedy, "
+        f"{len(a['config']['question_ids'])} coding prompts, {a['config']['tokens']} new tokens: "
+        f"llama.cpp {speeds(llama)}; "
+        + "; ".join(parts)
+        + f". From `benchmarks/anchor.json` ({when_and_where(a)})."
     )

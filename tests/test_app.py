@@ -157,7 +157,8 @@ def test_api_refuses_any_model_the_operator_did_not_list(client, ui, model):
 
 def test_operator_models_come_from_the_flag_or_the_environment(ui, monkeypatch):
     monkeypatch.delenv(ui.runtime.MODELS_ENV, raising=False)
-    assert ui.runtime.operator_models(None) == ("bundled",)
+    assert ui.runtime.operator_models(None) == tuple(ui.runtime.default_models().split(","))
+    assert ui.runtime.operator_models(None)[0] == "bundled"  # exact float32 stays the default
     monkeypatch.setenv(ui.runtime.MODELS_ENV, "bundled, someone/model ,bundled")
     assert ui.runtime.operator_models(None) == ("bundled", "someone/model")
     assert ui.runtime.operator_models("a/b") == ("a/b",)
