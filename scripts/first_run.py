@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,18 +28,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from app_process import free_port, stop_app  # noqa: E402
+
 from samdec.prepare import PEAK_MEMORY  # noqa: E402
 
 PROMPT = "List three colours of the rainbow."
 MAX_NEW_TOKENS = 64
 SERVER_WAIT_S = 600  # a server that does not answer by then is a failed run
 STILL_PREPARING = "still being prepared"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fresh_clone(parent: Path) -> Path:
@@ -142,11 +138,7 @@ def run_app(clone: Path, env: dict) -> dict:
         print(log.read()[-3000:], file=sys.stderr)
         raise
     finally:
-        app.terminate()
-        try:
-            app.wait(30)
-        except subprocess.TimeoutExpired:
-            app.kill()
+        stop_app(app)
         log.close()
     return {"server_answers_s": round(server_s, 1), "first_generate": first, "peak_rss_mb": peak}
 

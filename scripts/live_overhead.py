@@ -20,17 +20,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from app_process import start_app, stop_app  # noqa: E402
 
 METHOD = "sam"
 METHOD_LABEL = "SAM (static + dynamic)"  # samdec.methods.TABLE["sam"].label, the page's menu
@@ -54,12 +53,6 @@ _WATCH = """() => { window.__sdRan = false;
 _FINISHED = """() => { const box = document.querySelector('#sd-stream');
   const stats = document.querySelector('#sd-stats')?.innerText || '';
   return window.__sdRan && stats.includes('stopped') && !box.querySelector('.sd-caret'); }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_s(pid: int) -> float:
@@ -86,31 +79,6 @@ def chromium_cpu_s() -> float:
 def default_prompt() -> str:
     examples = json.loads((ROOT / "assets" / "examples.json").read_text(encoding="utf-8"))
     return next(e["prompt"] for e in examples["examples"] if e.get("prompt"))
-
-
-def start_app(log) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    app = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + SERVER_WAIT_S
-    while time.monotonic() < deadline:
-        if app.poll() is not None:
-            sys.exit(f"live_overhead: the app exited with status {app.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return app, url
-        except OSError:
-            time.sleep(0.3)
-    app.kill()
-    sys.exit(f"live_overhead: the app did not answer within {SERVER_WAIT_S} s")
 
 
 def api_request(client, prompt: str, max_new: int) -> dict:
@@ -256,20 +224,15 @@ def main() -> int:
     prompt = args.prompt or default_prompt()
     made = receipt()  # before the app starts: this process's command line and tree
     log_path = Path(tempfile.mkdtemp(prefix="samdec-live-overhead-")) / "app.log"
-    with open(log_path, "w+") as log:
-        app, url = start_app(log)
-        try:
-            rows = rounds(url, app.pid, prompt, args.max_new_tokens, args.rounds)
-        except BaseException:
-            log.seek(0)
-            print(log.read()[-3000:], file=sys.stderr)
-            raise
-        finally:
-            app.terminate()
-            try:
-                app.wait(30)
-            except subprocess.TimeoutExpired:
-                app.kill()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    app, url = start_app(log_path, SERVER_WAIT_S, env)
+    try:
+        rows = rounds(url, app.pid, prompt, args.max_new_tokens, args.rounds)
+    except BaseException:
+        print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
+        raise
+    finally:
+        stop_app(app)
     result = {
         "receipt": made,
         "prompt": prompt,

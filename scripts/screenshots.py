@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from app_process import start_app, stop_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("SAMDEC_CHROMIUM", "/usr/bin/chromium")
@@ -216,44 +216,6 @@ VIEWS: tuple[tuple[str, Callable], ...] = (
 
 
 # ----------------------------------------------------------------------------- app, browser
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(log_path: Path, wait_s: float = 180) -> tuple[subprocess.Popen, str]:
-    """app.py on a free local port, once it answers; SystemExit with the log's tail if not."""
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
-    env.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + wait_s
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.5)
-    stop_app(proc)
-    tail = log_path.read_text(errors="replace")[-2000:]
-    raise SystemExit(f"app.py did not answer within {wait_s:.0f} s; its log ends:\n{tail}")
-
-
-def stop_app(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def take(url: str, out: Path, max_new: int, only: set[str]) -> list[str]:

@@ -50,6 +50,19 @@ def css_rgb(hex_colour: str) -> str:
     return f"rgb({r}, {g}, {b})"
 
 
+def generate_and_wait(page, max_new: str = "24") -> None:
+    """Set the output length, press Generate and wait until the run has stopped."""
+    box = page.locator("#sd-max-new input[type=number]")
+    box.fill(max_new)
+    box.press("Enter")
+    page.click("#sd-generate")
+    page.wait_for_function(
+        "() => document.querySelector('#sd-stats')?.innerText.includes('stopped')",
+        timeout=180_000,
+    )
+    page.wait_for_timeout(800)
+
+
 def require_browser():
     if not Path(CHROMIUM).is_file() and not shutil.which("chromium"):
         pytest.fail(
@@ -219,15 +232,7 @@ def static_tab(page) -> None:
         "() => document.querySelector('#sd-prompt textarea')?.value.startsWith('Natalia')",
         timeout=30_000,
     )
-    max_new = page.locator("#sd-max-new input[type=number]")
-    max_new.fill("24")
-    max_new.press("Enter")
-    page.click("#sd-generate")
-    page.wait_for_function(
-        "() => document.querySelector('#sd-stats')?.innerText.includes('stopped')",
-        timeout=180_000,
-    )
-    page.wait_for_timeout(800)
+    generate_and_wait(page)
     page.get_by_role("tab", name="Dynamic automaton (this text)").click()
     page.wait_for_function(
         f"() => document.querySelector('{SELECTED_TAB}')?.innerText.includes('Dynamic')"

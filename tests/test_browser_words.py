@@ -12,7 +12,14 @@ import re
 
 import pytest
 
-from tests.test_browser import OUT, PROMPT, open_page, require_browser, server  # noqa: F401
+from tests.test_browser import (  # noqa: F401
+    OUT,
+    PROMPT,
+    generate_and_wait,
+    open_page,
+    require_browser,
+    server,
+)
 from visuals.glossary import TERMS
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
@@ -33,15 +40,7 @@ def words(page) -> None:
     assert "Token Recycling" in glossary["auxiliary drafter"]
 
     page.fill("#sd-prompt textarea", PROMPT)
-    max_new = page.locator("#sd-max-new input[type=number]")
-    max_new.fill("24")
-    max_new.press("Enter")
-    page.click("#sd-generate")
-    page.wait_for_function(
-        "() => document.querySelector('#sd-stats')?.innerText.includes('stopped')",
-        timeout=180_000,
-    )
-    page.wait_for_timeout(800)
+    generate_and_wait(page)
 
     # step 0 chosen with the slider: counted from 0, explained, the rule in words first
     slider = page.locator("#sd-step-slider input[type=range]")
