@@ -124,11 +124,18 @@ class StreamedLinear(nn.Module):
     coded.py.pack_codes): the same arithmetic from about a fifth of the bytes.
     """
 
+    integer = False  # IntegerLinear: the codes multiplied in integers (csrc/integer.cpp)
+
     def __init__(self, *linears: nn.Linear) -> None:
         super().__init__()
         weight, self.bias = _stacked(linears)
         self.out_features, self.in_features = weight.shape
-        coded = pack_codes(weight)
+        coded = (pack_integer if self.integer else pack_codes)(weight)
+        if coded is None and self.integer:
+            raise ValueError(
+                "the integer layout multiplies a GGUF's 4- or 8-bit codes, and this model's "
+                "weights are not de-quantised codes"
+            )
         if coded is None:
             self.register_buffer("packed", pack_weight(weight), persistent=False)
             self.code_bits, weights = 0, [self.packed]
@@ -138,7 +145,7 @@ class StreamedLinear(nn.Module):
             self.code_bits, weights = coded[2], [self.codes, self.scales]
         # The kernel's entry point, which csrc/layers.cpp's Layers calls too. It holds
         # these buffers: the layout is CPU float32 only, so they are never moved or cast.
-        self.native = native_linear(weights, self.code_bits, self.out_features)
+        self.native = native_linear(weights, self.code_bits, self.out_features, self.integer)
 
     @property
     def coded(self) -> bool:
@@ -160,22 +167,7 @@ class IntegerLinear(StreamedLinear):
     csrc/integer.cpp (the `integer` layout); stacked as in `PackedLinear`. Weights that are
     not codes are refused: this layout has nothing to multiply them with."""
 
-    def __init__(self, *linears: nn.Linear) -> None:
-        nn.Module.__init__(self)
-        weight, self.bias = _stacked(linears)
-        self.out_features, self.in_features = weight.shape
-        coded = pack_integer(weight)
-        if coded is None:
-            raise ValueError(
-                "the integer layout multiplies a GGUF's 4- or 8-bit codes, and this model's "
-                "weights are not de-quantised codes"
-            )
-        self.register_buffer("codes", coded[0], persistent=False)
-        self.register_buffer("scales", coded[1], persistent=False)
-        self.code_bits = coded[2]
-        self.native = native_linear(
-            [self.codes, self.scales], self.code_bits, self.out_features, integer=True
-        )
+    integer = True
 
 
 class PackedMLP(nn.Module):
@@ -357,12 +349,6 @@ EXACT_ROWS = ("streamed", "integer")
 # How the integer layout is named wherever a user meets it (menu, CLI, traces, doctor).
 INTEGER_NUMERICS = "GGUF integer numerics: exact to itself, not to transformers' float32"
 NUMERICS = ("float32", "integer")  # the CLI's --numerics: "integer" is the integer layout
-
-
-def numerics(layout: str) -> str:
-    """Which arithmetic a layout computes in: "integer" for the integer layout, else the
-    model's float ("float32" on a CPU)."""
-    return "integer" if layout == "integer" else "float32"
 
 
 def numerics_label(layout: str, dtype: str) -> str:
