@@ -43,7 +43,7 @@ ROOT = HERE.parent
 for path in (str(ROOT), str(HERE)):
     if path not in sys.path:
         sys.path.append(path)
-from llamacpp_build import binaries, build  # noqa: E402
+from llamacpp_build import bench_tests, binaries, build, run_tool  # noqa: E402
 
 QUESTION_IDS = tuple(range(121, 131))  # MT-Bench's coding questions, in Spec-Bench
 DRAFT = 3  # llama-lookup's draft length (its n-gram drafts; the issue's setting)
@@ -82,12 +82,7 @@ def parse_lookup(text: str) -> dict:
 def parse_llama_bench(text: str) -> dict:
     """The `tg` test of `llama-bench -o json`'s output: its settings, mean tokens/s and the
     per-repetition ones, and the build it reports. ValueError when there is none."""
-    start = text.find("[")
-    try:
-        tests = json.loads(text[start:]) if start >= 0 else None
-    except ValueError as exc:
-        raise ValueError(f"llama-bench's output is not its JSON list ({exc})") from None
-    tg = [t for t in tests or [] if t.get("n_gen", 0) > 0 and t.get("n_prompt", 0) == 0]
+    tg = [t for t in bench_tests(text) if t.get("n_gen", 0) > 0 and t.get("n_prompt", 0) == 0]
     if not tg:
         raise ValueError("llama-bench's output has no text-generation (tg) test")
     t = tg[0]
@@ -143,17 +138,6 @@ def questions_file(prompts: list[dict], folder: Path) -> Path:
 
 # -----------------------------------------------------------------------------
 # running the three systems
-
-
-def run_tool(command: list[str]) -> str:
-    """`command`'s stdout and stderr together; exits with its tail when it fails."""
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(
-            f"anchor: {Path(command[0]).name} failed (status {done.returncode}):\n"
-            f"{(done.stdout + done.stderr)[-3000:]}"
-        )
-    return done.stdout + "\n" + done.stderr
 
 
 def llama_bench(gguf: Path, tokens: int, depth: int, threads: int) -> dict:

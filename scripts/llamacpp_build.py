@@ -137,6 +137,31 @@ def run_logged(command: list[str], log: Path) -> None:
         sys.exit(f"anchor: {command[0]} failed (status {done.returncode}); log {log}:\n{tail}")
 
 
+def run_tool(command: list[str], caller: str = "anchor") -> str:
+    """`command`'s stdout and stderr together (stdout first); exits with its tail, prefixed
+    with `caller`, when it fails."""
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(
+            f"{caller}: {Path(command[0]).name} failed (status {done.returncode}):\n"
+            f"{(done.stdout + done.stderr)[-3000:]}"
+        )
+    return done.stdout + "\n" + done.stderr
+
+
+def bench_tests(text: str) -> list[dict]:
+    """The tests of `llama-bench -o json`'s output: its JSON list, whatever precedes it (a
+    banner) or follows it (the log on stderr). ValueError where there is no such list."""
+    start = text.find("[")
+    try:
+        tests, _ = json.JSONDecoder().raw_decode(text[start:]) if start >= 0 else (None, 0)
+    except ValueError as exc:
+        raise ValueError(f"llama-bench's output is not its JSON list ({exc})") from None
+    if not isinstance(tests, list) or not all(isinstance(t, dict) for t in tests):
+        raise ValueError("llama-bench's output is not its JSON list (no list of tests found)")
+    return tests
+
+
 def build(version: str = VERSION) -> dict:
     """Build the tools once (see the module's docstring); the build's record."""
     folder = build_folder(version)

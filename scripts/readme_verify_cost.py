@@ -19,11 +19,48 @@ def _float32(row: dict) -> bool:
     return row["dtype"] == "float32" and row["layout"] != "integer"
 
 
+# The row scripts/verify_cost.py --llamacpp adds: llama.cpp's own curve, not a samdec layout's.
+LLAMACPP = "llama.cpp"
+
+
 def _label(row: dict) -> str:
+    if row["layout"] == LLAMACPP:
+        return f"llama.cpp's own llama-bench, {row['dtype']}"
     return (
         "integer, GGUF integer numerics"
         if row["layout"] == "integer"
         else (f"{row['layout']}, {row['dtype']}")
+    )
+
+
+def llamacpp_curve(a: dict) -> str:
+    """A paragraph on llama.cpp's own curve beside samdec's ("" without its row): what was run,
+    the two sittings, and its ratios at 4 and 8 against #34's bounds and the integer layout's."""
+    row = next((r for r in a["rows"] if r["layout"] == LLAMACPP), None)
+    if row is None or not all(k in row["ratio_to_one"] for k in INTEGER_BOUNDS):
+        return ""
+    ratio, context = row["ratio_to_one"], a["context_tokens"]
+    sittings = row.get("sittings", [])
+    ones = ", ".join(
+        f"{s['avg_ms']['1']:.1f} ms {s['when']}" for s in sittings if "1" in s["avg_ms"]
+    )
+    parts = [
+        f"{k} tokens {x(ratio[k])} one ({'within' if ratio[k] <= b else 'above'} #34's {x(b)})"
+        for k, b in INTEGER_BOUNDS.items()
+    ]
+    integer = next((r for r in a["rows"] if r["layout"] == "integer"), None)
+    versus = (
+        "; samdec's integer layout: "
+        + ", ".join(f"{x(integer['ratio_to_one'][k])} for {k}" for k in INTEGER_BOUNDS)
+        if integer and all(k in integer["ratio_to_one"] for k in INTEGER_BOUNDS)
+        else ""
+    )
+    return (
+        f"The llama.cpp row is llama.cpp's own `llama-bench` ({row['system']}) on the same "
+        f"GGUF: pp k at depth {context}, a k-token forward pass after {context} cached tokens, "
+        "which is a verify of k tokens; same machine, same sitting, run once before samdec's "
+        f"curves and once after, the median of both sittings' repetitions (1 token: {ones}). "
+        "It pays " + ", ".join(parts) + f" (1 token: {row['verify_ms']['1']:.1f} ms){versus}."
     )
 
 
@@ -54,6 +91,27 @@ def integer_curve(a: dict) -> str:
         "integers, so the float32 floor above does not bind it: verifying "
         + ", ".join(parts)
         + f" (1 token: {row['verify_ms']['1']:.1f} ms){versus}."
+        + integer_floor(a, row)
+    )
+
+
+def integer_floor(a: dict, row: dict) -> str:
+    """A sentence on the floor the integer layout's own arithmetic puts under a step at the
+    machine's measured vector peaks ("" for artifacts from before the script measured them)."""
+    peaks, over = a.get("vector_peaks_per_core"), row.get("floor_over_one", {})
+    if not peaks or not all(k in over for k in INTEGER_BOUNDS):
+        return ""
+    said = ", ".join(
+        f"{k} tokens {row['arithmetic_floor_ms'][k]:.1f} ms ({x(over[k])} the measured 1-token "
+        "step)"
+        for k in INTEGER_BOUNDS
+    )
+    return (
+        f" Its arithmetic alone (one vpdpbusd per 64 of the linears' multiply-adds, one float32 "
+        f"FMA per 16 of attention's), at this machine's measured peaks "
+        f"({peaks['vpdpbusd_per_s'] / 1e9:.2f} G vpdpbusd/s and {peaks['fma_per_s'] / 1e9:.2f} "
+        f"G FMA/s a core, scripts/vector_peak.cpp) on {a.get('threads', 1)} threads, takes: "
+        f"{said}; memory, norms and the rest come on top."
     )
 
 
@@ -62,7 +120,8 @@ def arithmetic_floor(a: dict, sizes: list[str]) -> dict | None:
     matmul rate, and what it says of the speed issue's bound (k <= 8 at most 1.2x k = 1)."""
     if "matmul_gflops" not in a:  # artifacts from before the script measured it
         return None
-    gflops, macs = a["matmul_gflops"], a["rows"][0]["multiply_adds_per_token"]
+    macs = next(r["multiply_adds_per_token"] for r in a["rows"] if "multiply_adds_per_token" in r)
+    gflops = a["matmul_gflops"]
     floor_ms = {k: 2 * macs * int(k) / (gflops * 1e6) for k in sizes}
     fastest = min(r["verify_ms"]["1"] for r in a["rows"] if _float32(r))
     row = ["multiply-adds alone, float32", *(f"{floor_ms[k]:.1f}" for k in sizes), "–", "–", "–"]
@@ -91,7 +150,11 @@ def verify_cost(arts: dict) -> str:
         [_label(r)]
         + [f"{r['verify_ms'][k]:.0f}" for k in sizes]
         + [x(max(r["ratio_to_one"][k] for k in sizes if int(k) <= 8))]
-        + [f"{r['weight_bytes'] / 1e6:.0f}", f"{r['weights_gbs_at_1']:.1f}"]
+        + (
+            [f"{r['weight_bytes'] / 1e6:.0f}", f"{r['weights_gbs_at_1']:.1f}"]
+            if "weight_bytes" in r
+            else ["–", "–"]  # llama.cpp's row: its weights' reads are not counted here
+        )
         for r in rows
     ]
     floor = arithmetic_floor(a, sizes)
@@ -107,7 +170,7 @@ def verify_cost(arts: dict) -> str:
     parts = [
         [_label(r), k] + [f"{b[name]:.1f}" for name in PARTS] + [f"{b['total_ms']:.1f}"]
         for r in rows
-        for k, b in r["breakdown"].items()
+        for k, b in r.get("breakdown", {}).items()  # llama.cpp's row has none
     ]
     return "\n\n".join(
         [
@@ -118,6 +181,7 @@ def verify_cost(arts: dict) -> str:
             table(head, curve),
             *([floor["text"]] if floor else []),
             *([integer_curve(a)] if integer_curve(a) else []),
+            *([llamacpp_curve(a)] if llamacpp_curve(a) else []),
             "Where a step's time goes (ms; each part replayed alone with the step's shapes, the "
             "rest is the remainder):",
             table(["layout, dtype", "k", *PARTS.values(), "total"], parts),

@@ -13,9 +13,15 @@ For each weight layout (and dtype) asked for, with CONTEXT tokens already in the
   attention, each replayed alone with the step's shapes, and the rest (norms, rotary
   embeddings, the cache, Python) as the remainder.
 
+With --llamacpp, llama.cpp's own curve beside them, on the bundled GGUF: `llama-bench`'s pp k at
+depth CONTEXT (a k-token forward pass after CONTEXT cached tokens: a verify of k tokens), built
+by scripts/llamacpp_build.py, on torch's thread count, run once before samdec's curves and once
+after (two sittings bracketing them; its row's curve is the median of both sittings' repetitions).
+
 Run it alone: any concurrent CPU work makes a forward pass many times slower here.
 
     python scripts/verify_cost.py --out benchmarks/verify_cost.json
+    python scripts/verify_cost.py --llamacpp --out benchmarks/verify_cost.json
 """
 
 from __future__ import annotations
@@ -23,12 +29,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parent))  # scripts/llamacpp_build.py
 
+import llamacpp_build
 import torch
 import torch.nn.functional as F
 
@@ -73,6 +83,41 @@ def matmul_gflops(repeats: int, n: int = 2048) -> float:
         a @ b
         times.append(time.perf_counter() - start)
     return 2 * n**3 / min(times) / 1e9
+
+
+def vector_peaks() -> dict[str, float]:
+    """Per core, the most vpdpbusd and float32 vfmadd231ps instructions a second
+    (scripts/vector_peak.cpp, built here for this CPU); {} where it cannot be built or run."""
+    with tempfile.TemporaryDirectory() as folder:
+        binary = Path(folder) / "vector_peak"
+        source = Path(__file__).resolve().parent / "vector_peak.cpp"
+        try:
+            subprocess.run(
+                ["c++", "-O2", "-march=native", str(source), "-o", str(binary)],
+                check=True,
+                capture_output=True,
+            )
+            out = subprocess.run([str(binary)], check=True, capture_output=True, text=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            print(f"verify_cost: no vector peaks here ({exc})")
+            return {}
+    pairs = (line.split() for line in out.stdout.splitlines())
+    return {name: float(value) for name, value in pairs}
+
+
+def integer_floor_ms(model, k: int, peaks: dict[str, float], threads: int) -> float:
+    """The least a k-token step of the integer layout can cost in its two kinds of arithmetic
+    alone, at `peaks` on every thread: one vpdpbusd per 64 of a linear's multiply-adds, one
+    float32 FMA per 16 of attention's (scores and weighted values over CONTEXT + k keys).
+    Memory, norms and everything else come on top."""
+    cfg = model.config
+    linears = sum(m.in_features * m.out_features for _, m in _linears(model))
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    keys = CONTEXT + k
+    attention = 2 * cfg.num_hidden_layers * cfg.num_attention_heads * head_dim * keys
+    seconds = k * linears / 64 / (peaks["vpdpbusd_per_s"] * threads)
+    seconds += k * attention / 16 / (peaks["fma_per_s"] * threads)
+    return seconds * 1000.0
 
 
 def multiply_adds_per_token(model, context: int = CONTEXT) -> int:
@@ -196,7 +241,12 @@ def load_runner(spec: str, layout: str, dtype: str) -> ModelRunner:
     return ModelRunner(load_model(spec, device="cpu", dtype=dtype, layout=layout))
 
 
-def describe(runner: ModelRunner, curve: dict[int, float], repeats: int) -> dict:
+def describe(
+    runner: ModelRunner, curve: dict[int, float], repeats: int, peaks=None, threads: int = 1
+) -> dict:
+    """A layout's row: its curve, weight bytes and breakdown; for the integer layout, with the
+    machine's vector peaks, the floor its arithmetic puts under each step (`integer_floor_ms`)
+    against its measured 1-token step."""
     loaded = runner.loaded
     nbytes = weight_bytes(loaded.model)
     parts = {
@@ -211,19 +261,164 @@ def describe(runner: ModelRunner, curve: dict[int, float], repeats: int) -> dict
         "ratio_to_one": {str(k): v / curve[1] for k, v in curve.items()},
         "weights_gbs_at_1": nbytes / (curve[1] / 1000.0) / 1e9,
         "breakdown": {str(k): v for k, v in parts.items()},
+        **(floors(loaded.model, curve, peaks, threads) if loaded.layout == "integer" else {}),
     }
 
 
+def floors(model, curve: dict[int, float], peaks, threads: int) -> dict:
+    if not peaks:
+        return {}
+    floor = {str(k): integer_floor_ms(model, k, peaks, threads) for k in curve}
+    return {
+        "arithmetic_floor_ms": floor,
+        "floor_over_one": {k: v / curve[1] for k, v in floor.items()},
+    }
+
+
+# -----------------------------------------------------------------------------
+# llama.cpp's own curve (--llamacpp)
+
+LLAMACPP = "llama.cpp"
+
+
+def pp_curve(text: str, sizes, threads: int, depth: int = CONTEXT) -> dict:
+    """One sitting of `llama-bench -o json`'s prompt-processing tests: pp k at `depth` on
+    `threads` threads for each k in `sizes`, in ms (llama-bench's mean, its standard deviation,
+    each repetition), and the build and model it reports. ValueError where the output is not
+    llama-bench's JSON, lacks a size's pp test, or was measured at another depth (a curve at
+    another depth is not comparable with samdec's) or on another number of threads."""
+    by_k: dict[int, dict] = {}
+    for t in llamacpp_build.bench_tests(text):
+        if t.get("n_gen") != 0 or not t.get("n_prompt"):
+            continue  # not a prompt-processing test
+        k = t["n_prompt"]
+        if t.get("n_depth") != depth:
+            raise ValueError(
+                f"llama-bench measured pp{k} at depth {t.get('n_depth')}, not {depth}: a curve "
+                "at another depth is not comparable with samdec's"
+            )
+        if t.get("n_threads") != threads:
+            raise ValueError(
+                f"llama-bench ran pp{k} on {t.get('n_threads')} threads, not {threads}"
+            )
+        by_k[k] = t
+    missing = [str(k) for k in sizes if k not in by_k]
+    if missing:
+        raise ValueError(
+            "llama-bench's output has no prompt-processing (pp) test at depth "
+            f"{depth} for k = {', '.join(missing)}"
+        )
+    try:
+        avg = {str(k): by_k[k]["avg_ns"] / 1e6 for k in sizes}
+        stddev = {str(k): by_k[k]["stddev_ns"] / 1e6 for k in sizes}
+        samples = {str(k): [ns / 1e6 for ns in by_k[k]["samples_ns"]] for k in sizes}
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"llama-bench's pp tests lack their timings ({exc!r})") from None
+    first = by_k[sizes[0]]
+    return {
+        "build_commit": first.get("build_commit", "unknown"),
+        "model_type": first.get("model_type", ""),
+        "test_time": first.get("test_time", ""),
+        "avg_ms": avg,
+        "stddev_ms": stddev,
+        "samples_ms": samples,
+    }
+
+
+def llamacpp_command(sizes, threads: int, repeats: int) -> list[str]:
+    """`llama-bench`'s pp k for every k in `sizes` at depth CONTEXT, on the bundled GGUF."""
+    from samdec.runtime.bundled import gguf_path
+
+    bench = str(llamacpp_build.binaries()["llama-bench"])
+    flags = f"-n 0 -d {CONTEXT} -t {threads} -r {repeats} -o json".split()
+    return [bench, "-m", str(gguf_path()), "-p", ",".join(map(str, sizes)), *flags]
+
+
+def llamacpp_sitting(command, sizes, threads: int, when: str, run=llamacpp_build.run_tool) -> dict:
+    """One run of llama-bench's curve (`when`: before or after samdec's curves); exits with a
+    message naming what is wrong where its output is not the curve asked for."""
+    text = run(command, "verify_cost")
+    try:
+        return {"when": when, **pp_curve(text, sizes, threads)}
+    except ValueError as exc:
+        sys.exit(f"verify_cost: {exc}")
+
+
+def llamacpp_row(sittings: list[dict], command: list[str], threads: int, built: dict) -> dict:
+    """llama.cpp's row beside samdec's: for each k, the median of both sittings' repetitions
+    (samdec's rows are medians too), each sitting as llama-bench reported it, the command, the
+    threads and the build's receipt. No breakdown and no weight bytes: llama.cpp's parts are not
+    replayed here."""
+    sizes = list(sittings[0]["samples_ms"])
+    if any(list(s["samples_ms"]) != sizes for s in sittings):
+        raise ValueError("llama-bench's sittings measured different sizes")
+    samples = {k: [ms for s in sittings for ms in s["samples_ms"][k]] for k in sizes}
+    curve = {k: statistics.median(v) for k, v in samples.items()}
+    commits = sorted({s["build_commit"] for s in sittings})
+    quant = (sittings[0]["model_type"].split() or ["?"])[-1]
+    return {
+        "layout": LLAMACPP,
+        "dtype": f"{quant} (GGUF)",
+        "device": "cpu",  # llama.cpp's CPU backend: never taken for a GPU curve (samdec.tuning)
+        "system": f"llama-bench {'/'.join(commits)} ({built.get('package', 'llama.cpp')}'s "
+        f"sources), pp k at depth {CONTEXT}, {threads} threads",
+        "command": ["llama-bench", *command[1:]],
+        "threads": threads,
+        "verify_ms": curve,
+        "ratio_to_one": {k: v / curve["1"] for k, v in curve.items()},
+        "samples_ms": samples,
+        "sittings": sittings,
+        "build": built,
+    }
+
+
+# -----------------------------------------------------------------------------
+# the printout
+
+
 def table(rows: list[dict], bandwidth: float) -> str:
+    """The curves, one row each; "-" where a row has no weight bytes (llama.cpp's)."""
     sizes = list(rows[0]["verify_ms"])
     head = "| layout, dtype | " + " | ".join(sizes) + " | 8 vs 1 | GB/s at 1 |"
     lines = [head, "|" + "---|" * (len(sizes) + 3)]
     for r in rows:
         cells = " | ".join(f"{r['verify_ms'][s]:.0f}" for s in sizes)
+        ratio = r["ratio_to_one"].get("8")
+        gbs = r.get("weights_gbs_at_1")
         lines.append(
-            f"| {r['layout']}, {r['dtype']} | {cells} | {r['ratio_to_one'].get('8', 0):.2f}x | "
-            f"{r['weights_gbs_at_1']:.1f} of {bandwidth:.1f} |"
+            f"| {r['layout']}, {r['dtype']} | {cells} | "
+            f"{'-' if ratio is None else f'{ratio:.2f}x'} | "
+            f"{'-' if gbs is None else f'{gbs:.1f} of {bandwidth:.1f}'} |"
         )
+    return "\n".join(lines)
+
+
+def printout(rows: list[dict], bandwidth: float, gflops: float) -> str:
+    """What the script prints: the table, the float32 arithmetic floor, each breakdown (rows
+    without one, llama.cpp's, have none to print)."""
+    lines = [f"read bandwidth: {bandwidth:.1f} GB/s; context {CONTEXT} tokens; ms per step"]
+    lines.append(table(rows, bandwidth))
+    macs = next(r["multiply_adds_per_token"] for r in rows if "multiply_adds_per_token" in r)
+    floor_8 = 2 * macs * 8 / (gflops * 1e6)
+    lines.append(
+        f"float32 matmul: {gflops:.0f} GFLOP/s; {macs / 1e6:.0f} M multiply-adds a token; "
+        f"8 tokens' take {floor_8:.1f} ms at that rate"
+    )
+    for r in rows:
+        for k, part in r.get("breakdown", {}).items():
+            shares = ", ".join(f"{n[:-3]} {v:.1f}" for n, v in part.items())
+            lines.append(f"{r['layout']}, {r['dtype']}, k={k}: {shares} (ms)")
+    for r in rows:
+        for k in ("4", "8"):
+            if k in r.get("floor_over_one", {}):
+                lines.append(
+                    f"{r['layout']}, k={k}: its arithmetic alone at the vector peaks "
+                    f"{r['arithmetic_floor_ms'][k]:.1f} ms, {r['floor_over_one'][k]:.2f}x its "
+                    "measured 1-token step"
+                )
+    for r in rows:
+        if "system" in r:
+            lines.append(f"{r['layout']}: {r['system']}")
     return "\n".join(lines)
 
 
@@ -238,30 +433,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)))
     ap.add_argument("--out", type=Path)
+    ap.add_argument(
+        "--llamacpp",
+        action="store_true",
+        help="llama.cpp's own curve too (llama-bench, built once by scripts/llamacpp_build.py)",
+    )
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
+    threads = torch.get_num_threads()
+    built = llamacpp_build.build() if args.llamacpp else None
+    command = llamacpp_command(sizes, threads, args.repeats) if args.llamacpp else None
+    peaks = vector_peaks()
     bandwidth = read_bandwidth_gbs(args.repeats)
     gflops = matmul_gflops(3 * args.repeats)
     pairs = [row.split(":") for row in args.rows.split(",")]
     runners = [load_runner(args.model, layout, dtype) for layout, dtype in pairs]
-    curves = interleaved_curves([Step(r) for r in runners], sizes, args.repeats)
-    rows = [describe(r, c, args.repeats) for r, c in zip(runners, curves, strict=True)]
-    print(f"read bandwidth: {bandwidth:.1f} GB/s; context {CONTEXT} tokens; ms per step")
-    print(table(rows, bandwidth))
-    macs = rows[0]["multiply_adds_per_token"]
-    floor_8 = 2 * macs * 8 / (gflops * 1e6)
-    print(
-        f"float32 matmul: {gflops:.0f} GFLOP/s; {macs / 1e6:.0f} M multiply-adds a token; "
-        f"8 tokens' take {floor_8:.1f} ms at that rate"
-    )
-    for r in rows:
-        for k, part in r["breakdown"].items():
-            shares = ", ".join(f"{n[:-3]} {v:.1f}" for n, v in part.items())
-            print(f"{r['layout']}, {r['dtype']}, k={k}: {shares} (ms)")
+    steps = [Step(r) for r in runners]
+    sittings = [llamacpp_sitting(command, sizes, threads, "before")] if args.llamacpp else []
+    curves = interleaved_curves(steps, sizes, args.repeats)
+    rows = [
+        describe(r, c, args.repeats, peaks, threads) for r, c in zip(runners, curves, strict=True)
+    ]
+    if args.llamacpp:
+        sittings.append(llamacpp_sitting(command, sizes, threads, "after"))
+        rows.append(llamacpp_row(sittings, command, threads, built))
+    print(printout(rows, bandwidth, gflops))
     if args.out:
         result = {
             "receipt": receipts.receipt(sys.argv),
             "context_tokens": CONTEXT,
+            "threads": threads,
+            "vector_peaks_per_core": peaks,
             "read_bandwidth_gbs": bandwidth,
             "matmul_gflops": gflops,
             "rows": rows,

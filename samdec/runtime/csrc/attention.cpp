@@ -91,6 +91,29 @@ struct MaskRow {
   int64_t stride = 1;  // between keys
 };
 
+// Of the keys j0.. in `valid` (lanes), those a boolean mask row lets the query see.
+inline __mmask16 allowed(const MaskRow& mask, int64_t j0, __mmask16 valid) {
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+  if (mask.stride == 1) {  // 16 bools in one load
+    const __m128i bytes = _mm_maskz_loadu_epi8(valid, mask.allow + j0);
+    return _mm_test_epi8_mask(bytes, bytes);
+  }
+#endif
+  __mmask16 seen = 0;
+  for (int t = 0; t < LANES; ++t)
+    if ((valid >> t & 1) && mask.allow[(j0 + t) * mask.stride]) seen |= 1u << t;
+  return seen;
+}
+
+// An additive mask row's values for keys j0.. in `valid` (lanes), 0 in the other lanes.
+inline __m512 added(const MaskRow& mask, int64_t j0, __mmask16 valid) {
+  if (mask.stride == 1) return _mm512_maskz_loadu_ps(valid, mask.add + j0);
+  alignas(64) float values[LANES] = {};
+  for (int t = 0; t < LANES; ++t)
+    if (valid >> t & 1) values[t] = mask.add[(j0 + t) * mask.stride];
+  return _mm512_load_ps(values);
+}
+
 // What attend_rows needs of one query row: its query (width floats), where its output goes,
 // how many keys it may see (the causal cut), its mask row and room for its scores (`end`
 // floats rounded up to 16).
@@ -106,14 +129,16 @@ struct Row {
 // tokens of one step), P pieces of 16 floats a head. Every row's arithmetic is its own and in
 // one fixed order: scores key by key (a multiply, then fused multiply-adds over the pieces, one
 // horizontal sum), exponentials and their sum in pieces of 16 keys, the weighted values key by
-// key, one division. The rows share only the loads of each key and value, so a row's bits do not
-// depend on which rows, or how many, share its call.
+// key, one division. The rows share only the loads of each 16 keys (from L1) and of each value,
+// so a row's bits do not depend on which rows, or how many, share its call.
 //
 // Why R rows at once: one row at a time re-read every key and value for each head and token,
 // and chained each value's multiply-adds on the last key's. Sharing the loads among a group's
 // rows made the kernel faster at every step size measured, the more so the more rows, and for
 // causal prefills too, with the same bits; a whole step gained less, attention being a small
 // part of it. Up to 6 rows a call instead of MOST_ROWS made no difference beyond the noise.
+// The scores go row by row within each 16 keys: all R rows' 16 dot products at once did not
+// fit the registers.
 template <int P, int R>
 void attend_rows(const Row* rows, const float* keys, const float* values, int64_t step,
                  int64_t value_step, float scale) {
@@ -128,33 +153,25 @@ void attend_rows(const Row* rows, const float* keys, const float* values, int64_
   for (int r = 0; r < R; ++r) most[r] = never;
   for (int64_t j0 = 0; j0 < last; j0 += LANES) {  // 16 keys' scores at a time
     const int64_t n = std::min(LANES, last - j0);
-    __m512 dots[R][LANES];
-    for (int64_t t = 0; t < LANES; ++t) {  // past the last key: it again, dropped below
-      const float* key = keys + (j0 + std::min(t, n - 1)) * step;
-      __m512 k[P];
-      for (int p = 0; p < P; ++p) k[p] = _mm512_loadu_ps(key + p * LANES);
-      for (int r = 0; r < R; ++r) {
-        dots[r][t] = _mm512_mul_ps(query[r][0], k[0]);
-        for (int p = 1; p < P; ++p) dots[r][t] = _mm512_fmadd_ps(query[r][p], k[p], dots[r][t]);
-      }
-    }
+    // Row by row, each row's 16 dot products in registers: all rows' at once (R x 16 vectors)
+    // spilled to the stack; the 16 keys' loads repeat per row, but from L1.
     for (int r = 0; r < R; ++r) {
       const Row& row = rows[r];
       if (j0 >= row.end) continue;
+      __m512 dots[LANES];
+      for (int64_t t = 0; t < LANES; ++t) {  // past the last key: it again, dropped below
+        const float* key = keys + (j0 + std::min(t, n - 1)) * step;
+        dots[t] = _mm512_mul_ps(query[r][0], _mm512_loadu_ps(key));
+        for (int p = 1; p < P; ++p)
+          dots[t] = _mm512_fmadd_ps(query[r][p], _mm512_loadu_ps(key + p * LANES), dots[t]);
+      }
       const int64_t seen_keys = std::min(LANES, row.end - j0);
-      __m512 score = _mm512_mul_ps(sums_of(dots[r]), _mm512_set1_ps(scale));
+      __m512 score = _mm512_mul_ps(sums_of(dots), _mm512_set1_ps(scale));
       __mmask16 seen = seen_keys == LANES ? 0xffff : (1u << seen_keys) - 1;
-      if (row.mask.add || row.mask.allow) {
-        alignas(64) float added[LANES] = {};
-        for (int64_t t = 0; t < seen_keys; ++t) {
-          const int64_t at = (j0 + t) * row.mask.stride;
-          if (row.mask.add) added[t] = row.mask.add[at];
-          else if (!row.mask.allow[at]) seen &= static_cast<__mmask16>(~(1u << t));
-        }
-        if (row.mask.add) {  // a key masked by a huge negative number is left out
-          score = _mm512_add_ps(score, _mm512_load_ps(added));
-          seen &= _mm512_cmp_ps_mask(score, _mm512_set1_ps(MASKED_BELOW), _CMP_GT_OQ);
-        }
+      if (row.mask.allow) seen &= allowed(row.mask, j0, seen);
+      if (row.mask.add) {  // a key masked by a huge negative number is left out
+        score = _mm512_add_ps(score, added(row.mask, j0, seen));
+        seen &= _mm512_cmp_ps_mask(score, _mm512_set1_ps(MASKED_BELOW), _CMP_GT_OQ);
       }
       score = _mm512_mask_mov_ps(never, seen, score);
       _mm512_storeu_ps(row.scores + j0, score);
@@ -163,7 +180,9 @@ void attend_rows(const Row* rows, const float* keys, const float* values, int64_
   }
   int64_t ends[R];  // 0 for a row that sees nothing (padding): its output is zeros
   __m512 totals[R];
-  std::vector<float> kept;  // a masked row's exponentials of the keys it sees, in key order
+  // A masked row's exponentials of the keys it sees, in key order: one buffer a thread, grown
+  // as needed (a vector a row cost an allocation and a clearing each).
+  thread_local std::vector<float> kept;
   for (int r = 0; r < R; ++r) {
     const float top_score = _mm512_reduce_max_ps(most[r]);
     ends[r] = top_score == -std::numeric_limits<float>::infinity() ? 0 : rows[r].end;
@@ -175,7 +194,7 @@ void attend_rows(const Row* rows, const float* keys, const float* values, int64_
     // key in another lane for every masked key before it, and change the sum's last bits.
     const bool masked = rows[r].mask.add || rows[r].mask.allow;
     int64_t count = 0;
-    if (masked) kept.assign(ends[r] + LANES, 0.0f);
+    if (masked && kept.size() < static_cast<size_t>(ends[r] + LANES)) kept.resize(ends[r] + LANES);
     for (int64_t j = 0; j < ends[r]; j += LANES) {  // past the end: -inf, so 0
       const __m512 s = _mm512_loadu_ps(rows[r].scores + j);
       const __m512 e = exp_nonpositive(_mm512_sub_ps(s, top));
@@ -188,6 +207,7 @@ void attend_rows(const Row* rows, const float* keys, const float* values, int64_
       _mm512_mask_compressstoreu_ps(kept.data() + count, sees, e);
       count += __builtin_popcount(sees);
     }
+    if (masked) std::fill_n(kept.data() + count, LANES, 0.0f);  // the last piece's tail
     for (int64_t j = 0; j < count; j += LANES)  // past the last key seen: zeros
       total = _mm512_add_ps(total, _mm512_loadu_ps(kept.data() + j));
     totals[r] = total;
@@ -276,7 +296,9 @@ torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
     attend_count[count] =
         pick(pieces, count, std::make_integer_sequence<int, MAX_HEAD_WIDTH / LANES>());
   at::parallel_for(0, B * KVH * calls, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(chunk * padded);
+    // Room for the rows' scores, one buffer a thread: every score read is written first.
+    thread_local std::vector<float> scores;
+    if (scores.size() < static_cast<size_t>(chunk * padded)) scores.resize(chunk * padded);
     Row rows[MOST_ROWS];
     for (int64_t call = begin; call < end; ++call) {
       const int64_t b = call / (KVH * calls), g = call / calls % KVH, first = call % calls * chunk;

@@ -11,7 +11,7 @@
 //
 // Exactness against itself: a row's activations are quantised from that row alone; an integer
 // sum does not depend on its order; and each output's float32 sum runs over the blocks in k
-// order with the same operations (`block_into`) whatever the tile: so a row's result is the
+// order with the same operations (`scaled_into`) whatever the tile: so a row's result is the
 // same bits alone, in a verify of 40 rows or in a long prompt (tests/test_integer.py).
 //
 // Arithmetic of one block b, weight row n, row r: the weight is code * step + offset (the
@@ -37,7 +37,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
+#include <memory>
 
 namespace samdec {
 
@@ -48,19 +48,24 @@ namespace {
 constexpr int GROUPS = BLOCK / 4;
 // Rows a tile holds in registers (a long step goes through a column this many at a time).
 constexpr int TILE_ROWS = 8;
+// How far ahead of the block being multiplied its tile asks for the codes.
+constexpr int64_t PREFETCH = 4096;
 
 // One row's activations as 8-bit codes: q (M, K) int8, per block the step d and d * sum(q).
+// Every element is written by `quantise` before it is read, so the buffers start uninitialised
+// (vectors cleared them first, a noticeable share of a linear's serial part at 8 rows).
 struct QuantisedRows {
-  std::vector<int8_t> q;
-  std::vector<float> step, step_times_sum;
+  std::unique_ptr<int8_t[]> q;
+  std::unique_ptr<float[]> step, step_times_sum;
 };
 
 // Each block of BLOCK floats of x: d = max |x| / 127 (0 for a block of zeros), q = x / d
 // rounded to the nearest integer (ties to even, the vector unit's rounding), as int8.
 QuantisedRows quantise(const float* x, int64_t M, int64_t K) {
   const int64_t blocks = K / BLOCK;
-  QuantisedRows out{std::vector<int8_t>(M * K), std::vector<float>(M * blocks),
-                    std::vector<float>(M * blocks)};
+  QuantisedRows out{std::unique_ptr<int8_t[]>(new int8_t[M * K]),
+                    std::unique_ptr<float[]>(new float[M * blocks]),
+                    std::unique_ptr<float[]>(new float[M * blocks])};
   for (int64_t i = 0; i < M * blocks; ++i) {
     const float* xb = x + i * BLOCK;
     const __m512 lo = _mm512_loadu_ps(xb), hi = _mm512_loadu_ps(xb + LANES);
@@ -99,20 +104,21 @@ inline void load_block(const uint8_t* codes, __m512i* w) {
   }
 }
 
-// One row's block into its COLUMN accumulators: the integer sum of codes times q, then the two
-// scaled terms, always these operations in this order.
-inline __m512 block_into(__m512 acc, const __m512i* w, const int8_t* q, float d, float ds,
-                         __m512 step, __m512 offset) {
-  // Two integer sums side by side halve the chain of dependent instructions; integer sums
-  // are exact, so how they are split cannot change the result.
-  __m512i sums[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
-#pragma GCC unroll 8
-  for (int g = 0; g < GROUPS; ++g) {
-    int32_t four;
-    std::memcpy(&four, q + 4 * g, 4);
-    sums[g & 1] = _mm512_dpbusd_epi32(sums[g & 1], w[g], _mm512_set1_epi32(four));
-  }
-  const __m512i sum = _mm512_add_epi32(sums[0], sums[1]);
+// acc + the products of w's code bytes with the four activation bytes at q, in every lane
+// (vpdpbusd). The four bytes are broadcast from memory by the instruction itself: GCC does
+// not fold _mm512_set1_epi32 into it, and a broadcast of its own per instruction doubled the
+// instructions a block issues.
+inline __m512i dot_four(__m512i acc, __m512i w, const int8_t* q) {
+  asm("vpdpbusd %2%{1to16%}, %1, %0"
+      : "+v"(acc)
+      : "v"(w), "m"(*reinterpret_cast<const int32_t*>(q)));
+  return acc;
+}
+
+// One row's block into its COLUMN accumulators, given the block's integer sums of codes times
+// q: the two scaled terms, always these operations in this order.
+inline __m512 scaled_into(__m512 acc, __m512i sum, float d, float ds, __m512 step,
+                          __m512 offset) {
   acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(step, _mm512_set1_ps(d)), acc);
   return _mm512_fmadd_ps(offset, _mm512_set1_ps(ds), acc);
 }
@@ -123,18 +129,37 @@ inline void tile(const QuantisedRows& x, int64_t m, int64_t K, const uint8_t* co
                  const uint16_t* scales, float* y, int64_t N) {
   constexpr int64_t BYTES = BLOCK * COLUMN * BITS / 8;  // a block's codes in one column
   const int64_t blocks = K / BLOCK;
+  const int8_t* q = &x.q[m * K];
   __m512 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
+    // The codes PREFETCH bytes ahead (the next column's follow this one's), so that reading
+    // them overlaps the products instead of following them. One row's step is too short
+    // for it to pay.
+    if constexpr (R > 1) {
+      for (int64_t line = 0; line < BYTES; line += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(codes + b * BYTES + PREFETCH + line),
+                     _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(scales + b * 2 * COLUMN) + PREFETCH / 4,
+                   _MM_HINT_T0);
+    }
     __m512i w[GROUPS];
     load_block<BITS>(codes + b * BYTES, w);
+    // Each code vector times every row's four activations before the next: the rows' sums
+    // are independent, so one row's multiply-add never waits on its previous one. Integer
+    // sums are exact: their order cannot change the result.
+    __m512i sums[R];
+    for (int r = 0; r < R; ++r) sums[r] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int g = 0; g < GROUPS; ++g)
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) sums[r] = dot_four(sums[r], w[g], q + r * K + b * BLOCK + 4 * g);
     const __m512 step = half_to_float(scales + b * 2 * COLUMN);
     const __m512 offset = half_to_float(scales + (b * 2 + 1) * COLUMN);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const int64_t row = m + r;
-      acc[r] = block_into(acc[r], w, &x.q[row * K + b * BLOCK], x.step[row * blocks + b],
-                          x.step_times_sum[row * blocks + b], step, offset);
+      const int64_t at = (m + r) * blocks + b;
+      acc[r] = scaled_into(acc[r], sums[r], x.step[at], x.step_times_sum[at], step, offset);
     }
   }
   for (int r = 0; r < R; ++r) _mm512_storeu_ps(y + (m + r) * N, acc[r]);
