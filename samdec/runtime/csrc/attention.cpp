@@ -182,7 +182,7 @@ void attend_rows(const Row* rows, const float* keys, const float* values, int64_
   __m512 totals[R];
   // A masked row's exponentials of the keys it sees, in key order: one buffer a thread, grown
   // as needed (a vector a row cost an allocation and a clearing each).
-  thread_local std::vector<float> kept;
+  thread_local std::vector<float> buffer;
   for (int r = 0; r < R; ++r) {
     const float top_score = _mm512_reduce_max_ps(most[r]);
     ends[r] = top_score == -std::numeric_limits<float>::infinity() ? 0 : rows[r].end;
@@ -194,7 +194,11 @@ void attend_rows(const Row* rows, const float* keys, const float* values, int64_
     // key in another lane for every masked key before it, and change the sum's last bits.
     const bool masked = rows[r].mask.add || rows[r].mask.allow;
     int64_t count = 0;
-    if (masked && kept.size() < static_cast<size_t>(ends[r] + LANES)) kept.resize(ends[r] + LANES);
+    float* kept = nullptr;  // read once: the thread's buffer is a call away in a shared library
+    if (masked) {
+      if (buffer.size() < static_cast<size_t>(ends[r] + LANES)) buffer.resize(ends[r] + LANES);
+      kept = buffer.data();
+    }
     for (int64_t j = 0; j < ends[r]; j += LANES) {  // past the end: -inf, so 0
       const __m512 s = _mm512_loadu_ps(rows[r].scores + j);
       const __m512 e = exp_nonpositive(_mm512_sub_ps(s, top));
@@ -204,12 +208,15 @@ void attend_rows(const Row* rows, const float* keys, const float* values, int64_
         continue;
       }
       const __mmask16 sees = _mm512_cmp_ps_mask(s, never, _CMP_NEQ_OQ);
-      _mm512_mask_compressstoreu_ps(kept.data() + count, sees, e);
+      // Packed in a register, then stored whole (what follows is written over or cleared):
+      // the form that stores packed to memory is microcoded on some CPUs (AMD's Zen 4) and
+      // took a large share of the kernel there.
+      _mm512_storeu_ps(kept + count, _mm512_maskz_compress_ps(sees, e));
       count += __builtin_popcount(sees);
     }
-    if (masked) std::fill_n(kept.data() + count, LANES, 0.0f);  // the last piece's tail
+    if (masked) std::fill_n(kept + count, LANES, 0.0f);  // the last piece's tail
     for (int64_t j = 0; j < count; j += LANES)  // past the last key seen: zeros
-      total = _mm512_add_ps(total, _mm512_loadu_ps(kept.data() + j));
+      total = _mm512_add_ps(total, _mm512_loadu_ps(kept + j));
     totals[r] = total;
   }
   __m512 acc[R][P];
