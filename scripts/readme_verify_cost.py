@@ -55,8 +55,11 @@ def llamacpp_curve(a: dict) -> str:
         if integer and all(k in integer["ratio_to_one"] for k in INTEGER_BOUNDS)
         else ""
     )
+    commits = "/".join(sorted({s.get("build_commit", "?") for s in sittings})) or "?"
+    package = row.get("build", {}).get("package", "llama.cpp")
+    build = f"commit {commits}, built from {package}'s sources, {row.get('threads', '?')} threads"
     return (
-        f"The llama.cpp row is llama.cpp's own `llama-bench` ({row['system']}) on the same "
+        f"The llama.cpp row is llama.cpp's own `llama-bench` ({build}) on the same "
         f"GGUF: pp k at depth {context}, a k-token forward pass after {context} cached tokens, "
         "which is a verify of k tokens; same machine, same sitting, run once before samdec's "
         f"curves and once after, the median of both sittings' repetitions (1 token: {ones}). "
