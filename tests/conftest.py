@@ -5,6 +5,7 @@ Test files import helpers from here (`from tests.conftest import run_cli`), neve
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -14,6 +15,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(name: str, module_name: str | None = None):
+    """scripts/<name>.py as a module (the scripts are not a package), registered under
+    `module_name` (default: its own name) before it runs: dataclasses look their module up
+    while it loads, and the modules it imports from beside it are then found in sys.modules."""
+    module_name = module_name or name
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_cli(

@@ -6,7 +6,6 @@ No model is loaded.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import xml.etree.ElementTree as ET
@@ -20,20 +19,11 @@ from samdec.drafters.sam import SAM
 from samdec.engine import Engine
 from samdec.static_automaton import StaticSuffixAutomaton
 from samdec.tuning import record
-from tests.conftest import ROOT
+from tests.conftest import load_script
 from tests.test_engine_fake import PROMPT, VOCAB, FakeRunner, static_corpus
 
-
-def _load(name: str, path: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
-
-
-ab = _load("ablations_script", "scripts/ablations.py")
-rr = _load("render_readme", "scripts/render_readme.py")
+ab = load_script("ablations", "ablations_script")
+rr = load_script("render_readme")
 plots = sys.modules["readme_plots"]  # loaded by render_readme from beside it
 blocks = sys.modules["readme_ablations"]
 

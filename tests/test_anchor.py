@@ -4,28 +4,19 @@ llama-cpp-python 0.3.36's sources (tests/data/anchor/), its sums, and the README
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_script
 
 DATA = ROOT / "tests" / "data" / "anchor"
 
 
-def _load(name: str, path: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-anchor = _load("anchor_llamacpp", "scripts/anchor_llamacpp.py")
+anchor = load_script("anchor_llamacpp")
 build = sys.modules["llamacpp_build"]  # loaded by anchor_llamacpp from beside it
-rr = _load("render_readme", "scripts/render_readme.py")
+rr = load_script("render_readme")
 block = sys.modules["readme_anchor"]
 
 LOOKUP = (DATA / "llama_lookup.txt").read_text()

@@ -6,7 +6,6 @@ rows mistakes it for samdec's. Nothing is built or run here."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import statistics
 import sys
@@ -14,19 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_script
 
-
-def _load(name: str, path: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-vc = _load("verify_cost", "scripts/verify_cost.py")
-_load("render_readme", "scripts/render_readme.py")
+vc = load_script("verify_cost")
+load_script("render_readme")
 block = sys.modules["readme_verify_cost"]  # loaded by render_readme from beside it
 
 SAMPLE = (ROOT / "tests" / "data" / "llama_bench_pp.json").read_text()
