@@ -206,9 +206,10 @@ def _quiet_progress():
 INTEGER_SUFFIX = "integer"
 
 
-def split_dtype(spec: str) -> tuple[str, str | None]:
-    """ "bundled@bfloat16" -> ("bundled", "bfloat16"): a model spec may name its dtype, or
-    "integer" for the integer layout's numerics."""
+def split_numerics(spec: str) -> tuple[str, str | None]:
+    """ "bundled@bfloat16" -> ("bundled", "bfloat16"), "bundled@integer" -> ("bundled",
+    "integer"): a model spec may name the numbers it computes in, a dtype or the integer
+    layout's numerics (INTEGER_SUFFIX); (spec, None) where it names none."""
     name, at, dtype = spec.rpartition("@")
     return (name, dtype) if at and dtype in (*DTYPES, INTEGER_SUFFIX) else (spec, None)
 
@@ -242,7 +243,7 @@ def load_tokenizer(spec: str = BUNDLED):
     takes its memory."""
     from transformers import AutoTokenizer
 
-    name, folder, gguf_name = _resolve(split_dtype(spec)[0])
+    name, folder, gguf_name = _resolve(split_numerics(spec)[0])
     try:
         with _quiet_progress():
             return AutoTokenizer.from_pretrained(_source(name, folder, gguf_name))
@@ -272,7 +273,7 @@ def load_model(
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ModelLoadError(f"samdec needs torch and transformers: {exc}") from exc
 
-    spec, named = split_dtype(spec)
+    spec, named = split_numerics(spec)
     if named == INTEGER_SUFFIX:  # float32 weights, multiplied in the integer layout
         if layout not in (None, "auto", "integer"):
             raise ModelLoadError(f"'{spec}@integer' runs the integer layout, not {layout!r}")

@@ -18,7 +18,7 @@ import gradio as gr
 import visuals as V
 from samdec.config import DecodeConfig, label
 from samdec.methods import TABLE
-from samdec.runtime.loading import split_dtype
+from samdec.runtime.loading import split_numerics
 
 from .request import MAX_NEW_TOKENS
 
@@ -69,7 +69,7 @@ def model_label(spec: str) -> str:
     integer one which numbers it computes."""
     from samdec.runtime.layouts import INTEGER_NUMERICS
 
-    base, dtype = split_dtype(spec)
+    base, dtype = split_numerics(spec)
     if dtype == "integer":
         return f"{base} · {INTEGER_NUMERICS}"
     if dtype == "float32" or (dtype is None and base == "bundled"):

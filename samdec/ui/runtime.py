@@ -61,9 +61,9 @@ def check_model_spec(spec: str | None) -> str:
     """'bundled', a local path or a hub id, checked enough to fail fast with a clear message.
     For the operator's list (and the CLI); visitors only choose from that list."""
     spec = (spec or "").strip() or "bundled"
-    from samdec.runtime.loading import split_dtype
+    from samdec.runtime.loading import split_numerics
 
-    base, dtype = split_dtype(spec)
+    base, dtype = split_numerics(spec)
     if dtype is not None:  # "bundled@bfloat16": the model's spec, checked as such
         return f"{check_model_spec(base)}@{dtype}"
     if spec == "bundled":
