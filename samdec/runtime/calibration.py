@@ -8,6 +8,7 @@ quieter of the two measurements.
 
 from __future__ import annotations
 
+import logging
 import statistics
 import time
 
@@ -21,6 +22,12 @@ from .cachefiles import keyed_cache_file, read_record, write_record
 # kept price: the kept curve was then probably measured on a busy machine.
 STALE_CALIBRATION = 0.75
 CONTEXT = 256  # tokens cached before the timed steps
+LOG = logging.getLogger("samdec.runtime")
+# The line a start logs when it measures a kept curve again (tests read its numbers back).
+MEASURED_AGAIN = (
+    "samdec: measuring the cost curve again: a 1-token step takes {now:.2f} ms now, the kept "
+    "curve says {kept:.2f} ms (it was measured while the machine was busier)"
+)
 
 
 def calibration_file(runner):
@@ -67,6 +74,7 @@ def calibrated_cost(runner, recalibrate: bool = False) -> CostModel:
         # the machine is busy *now*, and the kept (quieter) curve is the better estimate.
         if probe >= STALE_CALIBRATION * float(cached(1)):
             return cached
+        LOG.warning(MEASURED_AGAIN.format(now=probe, kept=float(cached(1))))
     progress.stage("calibrating the cost curve")
     cost = calibrate(forward_ms, device=key)
     if cached is not None:  # keep the quieter measurement of each size
