@@ -9,6 +9,8 @@ For each weight layout (and dtype) asked for, with CONTEXT tokens already in the
   how long k tokens' worth take at the machine's measured float32 matrix-multiply rate (torch's
   own kernel on large square matrices): a float32 step of k tokens cannot be cheaper, however
   its weights are stored;
+- for the integer layout, the floor its arithmetic puts under each step at this CPU's measured
+  vector peaks (scripts/vector_peak.cpp: vpdpbusd and float32 FMA instructions a second a core);
 - where a k-token step's time goes: the decoder layers' linear layers, the output layer and
   attention, each replayed alone with the step's shapes, and the rest (norms, rotary
   embeddings, the cache, Python) as the remainder.
