@@ -112,24 +112,25 @@ def integer_floor_ms(model, k: int, peaks: dict[str, float], threads: int) -> fl
     alone, at `peaks` on every thread: one vpdpbusd per 64 of a linear's multiply-adds, one
     float32 FMA per 16 of attention's (scores and weighted values over CONTEXT + k keys).
     Memory, norms and everything else come on top."""
-    cfg = model.config
-    linears = sum(m.in_features * m.out_features for _, m in _linears(model))
-    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-    keys = CONTEXT + k
-    attention = 2 * cfg.num_hidden_layers * cfg.num_attention_heads * head_dim * keys
+    linears, attention = token_multiply_adds(model, CONTEXT + k)
     seconds = k * linears / 64 / (peaks["vpdpbusd_per_s"] * threads)
     seconds += k * attention / 16 / (peaks["fma_per_s"] * threads)
     return seconds * 1000.0
 
 
-def multiply_adds_per_token(model, context: int = CONTEXT) -> int:
-    """Multiply-adds one token of a step costs: every linear layer's weights once (the output
-    layer's too), and attention's scores and weighted values over `context` keys."""
+def token_multiply_adds(model, context: int) -> tuple[int, int]:
+    """(the linear layers', attention's) multiply-adds one token of a step costs: every linear
+    layer's weights once (the output layer's too); attention's scores and weighted values over
+    `context` keys."""
     cfg = model.config
     linears = sum(m.in_features * m.out_features for _, m in _linears(model))
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-    attention = 2 * cfg.num_hidden_layers * cfg.num_attention_heads * head_dim * context
-    return linears + attention
+    return linears, 2 * cfg.num_hidden_layers * cfg.num_attention_heads * head_dim * context
+
+
+def multiply_adds_per_token(model, context: int = CONTEXT) -> int:
+    """Multiply-adds one token of a step costs, linear layers and attention together."""
+    return sum(token_multiply_adds(model, context))
 
 
 def weight_bytes(model) -> int:
