@@ -121,6 +121,15 @@ def greedy_reference(loaded, ids: list[int], max_new_tokens: int) -> list[int]:
     return out[0, len(ids) :].tolist()
 
 
+def greedy_references(loaded, questions, max_new_tokens: int) -> dict:
+    """question id -> (its first turn's prompt ids, the model's own greedy continuation)."""
+    refs = {}
+    for q in questions:
+        ids = loaded.encode_prompt(q.turns[0])
+        refs[q.question_id] = (ids, greedy_reference(loaded, ids, max_new_tokens))
+    return refs
+
+
 def speculate_against(engine, cases, config) -> tuple[list[tuple], int, int]:
     """Run `config` on each (key, prompt ids, expected tokens) of `cases`.
 

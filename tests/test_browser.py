@@ -63,6 +63,18 @@ def generate_and_wait(page, max_new: str = "24") -> None:
     page.wait_for_timeout(800)
 
 
+def step_zero(page, says: str = "Step 0 of") -> None:
+    """Scrub the step slider to its first step and wait until the inspector `says` so."""
+    slider = page.locator("#sd-step-slider input[type=range]")
+    slider.focus()
+    slider.press("Home")
+    page.wait_for_function(
+        f"() => document.querySelector('#sd-inspector')?.innerText.includes({says!r})",
+        timeout=30_000,
+    )
+    page.wait_for_timeout(500)
+
+
 def require_browser():
     if not Path(CHROMIUM).is_file() and not shutil.which("chromium"):
         pytest.fail(
@@ -175,14 +187,7 @@ def drive(page) -> None:
     assert page.locator(f"#sd-stream .sd-sel[data-step='{step}']").count() == 1
 
     # scrubbing the step slider replays: step 0, the later tokens hidden
-    slider = page.locator("#sd-step-slider input[type=range]")
-    slider.focus()
-    slider.press("Home")
-    page.wait_for_function(
-        "() => document.querySelector('#sd-inspector')?.innerText.includes('Step 0 of')",
-        timeout=30_000,
-    )
-    page.wait_for_timeout(500)
+    step_zero(page)
     replay_tokens = page.locator("#sd-stream .sd-tok").count()
     assert 0 < replay_tokens < count or count == replay_tokens == 1
     assert "hidden" in page.locator("#sd-stream").inner_text() or count == replay_tokens

@@ -19,6 +19,7 @@ from tests.test_browser import (  # noqa: F401
     open_page,
     require_browser,
     server,
+    step_zero,
 )
 from visuals.glossary import TERMS
 
@@ -43,14 +44,7 @@ def words(page) -> None:
     generate_and_wait(page)
 
     # step 0 chosen with the slider: counted from 0, explained, the rule in words first
-    slider = page.locator("#sd-step-slider input[type=range]")
-    slider.focus()
-    slider.press("Home")
-    page.wait_for_function(
-        "() => document.querySelector('#sd-inspector')?.innerText.includes('Step 0 of steps 0–')",
-        timeout=30_000,
-    )
-    page.wait_for_timeout(500)
+    step_zero(page, "Step 0 of steps 0–")
     inspector = page.locator("#sd-inspector").inner_text()
     steps = int(re.search(r"Step 0 of steps 0–(\d+)", inspector)[1]) + 1
     assert f"of {steps}" not in inspector.split("·")[0]  # never "Step 0 of 37"

@@ -15,7 +15,7 @@ from samdec.drafters import Verified
 from samdec.methods import TABLE
 from samdec.questions import CATEGORIES, load_questions, pick
 from samdec.stack import engine_for
-from tests.conftest import greedy_reference, speculate_against
+from tests.conftest import greedy_reference, greedy_references, speculate_against
 from tests.test_rule import reference
 
 MAX_NEW = 48
@@ -31,11 +31,7 @@ def engine(bundled, static_default):
 
 @pytest.fixture(scope="module")
 def references(bundled):
-    refs = {}
-    for q in QUESTIONS:
-        ids = bundled.encode_prompt(q.turns[0])
-        refs[q.question_id] = (ids, greedy_reference(bundled, ids, MAX_NEW))
-    return refs
+    return greedy_references(bundled, QUESTIONS, MAX_NEW)
 
 
 def test_questions_cover_every_category():

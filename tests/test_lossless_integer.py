@@ -17,7 +17,7 @@ from samdec.methods import TABLE
 from samdec.questions import load_questions, pick
 from samdec.runtime.native import integer_available
 from samdec.stack import engine_for
-from tests.conftest import greedy_reference, speculate_against
+from tests.conftest import greedy_references, speculate_against
 
 pytestmark = [
     pytest.mark.model,
@@ -51,11 +51,7 @@ def engine(integer_model):
 
 @pytest.fixture(scope="module")
 def references(integer_model):
-    refs = {}
-    for q in QUESTIONS:
-        ids = integer_model.encode_prompt(q.turns[0])
-        refs[q.question_id] = (ids, greedy_reference(integer_model, ids, MAX_NEW))
-    return refs
+    return greedy_references(integer_model, QUESTIONS, MAX_NEW)
 
 
 def test_the_model_runs_the_integer_kernel_through_the_cpp_layers(engine, integer_model):
