@@ -215,12 +215,10 @@ def breakdown(model, k: int, total_ms: float, repeats: int) -> dict[str, float]:
         # (samdec.runtime.layouts.grouped_attention_on_cpu).
         keys = torch.randn(1, groups, CONTEXT + k, dim, dtype=dt)
         values = torch.randn(1, groups, CONTEXT + k, dim, dtype=dt)
-        rows = runs_row_attention(model)
-        if rows:  # key-minor, as the engine's cache keeps them for the row kernel (kvcache.py)
-            keys = keys.transpose(2, 3).contiguous().transpose(2, 3)
         # The mask transformers builds: none for one token, else a boolean chain.
         mask = torch.ones(1, 1, k, CONTEXT + k, dtype=torch.bool).tril(CONTEXT) if k > 1 else None
         scale = dim**-0.5
+        rows = runs_row_attention(model)
 
         def attention() -> None:  # the model's own: samdec.runtime.attention's row kernel, or SDPA
             for _ in range(cfg.num_hidden_layers):

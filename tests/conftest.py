@@ -108,20 +108,6 @@ def tiny_model(arch: str = "llama", vocab: int = 8, seed: int = 0, sharpen: floa
     return LoadedModel(model, TinyTokenizer(), f"tiny-{arch}", "cpu", "float32")
 
 
-def tiny_llama_of_width_16():
-    """A tiny llama whose heads are 16 wide, the narrowest the kernel takes (same weights on
-    every call)."""
-    import torch
-    import transformers
-
-    tiny = tiny_model("llama", vocab=64)
-    config = tiny.model.config
-    config.head_dim = 16
-    torch.manual_seed(3)
-    tiny.model = transformers.LlamaForCausalLM(config).eval()
-    return tiny
-
-
 def greedy_reference(loaded, ids: list[int], max_new_tokens: int) -> list[int]:
     """transformers' own greedy continuation of `ids`: what every lossless test compares with."""
     import torch

@@ -10,10 +10,9 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
-from samdec.runtime import kvcache, native
-from samdec.runtime.attention import use_row_attention
+from samdec.runtime import kvcache
 from samdec.runtime.kvcache import GrowingLayer, growing
-from tests.conftest import tiny_llama_of_width_16, tiny_model
+from tests.conftest import tiny_model
 
 
 class StaleLengthLayer(GrowingLayer):
@@ -62,22 +61,6 @@ def test_logits_equal_transformers_cache_bit_for_bit(monkeypatch, room):
     plain = replay(model, DynamicCache(config=model.config), seed=7)
     grown = replay(model, growing(DynamicCache(config=model.config)), seed=7)
     assert all(torch.equal(a, b) for a, b in zip(plain, grown, strict=True))
-
-
-@pytest.mark.skipif(not native.available(), reason="the row attention kernel is not built here")
-@pytest.mark.parametrize("room", [4, 512])
-def test_key_minor_keys_give_the_row_kernel_the_same_bits(monkeypatch, room):
-    """A row-attention model's cache keeps its keys key-minor (what new_cache makes for it);
-    against transformers' own cache, whose keys the kernel lays out first, the same logits."""
-    monkeypatch.setattr(kvcache, "MIN_ROOM", room)
-    model = tiny_llama_of_width_16().model  # heads the kernel takes
-    assert use_row_attention(model)
-    cache = kvcache.new_cache(model)
-    assert all(layer.key_minor for layer in cache.layers)
-    plain = replay(model, DynamicCache(config=model.config), seed=7)
-    grown = replay(model, cache, seed=7)
-    assert all(torch.equal(a, b) for a, b in zip(plain, grown, strict=True))
-    assert all(layer.keys.stride(-2) == 1 for layer in cache.layers)
 
 
 def test_the_stale_length_bug_is_caught():

@@ -7,10 +7,6 @@ cached tokens, doubling it when full, so a step copies only its own rows. `keys`
 stay what transformers reads: views of the cached tokens, cropped and rewritten in place by
 `keep_path`. Attention reads the same numbers in the same order, so outputs are unchanged
 (tests/test_kvcache.py).
-
-Where the model runs the row attention kernel (samdec.runtime.attention), the key buffers are
-kept key-minor: each width index's keys side by side, the layout its scores read. `keys` is
-still (batch, heads, tokens, width), a strided view; torch's ops write and index it as any other.
 """
 
 from __future__ import annotations
@@ -20,17 +16,12 @@ import inspect
 import torch
 from transformers.cache_utils import DynamicLayer
 
-from .attention import runs_row_attention
-
 # Room made at the first write beyond what it holds: a prompt plus a few hundred new tokens.
 MIN_ROOM = 512
 
 
 class GrowingLayer(DynamicLayer):
-    """`DynamicLayer` whose `keys`/`values` are views of buffers with room to grow; with
-    `key_minor`, the keys' buffer holds each width index's keys side by side."""
-
-    key_minor = False
+    """`DynamicLayer` whose `keys`/`values` are views of buffers with room to grow."""
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         super().lazy_initialization(key_states, value_states)
@@ -50,11 +41,7 @@ class GrowingLayer(DynamicLayer):
     def _make_room(self, length: int, needed: int, like: torch.Tensor) -> None:
         capacity = max(2 * needed, MIN_ROOM)
         shape = (*like.shape[:-2], capacity, like.shape[-1])
-        values = like.new_empty(shape)
-        if self.key_minor:
-            keys = like.new_empty((*like.shape[:-2], like.shape[-1], capacity)).transpose(-1, -2)
-        else:
-            keys = like.new_empty(shape)
+        keys, values = like.new_empty(shape), like.new_empty(shape)
         if length:
             keys[..., :length, :] = self.keys
             values[..., :length, :] = self.values
@@ -83,20 +70,13 @@ class GrowingLayer(DynamicLayer):
         return self.keys, self.values
 
 
-def growing(cache, key_minor: bool = False):
+def growing(cache):
     """`cache` (a transformers `DynamicCache`) with its plain layers appending in place; sliding
     -window and other layers, which manage their own storage, stay as they are."""
     cache.layers = [
-        _growing_layer(key_minor) if type(layer) is DynamicLayer else layer
-        for layer in cache.layers
+        GrowingLayer() if type(layer) is DynamicLayer else layer for layer in cache.layers
     ]
     return cache
-
-
-def _growing_layer(key_minor: bool) -> GrowingLayer:
-    layer = GrowingLayer()
-    layer.key_minor = key_minor
-    return layer
 
 
 def cache_keyword(model) -> str:
@@ -108,7 +88,7 @@ def new_cache(model):
     """An empty cache for `model` that appends in place and can roll back a rejected draft."""
     from transformers import DynamicCache
 
-    cache = growing(DynamicCache(config=model.config), key_minor=runs_row_attention(model))
+    cache = growing(DynamicCache(config=model.config))
     # Sliding-window layers drop old entries unless told to keep them until the next crop,
     # which a rejected draft needs.
     cache.activate_past_recording()

@@ -6,9 +6,9 @@
 // how this one compares.
 //
 // Exactness: a query row's output is computed from its own query, the keys and values it may
-// see and its mask row, in one fixed order (scores key by key, each a multiply then fused
-// multiply-adds along the head's width, one after another; exponentials and their sum in
-// pieces of 16 keys; the weighted values key by key; one division), whatever other rows, heads or
+// see and its mask row, in one fixed order (scores key by key, each a fused multiply-add
+// chain over the head's width and one horizontal sum; exponentials and their sum in pieces
+// of 16 keys; the weighted values key by key; one division), whatever other rows, heads or
 // sequences share the call, and whatever keys its mask hides (a draft tree's row adds up only
 // the keys it sees, packed, as a step that holds just those keys would). So plain decoding and
 // verification, of a chain or a tree, give a row the same bits.
@@ -39,8 +39,6 @@ constexpr float MASKED_BELOW = -1e37f;
 // attend_rows' register budget: at most MOST_ROWS rows a call, MOST_VECTORS vectors of
 // queries (or accumulators) in all.
 constexpr int MOST_ROWS = 4, MOST_VECTORS = 16;
-// Pieces of 16 keys whose scores attend_rows computes at once.
-constexpr int SCORED = 4;
 
 // e^x for 16 floats x <= 0 (scores minus their maximum), -inf giving 0: x = n ln2 + r with
 // |r| <= ln2 / 2, e^r by the classic degree-7 polynomial (Cephes' expf coefficients), then
@@ -61,6 +59,28 @@ inline __m512 exp_nonpositive(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
   return _mm512_maskz_mov_ps(static_cast<__mmask16>(~zero), _mm512_scalef_ps(p, n));
+}
+
+// Lane t: the sum of the 16 lanes of v[t]. Every lane's sum is the same tree (lanes l and
+// l + 8, then l + 4, l + 2, l + 1), so a key's score does not depend on which lane it had.
+inline __m512 sums_of(const __m512* v) {
+  __m512 c[8], e[4], g[2];
+  for (int i = 0; i < 8; ++i)  // lanes 0-7: v[2i]'s halves added, 8-15: v[2i + 1]'s
+    c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
+                         _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+  for (int i = 0; i < 4; ++i)  // quad q: 4 partial sums of v[4i + q]
+    e[i] = _mm512_add_ps(_mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0xDD));
+  for (int i = 0; i < 2; ++i) {  // quad q: 2 partial sums of v[8i + q], then of v[8i + 4 + q]
+    const __m512d a = _mm512_castps_pd(e[2 * i]), b = _mm512_castps_pd(e[2 * i + 1]);
+    g[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+  }
+  // lane 4q + s: the sum of v[q + 4s]
+  const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(g[0], g[1], 0x88),
+                                 _mm512_shuffle_ps(g[0], g[1], 0xDD));
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(order, r);
 }
 
 // Where a row's mask comes from: none, a causal cut, or a row of a boolean (true: may attend)
@@ -106,77 +126,56 @@ struct Row {
 };
 
 // R query rows that read the same keys and values (the heads of one key/value group, the
-// tokens of one step), P pieces of 16 floats a head; the keys key-minor (`step` floats from one
-// width index's keys to the next), the values row-major. Every row's arithmetic is its own and
-// in one fixed order: scores key by key (a multiply, then fused multiply-adds along the width),
-// exponentials and their sum in pieces of 16 keys, the weighted values key by key, one
-// division. The rows share only the loads of keys and values, so a row's bits do not depend on
-// which rows, or how many, share its call.
+// tokens of one step), P pieces of 16 floats a head. Every row's arithmetic is its own and in
+// one fixed order: scores key by key (a multiply, then fused multiply-adds over the pieces, one
+// horizontal sum), exponentials and their sum in pieces of 16 keys, the weighted values key by
+// key, one division. The rows share only the loads of each 16 keys (from L1) and of each value,
+// so a row's bits do not depend on which rows, or how many, share its call.
 //
 // Why R rows at once: one row at a time re-read every key and value for each head and token,
 // and chained each value's multiply-adds on the last key's. Sharing the loads among a group's
 // rows made the kernel faster at every step size measured, the more so the more rows, and for
 // causal prefills too, with the same bits; a whole step gained less, attention being a small
 // part of it. Up to 6 rows a call instead of MOST_ROWS made no difference beyond the noise.
-//
-// Why key-minor keys: with keys row-major a lane held a part of one key's dot product, and 16
-// keys' scores took a tree of shuffles and adds (about 45 instructions against 64 multiply-
-// adds); key-minor, a lane is a key, 16 keys' scores are 64 multiply-adds and nothing else, and
-// attention at 8 rows took ~20% less time (transposing row-major keys first, as `attend` does
-// for callers that pass them, costs a copy of the keys).
+// The scores go row by row within each 16 keys: all R rows' 16 dot products at once did not
+// fit the registers.
 template <int P, int R>
 void attend_rows(const Row* rows, const float* keys, const float* values, int64_t step,
                  int64_t value_step, float scale) {
+  __m512 query[R][P];
   int64_t last = 0;
-  for (int r = 0; r < R; ++r) last = std::max(last, rows[r].end);
+  for (int r = 0; r < R; ++r) {
+    for (int p = 0; p < P; ++p) query[r][p] = _mm512_loadu_ps(rows[r].query + p * LANES);
+    last = std::max(last, rows[r].end);
+  }
   const __m512 never = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   __m512 most[R];
   for (int r = 0; r < R; ++r) most[r] = never;
-  for (int64_t j00 = 0; j00 < last; j00 += SCORED * LANES) {  // SCORED x 16 keys at a time
-    // Key j's score in its lane: its width's products added one after another, the same
-    // chain for every key, whichever lane or call it is in. Each row of keys is read once for
-    // all R rows; the R x SCORED chains are independent, so none waits on its last product.
-    __mmask16 present[SCORED];  // keys past `last`: none
-    for (int v = 0; v < SCORED; ++v) {
-      const int64_t n = std::clamp<int64_t>(last - j00 - v * LANES, 0, LANES);
-      present[v] = n == LANES ? 0xffff : (1u << n) - 1;
-    }
-    __m512 dots[R][SCORED];
-#pragma GCC unroll 4
-    for (int v = 0; v < SCORED; ++v) {
-      const __m512 k0 = _mm512_maskz_loadu_ps(present[v], keys + j00 + v * LANES);
-      for (int r = 0; r < R; ++r)
-        dots[r][v] = _mm512_mul_ps(_mm512_set1_ps(rows[r].query[0]), k0);
-    }
-    for (int64_t d = 1; d < P * LANES; ++d) {
-      const float* kd = keys + d * step + j00;
-#pragma GCC unroll 4
-      for (int v = 0; v < SCORED; ++v) {
-        const __m512 k = _mm512_maskz_loadu_ps(present[v], kd + v * LANES);
-#pragma GCC unroll 4
-        for (int r = 0; r < R; ++r)
-          dots[r][v] = _mm512_fmadd_ps(_mm512_set1_ps(rows[r].query[d]), k, dots[r][v]);
+  for (int64_t j0 = 0; j0 < last; j0 += LANES) {  // 16 keys' scores at a time
+    const int64_t n = std::min(LANES, last - j0);
+    // Row by row, each row's 16 dot products in registers: all rows' at once (R x 16 vectors)
+    // spilled to the stack; the 16 keys' loads repeat per row, but from L1.
+    for (int r = 0; r < R; ++r) {
+      const Row& row = rows[r];
+      if (j0 >= row.end) continue;
+      __m512 dots[LANES];
+      for (int64_t t = 0; t < LANES; ++t) {  // past the last key: it again, dropped below
+        const float* key = keys + (j0 + std::min(t, n - 1)) * step;
+        dots[t] = _mm512_mul_ps(query[r][0], _mm512_loadu_ps(key));
+        for (int p = 1; p < P; ++p)
+          dots[t] = _mm512_fmadd_ps(query[r][p], _mm512_loadu_ps(key + p * LANES), dots[t]);
       }
-    }
-#pragma GCC unroll 4
-    for (int v = 0; v < SCORED; ++v) {
-      const int64_t j0 = j00 + v * LANES;
-#pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) {
-        const Row& row = rows[r];
-        if (j0 >= row.end) continue;  // past `last` too
-        const int64_t seen_keys = std::min(LANES, row.end - j0);
-        __m512 score = _mm512_mul_ps(dots[r][v], _mm512_set1_ps(scale));
-        __mmask16 seen = seen_keys == LANES ? 0xffff : (1u << seen_keys) - 1;
-        if (row.mask.allow) seen &= allowed(row.mask, j0, seen);
-        if (row.mask.add) {  // a key masked by a huge negative number is left out
-          score = _mm512_add_ps(score, added(row.mask, j0, seen));
-          seen &= _mm512_cmp_ps_mask(score, _mm512_set1_ps(MASKED_BELOW), _CMP_GT_OQ);
-        }
-        score = _mm512_mask_mov_ps(never, seen, score);
-        _mm512_storeu_ps(row.scores + j0, score);
-        most[r] = _mm512_max_ps(most[r], score);
+      const int64_t seen_keys = std::min(LANES, row.end - j0);
+      __m512 score = _mm512_mul_ps(sums_of(dots), _mm512_set1_ps(scale));
+      __mmask16 seen = seen_keys == LANES ? 0xffff : (1u << seen_keys) - 1;
+      if (row.mask.allow) seen &= allowed(row.mask, j0, seen);
+      if (row.mask.add) {  // a key masked by a huge negative number is left out
+        score = _mm512_add_ps(score, added(row.mask, j0, seen));
+        seen &= _mm512_cmp_ps_mask(score, _mm512_set1_ps(MASKED_BELOW), _CMP_GT_OQ);
       }
+      score = _mm512_mask_mov_ps(never, seen, score);
+      _mm512_storeu_ps(row.scores + j0, score);
+      most[r] = _mm512_max_ps(most[r], score);
     }
   }
   int64_t ends[R];  // 0 for a row that sees nothing (padding): its output is zeros
@@ -223,25 +222,11 @@ void attend_rows(const Row* rows, const float* keys, const float* values, int64_
   __m512 acc[R][P];
   for (int r = 0; r < R; ++r)
     for (int p = 0; p < P; ++p) acc[r][p] = _mm512_setzero_ps();
-  // Up to the shortest row's end every row multiplies every key's value, a masked key's or an
-  // underflowed exponential's by an exact 0, which leaves a sum that starts at +0 as it was;
-  // past it, only the rows that see a key.
-  int64_t shared = last;
-  for (int r = 0; r < R; ++r) shared = std::min(shared, ends[r]);
-  for (int64_t j = 0; j < shared; ++j) {
-    __m512 v[P];
-    for (int p = 0; p < P; ++p) v[p] = _mm512_loadu_ps(values + j * value_step + p * LANES);
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      const __m512 weight = _mm512_set1_ps(rows[r].scores[j]);
-      for (int p = 0; p < P; ++p) acc[r][p] = _mm512_fmadd_ps(weight, v[p], acc[r][p]);
-    }
-  }
-  for (int64_t j = shared; j < last; ++j) {
+  for (int64_t j = 0; j < last; ++j) {
     __m512 v[P];
     for (int p = 0; p < P; ++p) v[p] = _mm512_loadu_ps(values + j * value_step + p * LANES);
     for (int r = 0; r < R; ++r) {
-      // past its end, masked, or too small to count: would add exact zeros
+      // masked, past its end, or too small to count: adds exact zeros
       if (j >= ends[r] || rows[r].scores[j] == 0.0f) continue;
       const __m512 weight = _mm512_set1_ps(rows[r].scores[j]);
       for (int p = 0; p < P; ++p) acc[r][p] = _mm512_fmadd_ps(weight, v[p], acc[r][p]);
@@ -286,9 +271,8 @@ torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
   const int64_t B = query.size(0), H = query.size(1), Q = query.size(2), D = query.size(3);
   const int64_t KVH = key.size(1), KV = key.size(2);
   for (const auto* t : {&query, &key, &value})
-    TORCH_CHECK(t->scalar_type() == torch::kFloat32 && t->device().is_cpu(), "float32 CPU tensors");
-  TORCH_CHECK(query.stride(3) == 1 && value.stride(3) == 1,
-              "queries and values with a contiguous last axis");
+    TORCH_CHECK(t->scalar_type() == torch::kFloat32 && t->stride(3) == 1 && t->device().is_cpu(),
+                "float32 CPU tensors with a contiguous last axis");
   TORCH_CHECK(D % LANES == 0 && D <= MAX_HEAD_WIDTH, "a head width that is a multiple of ", LANES,
               ", <= ", MAX_HEAD_WIDTH);
   TORCH_CHECK(key.sizes() == value.sizes() && key.size(0) == B && key.size(3) == D &&
@@ -304,10 +288,7 @@ torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
   }
   auto out = torch::empty({B, Q, H, D}, query.options());
   const float* qp = query.data_ptr<float>();
-  // The keys key-minor: each width index's keys side by side (stride(2) == 1), as
-  // samdec.runtime.kvcache keeps them for this kernel; others are laid out so first.
-  const auto keys = key.stride(2) == 1 ? key : key.transpose(2, 3).contiguous().transpose(2, 3);
-  const float* kp = keys.data_ptr<float>();
+  const float* kp = key.data_ptr<float>();
   const float* vp = value.data_ptr<float>();
   float* op = out.data_ptr<float>();
   // A call of attend_rows takes up to `chunk` rows of one key/value group (its heads times the
@@ -321,40 +302,32 @@ torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
   for (int64_t count = 1; count <= chunk; ++count)
     attend_count[count] =
         pick(pieces, count, std::make_integer_sequence<int, MAX_HEAD_WIDTH / LANES>());
-  // One call: up to `chunk` rows of one key/value group, `scores` room for their scores.
-  const auto attend_call = [&](int64_t call, float* scores) {
-    const int64_t b = call / (KVH * calls), g = call / calls % KVH, first = call % calls * chunk;
-    const int64_t count = std::min(chunk, per_group - first);
-    Row rows[MOST_ROWS];
-    for (int64_t r = 0; r < count; ++r) {
-      const int64_t h = g * group + (first + r) / Q, i = (first + r) % Q;
-      MaskRow mrow;
-      if (m) {
-        const int64_t mb = m->size(0) == 1 ? 0 : b, mh = m->size(1) == 1 ? 0 : h;
-        const int64_t offset = mb * m->stride(0) + mh * m->stride(1) + i * m->stride(2);
-        mrow.stride = m->stride(3);
-        if (m->scalar_type() == torch::kBool) mrow.allow = m->data_ptr<bool>() + offset;
-        else mrow.add = m->data_ptr<float>() + offset;
-      }
-      rows[r] = {qp + b * query.stride(0) + h * query.stride(1) + i * query.stride(2),
-                 op + ((b * Q + i) * H + h) * D, causal ? std::min(KV, i + 1) : KV, mrow,
-                 scores + r * padded};
-    }
-    attend_count[count](rows, kp + b * keys.stride(0) + g * keys.stride(1),
-                        vp + b * value.stride(0) + g * value.stride(1), keys.stride(3),
-                        value.stride(2), row_scale);
-  };
-  // The calls dealt to the threads in turn (thread t: calls t, t + threads, ...). In contiguous
-  // halves, the thread with the later key/value groups took ~20% longer in a verify step of 8
-  // tokens of the bundled model, and the other waited for it.
-  const int64_t total = B * KVH * calls;
-  const int64_t threads = std::min<int64_t>(at::get_num_threads(), total);
-  at::parallel_for(0, threads, 1, [&](int64_t first_turn, int64_t last_turn) {
+  at::parallel_for(0, B * KVH * calls, 1, [&](int64_t begin, int64_t end) {
     // Room for the rows' scores, one buffer a thread: every score read is written first.
     thread_local std::vector<float> scores;
     if (scores.size() < static_cast<size_t>(chunk * padded)) scores.resize(chunk * padded);
-    for (int64_t turn = first_turn; turn < last_turn; ++turn)
-      for (int64_t call = turn; call < total; call += threads) attend_call(call, scores.data());
+    Row rows[MOST_ROWS];
+    for (int64_t call = begin; call < end; ++call) {
+      const int64_t b = call / (KVH * calls), g = call / calls % KVH, first = call % calls * chunk;
+      const int64_t count = std::min(chunk, per_group - first);
+      for (int64_t r = 0; r < count; ++r) {
+        const int64_t h = g * group + (first + r) / Q, i = (first + r) % Q;
+        MaskRow mrow;
+        if (m) {
+          const int64_t mb = m->size(0) == 1 ? 0 : b, mh = m->size(1) == 1 ? 0 : h;
+          const int64_t offset = mb * m->stride(0) + mh * m->stride(1) + i * m->stride(2);
+          mrow.stride = m->stride(3);
+          if (m->scalar_type() == torch::kBool) mrow.allow = m->data_ptr<bool>() + offset;
+          else mrow.add = m->data_ptr<float>() + offset;
+        }
+        rows[r] = {qp + b * query.stride(0) + h * query.stride(1) + i * query.stride(2),
+                   op + ((b * Q + i) * H + h) * D, causal ? std::min(KV, i + 1) : KV, mrow,
+                   scores.data() + r * padded};
+      }
+      attend_count[count](rows, kp + b * key.stride(0) + g * key.stride(1),
+                          vp + b * value.stride(0) + g * value.stride(1), key.stride(2),
+                          value.stride(2), row_scale);
+    }
   });
   return out;
 }

@@ -128,11 +128,9 @@ torch::Tensor Layers::rotate_and_store(const torch::Tensor& qkv, const torch::Te
                     t->size(3) == head_dim && t->scalar_type() == torch::kFloat32,
                 "rotary tables (1 or batch, 1, tokens, width)");
   for (const auto* t : {&room_keys, &room_values})
-    TORCH_CHECK(t->size(0) == batch && t->size(1) == kv_heads && t->size(2) >= length + tokens,
+    TORCH_CHECK(t->stride(3) == 1 && t->size(0) == batch && t->size(1) == kv_heads &&
+                    t->size(2) >= length + tokens,
                 "a cache room (batch, key heads, room, width)");
-  TORCH_CHECK(room_values.stride(3) == 1, "values with a contiguous width");
-  TORCH_CHECK(room_keys.stride(3) == 1 || head_dim <= MAX_HEAD_WIDTH,
-              "key-minor keys only for heads the row attention kernel takes");
   auto query = torch::empty({batch, heads, tokens, head_dim}, qkv.options());
   const float* src = qkv.data_ptr<float>();
   float* q = query.data_ptr<float>();
@@ -153,14 +151,8 @@ torch::Tensor Layers::rotate_and_store(const torch::Tensor& qkv, const torch::Te
                    q + ((b * heads + h) * tokens + t) * head_dim);
       for (int64_t g = 0; g < kv_heads; ++g) {
         const int64_t at = length + t;
-        float* key = keys + b * ks[0] + g * ks[1] + at * ks[2];
-        if (ks[3] == 1) {
-          rotate_row(row + sizes[0] + g * head_dim, c, s, head_dim, key);
-        } else {  // key-minor, for the row attention kernel (samdec.runtime.kvcache)
-          float rotated[MAX_HEAD_WIDTH];
-          rotate_row(row + sizes[0] + g * head_dim, c, s, head_dim, rotated);
-          for (int64_t i = 0; i < head_dim; ++i) key[i * ks[3]] = rotated[i];
-        }
+        rotate_row(row + sizes[0] + g * head_dim, c, s, head_dim,
+                   keys + b * ks[0] + g * ks[1] + at * ks[2]);
         std::copy_n(row + sizes[0] + sizes[1] + g * head_dim, head_dim,
                     values + b * vs[0] + g * vs[1] + at * vs[2]);
       }
