@@ -109,6 +109,25 @@ def build_lock(folder: Path):
         yield
 
 
+@contextlib.contextmanager
+def sources_from(folder: Path):
+    """While inside, `kernel()` builds and loads the units in `folder` (another revision's
+    csrc/) instead of this checkout's; a model loaded meanwhile keeps that build, so that two
+    builds can be timed against each other in one process (scripts/kernel_ab.py)."""
+    global SOURCES, HEADERS
+    saved = SOURCES, HEADERS
+    SOURCES = [Path(folder) / s.name for s in saved[0]]
+    HEADERS = [Path(folder) / h.name for h in saved[1]]
+    kernel.cache_clear()
+    _why_not.clear()
+    try:
+        yield
+    finally:
+        SOURCES, HEADERS = saved
+        kernel.cache_clear()
+        _why_not.clear()
+
+
 def available() -> bool:
     """Whether the kernel builds and runs here."""
     return kernel() is not None

@@ -3,7 +3,8 @@
 // that Python reads the units the kernels were compiled with instead of keeping copies.
 //
 // The calls that compute release the GIL: the app serves several runs on one model, and a
-// step's work is all in C++.
+// step's work is all in C++. The classes are module-local, so that two builds of these sources
+// can be loaded in one process (scripts/kernel_ab.py times one against the other).
 #include "kernels.h"
 
 #include <torch/extension.h>
@@ -34,11 +35,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::call_guard<py::gil_scoped_release>());
 
   // layers.cpp
-  py::class_<Linear>(m, "Linear")
+  py::class_<Linear>(m, "Linear", py::module_local())
       .def(py::init<std::vector<torch::Tensor>, int64_t, int64_t, bool>(), py::arg("weights"),
            py::arg("bits"), py::arg("out"), py::arg("integer") = false)
       .def("__call__", &Linear::operator(), py::call_guard<py::gil_scoped_release>());
-  py::class_<Layers>(m, "Layers")
+  py::class_<Layers>(m, "Layers", py::module_local())
       .def(py::init([](std::vector<int64_t> sizes, int64_t head_dim, int64_t mlp_width,
                        double scaling, bool grouped_heads, bool row_attention) {
         Layers l;

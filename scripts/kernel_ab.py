@@ -1,0 +1,139 @@
+"""Two builds of the native kernels timed against each other in one process: another revision's
+csrc/ (--base) and this checkout's, each loaded into its own copy of the model, their verify
+steps (k tokens after CONTEXT cached ones, as scripts/verify_cost.py times them) taken in turns.
+
+    python scripts/kernel_ab.py --base HEAD~1
+    python scripts/kernel_ab.py --base 3a0d670 --sizes 1 4 8 --repeats 61 --out /tmp/ab.json
+
+Why one process: on this project's 2-core VMs a step's time moves by 10-30% between minutes and
+between processes, more than most kernel changes; two processes run one after the other, or a
+kernel timed alone with its data in L2, have said the opposite of what a real step then did.
+Within one process, in turns, a slow minute slows both builds alike.
+
+Only the kernels differ: the Python side (the cache, the forward) is this checkout's for both.
+The logits of both builds at the largest size are compared too: a change meant to keep every
+bit says so. Run it alone on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parent))  # scripts/verify_cost.py
+
+import torch
+from verify_cost import CONTEXT, Step, load_runner
+
+from samdec import receipts
+from samdec.runtime import native
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Revisions before the bindings' classes were module-local: two builds of them cannot share a
+# process, so their copy is patched the same way (nothing else in it changes).
+CLASSES = ('py::class_<Linear>(m, "Linear")', 'py::class_<Layers>(m, "Layers")')
+
+
+def export_sources(revision: str, folder: Path) -> None:
+    """The kernel's units and header at `revision` into `folder`."""
+    for path in [*native.SOURCES, *native.HEADERS]:
+        relative = path.relative_to(ROOT).as_posix()
+        text = subprocess.run(
+            ["git", "show", f"{revision}:{relative}"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        (folder / path.name).write_text(module_local(text))
+
+
+def module_local(text: str) -> str:
+    """The bindings' classes made module-local (a no-op where they already are)."""
+    for bound in CLASSES:
+        text = text.replace(bound, bound[:-1] + ", py::module_local())")
+    return text
+
+
+def _seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def interleaved(steps: dict[str, Step], sizes, repeats: int) -> dict[str, dict[int, float]]:
+    """Median ms per (build, k), builds and sizes in turn within each repeat."""
+    ids = {
+        k: torch.randint(0, 49152, (1, k), generator=torch.Generator().manual_seed(k))
+        for k in sizes
+    }
+    times = {(name, k): [] for name in steps for k in sizes}
+    for step in steps.values():  # warm-up: first calls allocate
+        for k in sizes:
+            step.ms(ids[k])
+    for _ in range(repeats):
+        for k in sizes:
+            for name, step in steps.items():
+                times[name, k].append(step.ms(ids[k]))
+    return {name: {k: statistics.median(times[name, k]) for k in sizes} for name in steps}
+
+
+def same_logits(steps: dict[str, Step], k: int) -> bool:
+    ids = torch.randint(0, 49152, (k,), generator=_seeded(0)).tolist()
+    outs = []
+    for step in steps.values():
+        with torch.no_grad():
+            outs.append(step.runner.verify(step.cache, ids, list(range(-1, k - 1))).clone())
+        step.cache.crop(-k)
+    return all(torch.equal(outs[0], out) for out in outs[1:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", default="HEAD", help="the revision whose kernels to time against")
+    parser.add_argument("--layout", default="integer")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--repeats", type=int, default=41)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as folder:
+        export_sources(args.base, Path(folder))
+        with native.sources_from(Path(folder)):
+            base = load_runner("bundled", args.layout, "float32")
+        tree = load_runner("bundled", args.layout, "float32")
+    steps = {}
+    for name, runner in (("base", base), ("tree", tree)):
+        torch.manual_seed(0)  # the same cached context (Step's prefill draws its tokens)
+        steps[name] = Step(runner)
+    medians = interleaved(steps, args.sizes, args.repeats)
+    first = args.sizes[0]
+    for name, curve in medians.items():
+        ratios = " ".join(f"{curve[k] / curve[first]:.2f}x" for k in args.sizes[1:])
+        ms = "  ".join(f"k={k} {curve[k]:.2f} ms" for k in args.sizes)
+        print(f"{name}: {ms}  (against k={first}: {ratios})")
+    change = " ".join(
+        f"k={k} {medians['tree'][k] / medians['base'][k] - 1:+.1%}" for k in args.sizes
+    )
+    identical = same_logits(steps, max(args.sizes))
+    print(f"tree against base ({args.base}): {change}; logits bit for bit the same: {identical}")
+    if args.out:
+        result = {
+            "base": args.base,
+            "layout": args.layout,
+            "context": CONTEXT,
+            "repeats": args.repeats,
+            "ms": {name: {str(k): v for k, v in curve.items()} for name, curve in medians.items()},
+            "same_logits": identical,
+            "receipt": receipts.receipt(),
+        }
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
