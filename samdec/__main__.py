@@ -460,17 +460,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     engine = engine_for(loaded, static=static)
     recordings = tune_recordings(args, engine, base.max_new_tokens)
     start = time.perf_counter()
-    rows = tuning.sweep(
-        recordings,
-        base,
-        biases,
-        thresholds,
-        engine.cost,
-        static,
-        engine.vocab_size,
-        policies,
-        draft_lens,
-    )
+    grid = tuning.Grid(biases, thresholds, policies, draft_lens)
+    rows = tuning.sweep(recordings, base, grid, engine.cost, static, engine.vocab_size)
     seconds = time.perf_counter() - start
     best = max(rows, key=lambda r: r["speedup"])
     paper = paper_row(rows, best)

@@ -163,24 +163,37 @@ def recording_from_dict(data: dict) -> Recording:
     )
 
 
+@dataclass(frozen=True)
+class Grid:
+    """The settings a sweep tries: every (policy, draft_len, l_bias, l_threshold) of these."""
+
+    l_biases: tuple[int, ...]
+    l_thresholds: tuple[int, ...]
+    policies: tuple[str, ...] = ("cost",)
+    draft_lens: tuple[int, ...] = ()  # none: the base config's draft_len
+
+    def __post_init__(self) -> None:  # lists and ranges too, kept as tuples
+        for name in ("l_biases", "l_thresholds", "policies", "draft_lens"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
 def sweep(
     recordings: list[Recording],
     base: DecodeConfig,
-    l_biases: list[int],
-    l_thresholds: list[int],
+    grid: Grid,
     cost: CostModel,
     static: StaticSuffixAutomaton | None = None,
     vocab_size: int = 1 << 20,
-    policies: tuple[str, ...] = ("cost",),
-    draft_lens: tuple[int, ...] = (),
 ) -> list[dict]:
-    """Predicted steps, MAT and speedup for every (policy, draft_len, l_bias, l_threshold)."""
+    """Predicted steps, MAT and speedup for every setting of `grid`, on top of `base`."""
     from dataclasses import replace
     from itertools import product
 
     rows = []
-    grid = product(policies, draft_lens or (base.draft_len,), l_biases, l_thresholds)
-    for policy, draft_len, bias, threshold in grid:
+    settings = product(
+        grid.policies, grid.draft_lens or (base.draft_len,), grid.l_biases, grid.l_thresholds
+    )
+    for policy, draft_len, bias, threshold in settings:
         config = replace(
             base, draft_policy=policy, draft_len=draft_len, l_bias=bias, l_threshold=threshold
         )
@@ -284,12 +297,10 @@ def other_curves(cost: CostModel, paths=GPU_COST_ARTIFACTS) -> list[tuple[str, C
 def sweep_curves(
     recordings: list[Recording],
     base: DecodeConfig,
-    l_biases: list[int],
-    l_thresholds: list[int],
+    grid: Grid,
     cost: CostModel,
     static: StaticSuffixAutomaton | None = None,
     vocab_size: int = 1 << 20,
-    policies: tuple[str, ...] = ("cost",),
     paths=GPU_COST_ARTIFACTS,
 ) -> list[dict]:
     """The sweep on this machine's curve, then on each other curve (other_curves): the same
@@ -301,7 +312,7 @@ def sweep_curves(
 
     def panel(kind: str, curve: CostModel, scale: float) -> dict:
         recs = [replace(r, prefill_ms=r.prefill_ms * scale) for r in recordings]
-        rows = sweep(recs, base, l_biases, l_thresholds, curve, static, vocab_size, policies)
+        rows = sweep(recs, base, grid, curve, static, vocab_size)
         points = {str(q): ms for q, ms in curve.priced_points()}
         return {"kind": kind, "device": curve.device, "points": points,
                 "prefill_scale": scale, "rows": rows}  # fmt: skip

@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from samdec.bench import rotated
 from samdec.config import DecodeConfig
-from samdec.tuning import Recording, record, replay, sweep
+from samdec.tuning import Grid, Recording, record, replay, sweep
 
 PAPER = {"l_bias": 5, "l_threshold": 5, "draft_policy": "fixed", "draft_len": 40}
 _DEFAULTS = DecodeConfig()
@@ -86,17 +86,8 @@ def run_sweep(recs: list[Recording], ctx: Context, vary: str, values: list[int])
     for spec in series_specs(vary):
         s = spec["fixed"] | {vary: values}
         lists = {k: v if isinstance(v, list) else [v] for k, v in s.items()}
-        rows = sweep(
-            recs,
-            base,
-            lists["l_bias"],
-            lists["l_threshold"],
-            ctx.cost,
-            ctx.static,
-            ctx.vocab_size,
-            tuple(lists["draft_policy"]),
-            tuple(lists["draft_len"]),
-        )
+        grid = Grid(*(lists[key] for key in ("l_bias", "l_threshold", "draft_policy", "draft_len")))
+        rows = sweep(recs, base, grid, ctx.cost, ctx.static, ctx.vocab_size)
         by_x = {r[vary]: r for r in rows}
         out["series"].append(
             spec

@@ -34,7 +34,7 @@ from samdec.receipts import receipt
 from samdec.runtime.cachefiles import cache_root
 from samdec.runtime.loading import load_model
 from samdec.stack import engine_for
-from samdec.tuning import record, recording_from_dict, recording_to_dict, sweep
+from samdec.tuning import Grid, record, recording_from_dict, recording_to_dict, sweep
 
 SEED = 0
 # The grid for `sam` (the defaults are chosen on it), and a coarser one for the other methods:
@@ -103,10 +103,10 @@ def tune_method(
     biases, thresholds = (L_BIASES, L_THRESHOLDS) if name == "sam" else COARSE
     common = (engine.cost, static, engine.vocab_size)
     start = time.perf_counter()
-    rows = sweep(recs, base, biases, thresholds, *common, POLICIES, DRAFT_LENS)
+    rows = sweep(recs, base, Grid(biases, thresholds, POLICIES, DRAFT_LENS), *common)
     if also is not None and at(rows, also) is None:
-        one = ([also["l_bias"]], [also["l_threshold"]], *common)
-        rows += sweep(recs, base, *one, (also["draft_policy"],), (also["draft_len"],))
+        keys = ("l_bias", "l_threshold", "draft_policy", "draft_len")
+        rows += sweep(recs, base, Grid(*([also[key]] for key in keys)), *common)
     best = max(rows, key=lambda r: r["speedup"])
     seconds = time.perf_counter() - start
     print(

@@ -26,7 +26,7 @@ from samdec.questions import load_questions, pick
 from samdec.receipts import receipt
 from samdec.runtime.loading import load_model
 from samdec.stack import engine_for
-from samdec.tuning import Recording, record, replay, sweep
+from samdec.tuning import Grid, Recording, record, replay, sweep
 
 SETTINGS = [
     ("sam", 5, 5, "cost"),
@@ -138,8 +138,7 @@ def main() -> None:
     grid = sweep(
         recordings,
         DecodeConfig(method="sam", max_new_tokens=args.max_new_tokens),
-        list(range(10)),
-        list(range(1, 11)),
+        Grid(range(10), range(1, 11)),
         engine.cost,
         static,
         engine.vocab_size,

@@ -213,17 +213,18 @@ def gpu_artifact(path, device="tiny|cuda|float32", shape="record"):
 def test_sweep_curves_replays_on_a_flat_curve_and_a_gpu_one_only_when_an_artifact_exists(
     tmp_path,
 ):
-    from samdec.tuning import flat_curve, sweep, sweep_curves
+    from samdec.tuning import Grid, flat_curve, sweep, sweep_curves
 
     recording = tiny_recording()
     here = CostModel({1: 8.0, 8: 24.0, 64: 130.0}, device="tiny|cpu|float32")
     base = DecodeConfig(method="sam-dynamic", max_new_tokens=60)
-    args = ([recording], base, [0, 5], [1, 5], here)
+    grid = Grid([0, 5], [1, 5])
+    args = ([recording], base, grid, here)
     missing = tmp_path / "none.json"
     panels = sweep_curves(*args, paths=(missing,))
     assert [p["kind"] for p in panels] == ["here", "flat"]
     assert panels[0]["rows"] == sweep(*args)
-    assert panels[1]["rows"] == sweep([recording], base, [0, 5], [1, 5], flat_curve(here))
+    assert panels[1]["rows"] == sweep([recording], base, grid, flat_curve(here))
     assert panels[1]["points"] == {"1": 8.0, "2": 8.0}
     for a, b in zip(panels[0]["rows"], panels[1]["rows"], strict=True):
         assert b["speedup"] >= a["speedup"] and b["new_tokens"] == a["new_tokens"] == 60

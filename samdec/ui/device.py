@@ -74,12 +74,10 @@ def gpu_tune(spec: str, ids: list[int], config) -> tuple[list[dict], float]:
     panels = tuning.sweep_curves(
         [recording],
         config,
-        TUNE_BIASES,
-        TUNE_THRESHOLDS,
+        tuning.Grid(TUNE_BIASES, TUNE_THRESHOLDS, policies=(config.draft_policy,)),
         engine.cost,
         engine.static if config.use_static else None,
         engine.vocab_size,
-        policies=(config.draft_policy,),
     )
     return panels, time.perf_counter() - start
 
