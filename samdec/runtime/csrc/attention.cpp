@@ -61,28 +61,6 @@ inline __m512 exp_nonpositive(__m512 x) {
   return _mm512_maskz_mov_ps(static_cast<__mmask16>(~zero), _mm512_scalef_ps(p, n));
 }
 
-// Lane t: the sum of the 16 lanes of v[t]. Every lane's sum is the same tree (lanes l and
-// l + 8, then l + 4, l + 2, l + 1), so a key's score does not depend on which lane it had.
-inline __m512 sums_of(const __m512* v) {
-  __m512 c[8], e[4], g[2];
-  for (int i = 0; i < 8; ++i)  // lanes 0-7: v[2i]'s halves added, 8-15: v[2i + 1]'s
-    c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
-                         _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
-  for (int i = 0; i < 4; ++i)  // quad q: 4 partial sums of v[4i + q]
-    e[i] = _mm512_add_ps(_mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0x88),
-                         _mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0xDD));
-  for (int i = 0; i < 2; ++i) {  // quad q: 2 partial sums of v[8i + q], then of v[8i + 4 + q]
-    const __m512d a = _mm512_castps_pd(e[2 * i]), b = _mm512_castps_pd(e[2 * i + 1]);
-    g[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
-                         _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
-  }
-  // lane 4q + s: the sum of v[q + 4s]
-  const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(g[0], g[1], 0x88),
-                                 _mm512_shuffle_ps(g[0], g[1], 0xDD));
-  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  return _mm512_permutexvar_ps(order, r);
-}
-
 // Where a row's mask comes from: none, a causal cut, or a row of a boolean (true: may attend)
 // or an additive float mask.
 struct MaskRow {
@@ -149,6 +127,7 @@ void attend_rows(const Row* rows, const float* keys, const float* values, int64_
     last = std::max(last, rows[r].end);
   }
   const __m512 never = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const auto add = [](__m512 a, __m512 b) { return _mm512_add_ps(a, b); };
   __m512 most[R];
   for (int r = 0; r < R; ++r) most[r] = never;
   for (int64_t j0 = 0; j0 < last; j0 += LANES) {  // 16 keys' scores at a time
@@ -166,7 +145,7 @@ void attend_rows(const Row* rows, const float* keys, const float* values, int64_
           dots[t] = _mm512_fmadd_ps(query[r][p], _mm512_loadu_ps(key + p * LANES), dots[t]);
       }
       const int64_t seen_keys = std::min(LANES, row.end - j0);
-      __m512 score = _mm512_mul_ps(sums_of(dots), _mm512_set1_ps(scale));
+      __m512 score = _mm512_mul_ps(across_lanes(dots, add), _mm512_set1_ps(scale));
       __mmask16 seen = seen_keys == LANES ? 0xffff : (1u << seen_keys) - 1;
       if (row.mask.allow) seen &= allowed(row.mask, j0, seen);
       if (row.mask.add) {  // a key masked by a huge negative number is left out

@@ -58,27 +58,6 @@ struct QuantisedRows {
   std::unique_ptr<float[]> step, step_times_sum;
 };
 
-// Lane t: op over the 16 lanes of v[t]. `op`
-// is exact and order-free (a max, an integer sum), so the tree's order cannot change it.
-template <typename Op>
-inline __m512 across(const __m512* v, Op op) {
-  __m512 c[8], e[4], g[2];
-  for (int i = 0; i < 8; ++i)  // lanes 0-7: v[2i]'s halves, 8-15: v[2i + 1]'s
-    c[i] = op(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
-              _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
-  for (int i = 0; i < 4; ++i)  // quad q: 4 partial results of v[4i + q]
-    e[i] = op(_mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0x88),
-              _mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0xDD));
-  for (int i = 0; i < 2; ++i) {  // quad q: 2 of v[8i + q], then of v[8i + 4 + q]
-    const __m512d a = _mm512_castps_pd(e[2 * i]), b = _mm512_castps_pd(e[2 * i + 1]);
-    g[i] = op(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
-  }
-  // lane 4q + s: the result of v[q + 4s]
-  const __m512 r = op(_mm512_shuffle_ps(g[0], g[1], 0x88), _mm512_shuffle_ps(g[0], g[1], 0xDD));
-  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  return _mm512_permutexvar_ps(order, r);
-}
-
 // Block i of x as 8-bit codes: q = x / d rounded to the nearest integer (ties to even, the
 // vector unit's rounding), saturated to int8, given 1 / d; returns q's 32-bit values, lo + hi.
 inline __m512i codes_of(const float* xb, float inverse, int8_t* q) {
@@ -96,7 +75,7 @@ inline __m512 absolute_max(const float* xb) {
 
 // Each block of BLOCK floats of x: d = max |x| / 127 (0 for a block of zeros), its codes
 // (codes_of) and d * their sum. Sixteen blocks at a time, each one's max and sum in a lane
-// (`across`): one block at a time, its two horizontal reductions made quantising 8 rows a
+// (`across_lanes`): one block at a time, its two horizontal reductions made quantising 8 rows a
 // noticeable share of a step's serial time. A block's numbers are the same either way.
 QuantisedRows quantise(const float* x, int64_t M, int64_t K) {
   const int64_t blocks = K / BLOCK, n = M * blocks;
@@ -110,13 +89,13 @@ QuantisedRows quantise(const float* x, int64_t M, int64_t K) {
   for (; i + LANES <= n; i += LANES) {
     __m512 v[LANES];
     for (int t = 0; t < LANES; ++t) v[t] = absolute_max(x + (i + t) * BLOCK);
-    const __m512 d = _mm512_div_ps(across(v, max), _mm512_set1_ps(127.0f));
+    const __m512 d = _mm512_div_ps(across_lanes(v, max), _mm512_set1_ps(127.0f));
     const __mmask16 some = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_GT_OQ);
     alignas(64) float inverse[LANES];
     _mm512_store_ps(inverse, _mm512_maskz_div_ps(some, _mm512_set1_ps(1.0f), d));
     for (int t = 0; t < LANES; ++t)
       v[t] = _mm512_castsi512_ps(codes_of(x + (i + t) * BLOCK, inverse[t], &out.q[(i + t) * BLOCK]));
-    const __m512 sums = _mm512_cvtepi32_ps(_mm512_castps_si512(across(v, add)));
+    const __m512 sums = _mm512_cvtepi32_ps(_mm512_castps_si512(across_lanes(v, add)));
     _mm512_storeu_ps(&out.step[i], d);
     _mm512_storeu_ps(&out.step_times_sum[i], _mm512_mul_ps(d, sums));
   }

@@ -11,6 +11,8 @@
 
 #include <torch/extension.h>
 
+#include <immintrin.h>
+
 #include <cstdint>
 #include <optional>
 #include <tuple>
@@ -20,6 +22,29 @@ namespace samdec {
 
 // Floats in one AVX-512 vector: the width of every piece the kernels load, multiply and add.
 inline constexpr int64_t LANES = 16;
+
+// Lane t: `op` over the 16 lanes of v[t] (attention's scores, the integer kernel's block maxima
+// and code sums). Every lane goes through the same tree (lanes l and l + 8, then l + 4, l + 2,
+// l + 1), so a result does not depend on which lane, or which vector, it came from.
+template <typename Op>
+inline __m512 across_lanes(const __m512* v, Op op) {
+  __m512 c[8], e[4], g[2];
+  for (int i = 0; i < 8; ++i)  // lanes 0-7: v[2i]'s halves, 8-15: v[2i + 1]'s
+    c[i] = op(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
+              _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+  for (int i = 0; i < 4; ++i)  // quad q: 4 partial results of v[4i + q]
+    e[i] = op(_mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0x88),
+              _mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0xDD));
+  for (int i = 0; i < 2; ++i) {  // quad q: 2 of v[8i + q], then of v[8i + 4 + q]
+    const __m512d a = _mm512_castps_pd(e[2 * i]), b = _mm512_castps_pd(e[2 * i + 1]);
+    g[i] = op(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
+              _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+  }
+  // lane 4q + s: the result of v[q + 4s]
+  const __m512 r = op(_mm512_shuffle_ps(g[0], g[1], 0x88), _mm512_shuffle_ps(g[0], g[1], 0xDD));
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(order, r);
+}
 
 // --- streamed.cpp -------------------------------------------------------------------------
 
