@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.append(str(Path(__file__).resolve().parent))  # scripts/verify_cost.py
 
 import torch
-from verify_cost import CONTEXT, Step, load_runner
+from verify_cost import CONTEXT, Step, interleaved_curves, load_runner
 
 from samdec import receipts
 from samdec.runtime import native
@@ -62,33 +61,14 @@ def module_local(text: str) -> str:
     return text
 
 
-def _seeded(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def interleaved(steps: dict[str, Step], sizes, repeats: int) -> dict[str, dict[int, float]]:
-    """Median ms per (build, k), builds and sizes in turn within each repeat."""
-    ids = {
-        k: torch.randint(0, 49152, (1, k), generator=torch.Generator().manual_seed(k))
-        for k in sizes
-    }
-    times = {(name, k): [] for name in steps for k in sizes}
-    for step in steps.values():  # warm-up: first calls allocate
-        for k in sizes:
-            step.ms(ids[k])
-    for _ in range(repeats):
-        for k in sizes:
-            for name, step in steps.items():
-                times[name, k].append(step.ms(ids[k]))
-    return {name: {k: statistics.median(times[name, k]) for k in sizes} for name in steps}
-
-
 def same_logits(steps: dict[str, Step], k: int) -> bool:
-    ids = torch.randint(0, 49152, (k,), generator=_seeded(0)).tolist()
+    """Whether every build gives the same logits, bit for bit, for one k-token chain."""
+    ids = torch.randint(0, 49152, (k,), generator=torch.Generator().manual_seed(0)).tolist()
+    parents = list(range(-1, k - 2))  # a chain of draft nodes after the start token, as Step's
     outs = []
     for step in steps.values():
         with torch.no_grad():
-            outs.append(step.runner.verify(step.cache, ids, list(range(-1, k - 1))).clone())
+            outs.append(step.runner.verify(step.cache, ids, parents).clone())
         step.cache.crop(-k)
     return all(torch.equal(outs[0], out) for out in outs[1:])
 
@@ -110,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, runner in (("base", base), ("tree", tree)):
         torch.manual_seed(0)  # the same cached context (Step's prefill draws its tokens)
         steps[name] = Step(runner)
-    medians = interleaved(steps, args.sizes, args.repeats)
+    # verify_cost's own timing: builds and sizes in turn within each repeat
+    curves = interleaved_curves(list(steps.values()), args.sizes, args.repeats)
+    medians = dict(zip(steps, curves, strict=True))
     first = args.sizes[0]
     for name, curve in medians.items():
         ratios = " ".join(f"{curve[k] / curve[first]:.2f}x" for k in args.sizes[1:])

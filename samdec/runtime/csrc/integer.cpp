@@ -69,8 +69,10 @@ inline __m512i codes_of(const float* xb, float inverse, int8_t* q) {
   return _mm512_add_epi32(lo, hi);
 }
 
+// Lane by lane, the larger |x| of a block's two halves.
 inline __m512 absolute_max(const float* xb) {
-  return _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(xb)), _mm512_abs_ps(_mm512_loadu_ps(xb + LANES)));
+  return _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(xb)),
+                       _mm512_abs_ps(_mm512_loadu_ps(xb + LANES)));
 }
 
 // Each block of BLOCK floats of x: d = max |x| / 127 (0 for a block of zeros), its codes
@@ -94,7 +96,8 @@ QuantisedRows quantise(const float* x, int64_t M, int64_t K) {
     alignas(64) float inverse[LANES];
     _mm512_store_ps(inverse, _mm512_maskz_div_ps(some, _mm512_set1_ps(1.0f), d));
     for (int t = 0; t < LANES; ++t)
-      v[t] = _mm512_castsi512_ps(codes_of(x + (i + t) * BLOCK, inverse[t], &out.q[(i + t) * BLOCK]));
+      v[t] = _mm512_castsi512_ps(
+          codes_of(x + (i + t) * BLOCK, inverse[t], &out.q[(i + t) * BLOCK]));
     const __m512 sums = _mm512_cvtepi32_ps(_mm512_castps_si512(across_lanes(v, add)));
     _mm512_storeu_ps(&out.step[i], d);
     _mm512_storeu_ps(&out.step_times_sum[i], _mm512_mul_ps(d, sums));
