@@ -23,6 +23,7 @@ from samdec.runtime.coded import pack_integer  # noqa: E402
 from samdec.runtime.layouts import (  # noqa: E402
     INTEGER_NUMERICS,
     IntegerLinear,
+    PackedMLP,
     exactness,
     numerics_label,
 )
@@ -159,3 +160,47 @@ def test_the_cli_maps_numerics_to_the_layout(capsys):
     with pytest.raises(SystemExit):
         numerics_to_layout(parser, args)
     assert "--numerics integer runs the integer layout" in capsys.readouterr().err
+
+
+class _GatedMLP(nn.Module):
+    """A llama MLP, down(silu(gate(x)) * up(x)), with weights that are a GGUF's codes."""
+
+    def __init__(self, width: int, hidden: int, kinds: tuple[str, str], seed: int) -> None:
+        super().__init__()
+        self.gate_proj = coded_linear(hidden, width, kinds[0], seed=seed)
+        self.up_proj = coded_linear(hidden, width, kinds[0], seed=seed + 1)
+        self.down_proj = coded_linear(width, hidden, kinds[1], seed=seed + 2)
+        self.act_fn = nn.SiLU()
+
+
+def _fused(mlp: PackedMLP, x: torch.Tensor, swap: bool = False) -> torch.Tensor:
+    gate_up, down = mlp.gate_up, mlp.down_proj
+    codes, scales = gate_up.codes, gate_up.scales
+    if swap:  # up's columns first, then gate's
+        half = codes.shape[0] // 2
+        codes, scales = (torch.cat([t[half:], t[:half]]) for t in (codes, scales))
+    return kernel().integer_gated_mlp(
+        x, codes, scales, gate_up.code_bits, down.codes, down.scales, down.code_bits, mlp.hidden
+    )
+
+
+@pytest.mark.parametrize(("hidden", "kinds"), [(160, ("q4_1", "q4_1")), (96, ("q4_1", "q8_0"))])
+def test_the_gated_mlp_gives_the_python_mlps_bits(hidden, kinds):
+    """The C++ layers' MLP (each thread's silu, product and quantising of its own columns) is
+    the module's: gate and up, torch's silu, the product, then down, bit for bit, at every
+    tile shape and past a block of a long prompt; 96 wide, the threads' shares are uneven."""
+    mlp = PackedMLP(_GatedMLP(64, hidden, kinds, seed=11), IntegerLinear)
+    x = torch.randn(kernel().ROW_BLOCK * 2 + 11, 64, generator=torch.Generator().manual_seed(12))
+    with torch.no_grad():
+        for rows in (1, 2, 3, 7, 8, 9, 20, len(x)):
+            assert torch.equal(_fused(mlp, x[:rows]), mlp(x[:rows])), rows
+
+
+def test_a_gated_mlp_that_swaps_gate_and_up_would_be_caught():
+    """Negative control: gate and up taken the other way round (the stacked halves' order)
+    give other numbers, which the comparison with the module sees."""
+    mlp = PackedMLP(_GatedMLP(64, 160, ("q4_1", "q4_1"), seed=11), IntegerLinear)
+    x = torch.randn(8, 64, generator=torch.Generator().manual_seed(12))
+    with torch.no_grad():
+        assert torch.equal(_fused(mlp, x), mlp(x))
+        assert not torch.equal(_fused(mlp, x, swap=True), mlp(x))

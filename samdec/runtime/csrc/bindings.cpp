@@ -33,6 +33,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.attr("INTEGER") = integer_available();
   m.def("rows_times_integer_codes", &rows_times_integer_codes,
         py::call_guard<py::gil_scoped_release>());
+  m.def("integer_gated_mlp", &integer_gated_mlp, py::call_guard<py::gil_scoped_release>());
 
   // layers.cpp
   py::class_<Linear>(m, "Linear", py::module_local())

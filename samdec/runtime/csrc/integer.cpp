@@ -30,6 +30,7 @@
 #include "kernels.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
 #include <torch/extension.h>
 
 #include <immintrin.h>
@@ -75,14 +76,19 @@ inline __m512 absolute_max(const float* xb) {
                        _mm512_abs_ps(_mm512_loadu_ps(xb + LANES)));
 }
 
-// Each block of BLOCK floats of x: d = max |x| / 127 (0 for a block of zeros), its codes
-// (codes_of) and d * their sum. Sixteen blocks at a time, each one's max and sum in a lane
-// (`across_lanes`): one block at a time, its two horizontal reductions made quantising 8 rows a
-// noticeable share of a step's serial time. A block's numbers are the same either way.
-QuantisedRows quantise(const float* x, int64_t M, int64_t K) {
-  const int64_t blocks = K / BLOCK, n = M * blocks;
-  QuantisedRows out{std::unique_ptr<int8_t[]>(new int8_t[M * K]),
-                    std::unique_ptr<float[]>(new float[n]), std::unique_ptr<float[]>(new float[n])};
+// Room for M rows of K activations as codes (quantise_blocks fills it).
+QuantisedRows room_for(int64_t M, int64_t K) {
+  const int64_t n = M * (K / BLOCK);
+  return {std::unique_ptr<int8_t[]>(new int8_t[M * K]), std::unique_ptr<float[]>(new float[n]),
+          std::unique_ptr<float[]>(new float[n])};
+}
+
+// `n` consecutive blocks of BLOCK floats from x, each as codes at q and its d = max |x| / 127
+// (0 for a block of zeros) and d * the sum of its codes at step and step_times_sum. Sixteen
+// blocks at a time, each one's max and sum in a lane (`across_lanes`): one block at a time, its
+// two horizontal reductions made quantising 8 rows a noticeable share of a step's serial time.
+// A block's numbers are the same either way, and whichever call quantises it.
+void quantise_blocks(const float* x, int64_t n, int8_t* q, float* step, float* step_times_sum) {
   const auto max = [](__m512 a, __m512 b) { return _mm512_max_ps(a, b); };
   const auto add = [](__m512 a, __m512 b) {
     return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(a), _mm512_castps_si512(b)));
@@ -96,19 +102,24 @@ QuantisedRows quantise(const float* x, int64_t M, int64_t K) {
     alignas(64) float inverse[LANES];
     _mm512_store_ps(inverse, _mm512_maskz_div_ps(some, _mm512_set1_ps(1.0f), d));
     for (int t = 0; t < LANES; ++t)
-      v[t] = _mm512_castsi512_ps(
-          codes_of(x + (i + t) * BLOCK, inverse[t], &out.q[(i + t) * BLOCK]));
+      v[t] = _mm512_castsi512_ps(codes_of(x + (i + t) * BLOCK, inverse[t], q + (i + t) * BLOCK));
     const __m512 sums = _mm512_cvtepi32_ps(_mm512_castps_si512(across_lanes(v, add)));
-    _mm512_storeu_ps(&out.step[i], d);
-    _mm512_storeu_ps(&out.step_times_sum[i], _mm512_mul_ps(d, sums));
+    _mm512_storeu_ps(step + i, d);
+    _mm512_storeu_ps(step_times_sum + i, _mm512_mul_ps(d, sums));
   }
   for (; i < n; ++i) {  // the last blocks, one at a time
     const float d = _mm512_reduce_max_ps(absolute_max(x + i * BLOCK)) / 127.0f;
     const int32_t sum = _mm512_reduce_add_epi32(
-        codes_of(x + i * BLOCK, d > 0 ? 1.0f / d : 0.0f, &out.q[i * BLOCK]));
-    out.step[i] = d;
-    out.step_times_sum[i] = d * static_cast<float>(sum);
+        codes_of(x + i * BLOCK, d > 0 ? 1.0f / d : 0.0f, q + i * BLOCK));
+    step[i] = d;
+    step_times_sum[i] = d * static_cast<float>(sum);
   }
+}
+
+// x (M, K), contiguous, as codes: every block of every row.
+QuantisedRows quantise(const float* x, int64_t M, int64_t K) {
+  QuantisedRows out = room_for(M, K);
+  quantise_blocks(x, M * (K / BLOCK), out.q.get(), out.step.get(), out.step_times_sum.get());
   return out;
 }
 
@@ -193,36 +204,61 @@ inline void tile(const QuantisedRows& x, int64_t m, int64_t K, const uint8_t* co
   for (int r = 0; r < R; ++r) _mm512_storeu_ps(y + (m + r) * N, acc[r]);
 }
 
-// Every row times every column, the columns shared among torch's threads; a long prompt's rows
-// ROW_BLOCK at a time, as streamed.cpp's.
+// Rows m0.. (`rows` of them) of x times one column's COLUMN weight rows, TILE_ROWS at a time.
+template <int BITS>
+void column_times(const QuantisedRows& x, int64_t m0, int64_t rows, int64_t K,
+                  const uint8_t* codes, const uint16_t* scales, float* y, int64_t N) {
+  int64_t m = m0;
+  for (; m0 + rows - m >= TILE_ROWS; m += TILE_ROWS)
+    tile<BITS, TILE_ROWS>(x, m, K, codes, scales, y, N);
+  switch (m0 + rows - m) {
+    case 7: tile<BITS, 7>(x, m, K, codes, scales, y, N); break;
+    case 6: tile<BITS, 6>(x, m, K, codes, scales, y, N); break;
+    case 5: tile<BITS, 5>(x, m, K, codes, scales, y, N); break;
+    case 4: tile<BITS, 4>(x, m, K, codes, scales, y, N); break;
+    case 3: tile<BITS, 3>(x, m, K, codes, scales, y, N); break;
+    case 2: tile<BITS, 2>(x, m, K, codes, scales, y, N); break;
+    case 1: tile<BITS, 1>(x, m, K, codes, scales, y, N); break;
+  }
+}
+
+// Columns [begin, end) of x @ W.T into y (M, N): a long prompt's rows ROW_BLOCK at a time, as
+// streamed.cpp's, the tiles reading rows m0.. of x through offsets (so y is not shifted).
+template <int BITS>
+void columns_times(const QuantisedRows& x, int64_t M, int64_t K, const uint8_t* codes,
+                   const uint16_t* scales, int64_t begin, int64_t end, float* y, int64_t N) {
+  const int64_t column_bytes = K * COLUMN * BITS / 8, column_scales = (K / BLOCK) * 2 * COLUMN;
+  for (int64_t m0 = 0; m0 < M; m0 += ROW_BLOCK)
+    for (int64_t c = begin; c < end; ++c)
+      column_times<BITS>(x, m0, std::min(ROW_BLOCK, M - m0), K, codes + c * column_bytes,
+                         scales + c * column_scales, y + c * COLUMN, N);
+}
+
+// Every row times every column, the columns shared among torch's threads.
 template <int BITS>
 void times(const QuantisedRows& x, int64_t M, int64_t K, const uint8_t* codes,
            const uint16_t* scales, int64_t columns, float* y) {
-  const int64_t N = columns * COLUMN, column_bytes = K * COLUMN * BITS / 8;
-  const int64_t column_scales = (K / BLOCK) * 2 * COLUMN;
-  for (int64_t m0 = 0; m0 < M; m0 += ROW_BLOCK) {
-    const int64_t rows = std::min(ROW_BLOCK, M - m0);
-    at::parallel_for(0, columns, 4, [&](int64_t begin, int64_t end) {
-      for (int64_t c = begin; c < end; ++c) {
-        // The tiles read rows m0.. of x through offsets, so pass the whole of x and shift y.
-        float* yc = y + c * COLUMN;
-        const uint8_t* cc = codes + c * column_bytes;
-        const uint16_t* sc = scales + c * column_scales;
-        int64_t m = m0;
-        for (; m0 + rows - m >= TILE_ROWS; m += TILE_ROWS)
-          tile<BITS, TILE_ROWS>(x, m, K, cc, sc, yc, N);
-        switch (m0 + rows - m) {
-          case 7: tile<BITS, 7>(x, m, K, cc, sc, yc, N); break;
-          case 6: tile<BITS, 6>(x, m, K, cc, sc, yc, N); break;
-          case 5: tile<BITS, 5>(x, m, K, cc, sc, yc, N); break;
-          case 4: tile<BITS, 4>(x, m, K, cc, sc, yc, N); break;
-          case 3: tile<BITS, 3>(x, m, K, cc, sc, yc, N); break;
-          case 2: tile<BITS, 2>(x, m, K, cc, sc, yc, N); break;
-          case 1: tile<BITS, 1>(x, m, K, cc, sc, yc, N); break;
-        }
-      }
-    });
-  }
+  at::parallel_for(0, columns, 4, [&](int64_t begin, int64_t end) {
+    columns_times<BITS>(x, M, K, codes, scales, begin, end, y, columns * COLUMN);
+  });
+}
+
+void times_bits(int64_t bits, const QuantisedRows& x, int64_t M, int64_t K,
+                const torch::Tensor& codes, const torch::Tensor& scales, float* y) {
+  const uint8_t* cp = codes.data_ptr<uint8_t>();
+  const auto* sp = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
+  if (bits == 4) times<4>(x, M, K, cp, sp, codes.size(0), y);
+  else times<8>(x, M, K, cp, sp, codes.size(0), y);
+}
+
+void check_codes(const torch::Tensor& codes, const torch::Tensor& scales, int64_t bits,
+                 int64_t K) {
+  TORCH_CHECK(codes.scalar_type() == torch::kUInt8 && scales.scalar_type() == torch::kHalf);
+  TORCH_CHECK(bits == 8 || bits == 4, "codes are 8 or 4 bits");
+  const int64_t columns = codes.size(0);
+  TORCH_CHECK(K % BLOCK == 0 && codes.numel() == columns * COLUMN * K * bits / 8 &&
+                  scales.numel() == columns * (K / BLOCK) * 2 * COLUMN,
+              "codes packed by samdec.runtime.coded.pack_integer for this width");
 }
 
 }  // namespace
@@ -232,21 +268,76 @@ bool integer_available() { return true; }
 torch::Tensor rows_times_integer_codes(const torch::Tensor& x, const torch::Tensor& codes,
                                        const torch::Tensor& scales, int64_t bits) {
   TORCH_CHECK(x.is_contiguous() && x.scalar_type() == torch::kFloat32, "contiguous float32 rows");
-  TORCH_CHECK(codes.scalar_type() == torch::kUInt8 && scales.scalar_type() == torch::kHalf);
-  TORCH_CHECK(bits == 8 || bits == 4, "codes are 8 or 4 bits");
   const int64_t K = x.size(-1), M = K ? x.numel() / K : 0;
-  const int64_t columns = codes.size(0);
-  TORCH_CHECK(K % BLOCK == 0 && codes.numel() == columns * COLUMN * K * bits / 8 &&
-                  scales.numel() == columns * (K / BLOCK) * 2 * COLUMN,
-              "codes packed by samdec.runtime.coded.pack_integer for this width");
+  check_codes(codes, scales, bits, K);
   auto shape = x.sizes().vec();
-  shape.back() = columns * COLUMN;
+  shape.back() = codes.size(0) * COLUMN;
   auto y = torch::empty(shape, x.options());
-  const QuantisedRows q = quantise(x.data_ptr<float>(), M, K);
-  const uint8_t* cp = codes.data_ptr<uint8_t>();
-  const auto* sp = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
-  if (bits == 4) times<4>(q, M, K, cp, sp, columns, y.data_ptr<float>());
-  else times<8>(q, M, K, cp, sp, columns, y.data_ptr<float>());
+  times_bits(bits, quantise(x.data_ptr<float>(), M, K), M, K, codes, scales, y.data_ptr<float>());
+  return y;
+}
+
+namespace {
+
+// Gate and up columns [begin, end) of `hidden` (in units of BLOCK outputs: 2 columns of each),
+// then silu(gate) * up for them as torch computes it (at::silu_out, then the product), then
+// those outputs quantised for the down projection, each row's blocks [begin, end) of `into`.
+template <int BITS>
+void gated_blocks(const QuantisedRows& x, int64_t M, int64_t K, const uint8_t* codes,
+                  const uint16_t* scales, int64_t hidden, int64_t begin, int64_t end,
+                  torch::Tensor& gate, torch::Tensor& up, QuantisedRows& into) {
+  const int64_t half = hidden / COLUMN, per_block = BLOCK / COLUMN;
+  float* g = gate.data_ptr<float>();
+  float* u = up.data_ptr<float>();
+  columns_times<BITS>(x, M, K, codes, scales, begin * per_block, end * per_block, g, hidden);
+  const int64_t up_bytes = half * K * COLUMN * BITS / 8;
+  const int64_t up_scales = half * (K / BLOCK) * 2 * COLUMN;
+  columns_times<BITS>(x, M, K, codes + up_bytes, scales + up_scales, begin * per_block,
+                      end * per_block, u, hidden);
+  const int64_t first = begin * BLOCK, width = (end - begin) * BLOCK;
+  auto mine = gate.narrow(1, first, width);
+  at::silu_out(mine, mine);
+  const int64_t blocks = hidden / BLOCK;
+  for (int64_t r = 0; r < M; ++r) {
+    float* a = g + r * hidden + first;
+    const float* b = u + r * hidden + first;
+    for (int64_t i = 0; i < width; ++i) a[i] = a[i] * b[i];
+    quantise_blocks(a, end - begin, into.q.get() + r * hidden + first,
+                    into.step.get() + r * blocks + begin,
+                    into.step_times_sum.get() + r * blocks + begin);
+  }
+}
+
+}  // namespace
+
+torch::Tensor integer_gated_mlp(const torch::Tensor& x, const torch::Tensor& gate_up_codes,
+                                const torch::Tensor& gate_up_scales, int64_t gate_up_bits,
+                                const torch::Tensor& down_codes, const torch::Tensor& down_scales,
+                                int64_t down_bits, int64_t hidden) {
+  TORCH_CHECK(x.is_contiguous() && x.scalar_type() == torch::kFloat32, "contiguous float32 rows");
+  const int64_t K = x.size(-1), M = K ? x.numel() / K : 0;
+  check_codes(gate_up_codes, gate_up_scales, gate_up_bits, K);
+  check_codes(down_codes, down_scales, down_bits, hidden);
+  TORCH_CHECK(hidden % BLOCK == 0 && gate_up_codes.size(0) * COLUMN == 2 * hidden,
+              "gate and up stacked, each a multiple of ", BLOCK, " wide");
+  const QuantisedRows rows = quantise(x.data_ptr<float>(), M, K);
+  auto gate = torch::empty({M, hidden}, x.options()), up = torch::empty({M, hidden}, x.options());
+  QuantisedRows products = room_for(M, hidden);
+  const uint8_t* cp = gate_up_codes.data_ptr<uint8_t>();
+  const auto* sp = reinterpret_cast<const uint16_t*>(gate_up_scales.data_ptr<at::Half>());
+  // torch's thread-local state (grad mode, inference mode, ...) for at::silu_out on every thread
+  const at::ThreadLocalState state;
+  at::parallel_for(0, hidden / BLOCK, 2, [&](int64_t begin, int64_t end) {
+    at::ThreadLocalStateGuard guard(state);
+    if (gate_up_bits == 4)
+      gated_blocks<4>(rows, M, K, cp, sp, hidden, begin, end, gate, up, products);
+    else
+      gated_blocks<8>(rows, M, K, cp, sp, hidden, begin, end, gate, up, products);
+  });
+  auto shape = x.sizes().vec();
+  shape.back() = down_codes.size(0) * COLUMN;
+  auto y = torch::empty(shape, x.options());
+  times_bits(down_bits, products, M, hidden, down_codes, down_scales, y.data_ptr<float>());
   return y;
 }
 
@@ -256,6 +347,12 @@ bool integer_available() { return false; }
 
 torch::Tensor rows_times_integer_codes(const torch::Tensor&, const torch::Tensor&,
                                        const torch::Tensor&, int64_t) {
+  TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
+}
+
+torch::Tensor integer_gated_mlp(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                                int64_t, const torch::Tensor&, const torch::Tensor&, int64_t,
+                                int64_t) {
   TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
 }
 

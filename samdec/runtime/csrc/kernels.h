@@ -5,7 +5,8 @@
 //
 // streamed.cpp: the streamed linear kernel (`pack`, `rows_times_weight`, `rows_times_codes`,
 // the chunking switch). layers.cpp: a llama model's decoder layers run from C++ (`Linear`,
-// `Layers`). integer.cpp: the integer linear kernel (`rows_times_integer_codes`).
+// `Layers`). integer.cpp: the integer linear kernel (`rows_times_integer_codes`) and a gated MLP
+// through it (`integer_gated_mlp`).
 // attention.cpp: attention computed one query row at a time (`attend`).
 #pragma once
 
@@ -96,6 +97,16 @@ bool integer_available();
 // bits per row and block, integer products, float32 sums over the blocks in k order.
 torch::Tensor rows_times_integer_codes(const torch::Tensor& x, const torch::Tensor& codes,
                                        const torch::Tensor& scales, int64_t bits);
+
+// A gated MLP, down(silu(gate(x)) * up(x)), with gate and up stacked in one matrix of integer
+// codes (each `hidden` wide) and down another: rows_times_integer_codes' numbers, bit for bit,
+// with each thread applying silu and the product to the gate and up columns it computed and
+// quantising them itself, instead of one thread reading every column back from the other's
+// cache (on these VMs, sometimes across chiplets).
+torch::Tensor integer_gated_mlp(const torch::Tensor& x, const torch::Tensor& gate_up_codes,
+                                const torch::Tensor& gate_up_scales, int64_t gate_up_bits,
+                                const torch::Tensor& down_codes, const torch::Tensor& down_scales,
+                                int64_t down_bits, int64_t hidden);
 
 // --- attention.cpp ------------------------------------------------------------------------
 

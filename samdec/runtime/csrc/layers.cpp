@@ -191,8 +191,13 @@ torch::Tensor Layers::attention(const Layer& layer, const torch::Tensor& x,
   return layer.o(out.reshape(flat).contiguous());
 }
 
-// PackedMLP.forward with SiLU.
+// PackedMLP.forward with SiLU; in the integer layout integer.cpp's gated MLP, the same bits.
 torch::Tensor Layers::mlp(const Layer& layer, const torch::Tensor& x) const {
+  const Linear &gu = layer.gate_up, &down = layer.down;
+  if (gu.integer && down.integer && x.size(-1) == gu.columns && down.columns == mlp_width &&
+      gu.out == 2 * mlp_width && down.out == down.codes.size(0) * COLUMN && x.is_contiguous())
+    return integer_gated_mlp(x, gu.codes, gu.scales, gu.bits, down.codes, down.scales, down.bits,
+                             mlp_width);
   const auto gate_up = layer.gate_up(x).split(mlp_width, -1);
   return layer.down(at::silu(gate_up[0]) * gate_up[1]);
 }
