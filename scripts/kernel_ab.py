@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.append(str(Path(__file__).resolve().parent))  # scripts/verify_cost.py
 
 import torch
-from verify_cost import CONTEXT, Step, interleaved_curves, load_runner
+from verify_cost import CONTEXT, Step, core_round_trip, interleaved_curves, load_runner
 
 from samdec import receipts
 from samdec.runtime import native
@@ -90,8 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, runner in (("base", base), ("tree", tree)):
         torch.manual_seed(0)  # the same cached context (Step's prefill draws its tokens)
         steps[name] = Step(runner)
+    trip = core_round_trip()  # the cores' cache round trip moves the 8-token step most
+    round_trip = {"before": trip()} if trip else {}
     # verify_cost's own timing: builds and sizes in turn within each repeat
     curves = interleaved_curves(list(steps.values()), args.sizes, args.repeats)
+    if trip:
+        round_trip["after"] = trip()
     medians = dict(zip(steps, curves, strict=True))
     first = args.sizes[0]
     for name, curve in medians.items():
@@ -103,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     identical = same_logits(steps, max(args.sizes))
     print(f"tree against base ({args.base}): {change}; logits bit for bit the same: {identical}")
+    if round_trip:
+        print(f"core to core and back: {round_trip} ns")
     if args.out:
         result = {
             "base": args.base,
@@ -111,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeats": args.repeats,
             "ms": {name: {str(k): v for k, v in curve.items()} for name, curve in medians.items()},
             "same_logits": identical,
+            "core_round_trip_ns": round_trip,
             "receipt": receipts.receipt(),
         }
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -98,6 +98,31 @@ def integer_curve(a: dict) -> str:
     )
 
 
+# A round trip below this stayed within one shared cache on this project's VMs; across
+# chiplets it took several times longer (scripts/core_round_trip.cpp says why it is measured).
+SHARED_CACHE_NS = 150
+
+
+def round_trip(a: dict) -> str:
+    """A sentence on the cores' round trip before and after the curves, "" without one."""
+    trip = {k: v for k, v in (a.get("core_round_trip_ns") or {}).items() if v}
+    if not trip:
+        return ""
+    ns = " and ".join(f"{v:.0f} ns {k} the curves" for k, v in trip.items())
+    shared = [v < SHARED_CACHE_NS for v in trip.values()]
+    where = (
+        "shared one cache"
+        if all(shared)
+        else "were on different chiplets"
+        if not any(shared)
+        else "moved between one shared cache and different chiplets"
+    )
+    return (
+        f" A cache line from one core to the other and back took {ns}: the two cores {where}. "
+        "The 8-token step feels this most: its threads hand each other eight rows of every layer."
+    )
+
+
 def integer_floor(a: dict, row: dict) -> str:
     """A sentence on the floor the integer layout's own arithmetic puts under a step at the
     machine's measured vector peaks ("" for artifacts from before the script measured them)."""
@@ -180,7 +205,7 @@ def verify_cost(arts: dict) -> str:
             f"{provenance(a, 'verify_cost.json')}: ms to verify k tokens in one forward pass "
             f"with {a['context_tokens']} tokens of context (median); the weights are read "
             "once a step, in the bytes each layout stores them in; the machine's measured "
-            f"read bandwidth: {a['read_bandwidth_gbs']:.1f} GB/s.",
+            f"read bandwidth: {a['read_bandwidth_gbs']:.1f} GB/s.{round_trip(a)}",
             table(head, curve),
             *([floor["text"]] if floor else []),
             *([integer_curve(a)] if integer_curve(a) else []),

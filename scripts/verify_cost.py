@@ -87,24 +87,48 @@ def matmul_gflops(repeats: int, n: int = 2048) -> float:
     return 2 * n**3 / min(times) / 1e9
 
 
+def measuring_tool(name: str, *flags: str):
+    """scripts/<name>.cpp built here for this CPU: a function that runs it and reads its
+    "name value" lines, or None (said) where it cannot be built."""
+    folder = tempfile.TemporaryDirectory()
+    binary = Path(folder.name) / name
+    source = Path(__file__).resolve().parent / f"{name}.cpp"
+    try:
+        subprocess.run(
+            ["c++", "-O2", "-march=native", *flags, str(source), "-o", str(binary)],
+            check=True,
+            capture_output=True,
+        )
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"verify_cost: cannot build {source.name} here ({exc})")
+        return None
+
+    def run() -> dict[str, float]:
+        _ = folder  # the binary's folder lives as long as this function
+        try:
+            out = subprocess.run([str(binary)], check=True, capture_output=True, text=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            print(f"verify_cost: {source.name} did not run here ({exc})")
+            return {}
+        pairs = (line.split() for line in out.stdout.splitlines())
+        return {key: float(value) for key, value in pairs}
+
+    return run
+
+
 def vector_peaks() -> dict[str, float]:
     """Per core, the most vpdpbusd and float32 vfmadd231ps instructions a second
     (scripts/vector_peak.cpp, built here for this CPU); {} where it cannot be built or run."""
-    with tempfile.TemporaryDirectory() as folder:
-        binary = Path(folder) / "vector_peak"
-        source = Path(__file__).resolve().parent / "vector_peak.cpp"
-        try:
-            subprocess.run(
-                ["c++", "-O2", "-march=native", str(source), "-o", str(binary)],
-                check=True,
-                capture_output=True,
-            )
-            out = subprocess.run([str(binary)], check=True, capture_output=True, text=True)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            print(f"verify_cost: no vector peaks here ({exc})")
-            return {}
-    pairs = (line.split() for line in out.stdout.splitlines())
-    return {name: float(value) for name, value in pairs}
+    run = measuring_tool("vector_peak")
+    return run() if run else {}
+
+
+def core_round_trip():
+    """A function giving the ns one cache line takes from one core to the other and back
+    (scripts/core_round_trip.cpp), None where it cannot be measured: taken before and after
+    the curves, since the VM's two cores share a cache in some minutes and not in others."""
+    run = measuring_tool("core_round_trip", "-pthread")
+    return (lambda: run().get("round_trip_ns")) if run else None
 
 
 def integer_floor_ms(model, k: int, peaks: dict[str, float], threads: int) -> float:
@@ -447,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     built = llamacpp_build.build() if args.llamacpp else None
     command = llamacpp_command(sizes, threads, args.repeats) if args.llamacpp else None
     peaks = vector_peaks()
+    trip = core_round_trip()
+    round_trip = {"before": trip()} if trip else {}
     bandwidth = read_bandwidth_gbs(args.repeats)
     gflops = matmul_gflops(3 * args.repeats)
     pairs = [row.split(":") for row in args.rows.split(",")]
@@ -457,10 +483,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         describe(r, c, args.repeats, peaks, threads) for r, c in zip(runners, curves, strict=True)
     ]
+    if trip:
+        round_trip["after"] = trip()
     if args.llamacpp:
         sittings.append(llamacpp_sitting(command, sizes, threads, "after"))
         rows.append(llamacpp_row(sittings, command, threads, built))
     print(printout(rows, bandwidth, gflops))
+    if round_trip:
+        print(f"core to core and back: {round_trip} ns")
     if args.out:
         result = {
             "receipt": receipts.receipt(sys.argv),
@@ -468,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
             "threads": threads,
             "vector_peaks_per_core": peaks,
             "read_bandwidth_gbs": bandwidth,
+            "core_round_trip_ns": round_trip,
             "matmul_gflops": gflops,
             "rows": rows,
         }

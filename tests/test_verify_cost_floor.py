@@ -66,3 +66,22 @@ def test_the_readme_says_the_floor_only_when_the_artifact_has_it():
     assert block.integer_floor({**artifact, "vector_peaks_per_core": {}}, with_floor) == ""
     bare = {k: v for k, v in with_floor.items() if k != "floor_over_one"}
     assert block.integer_floor(artifact, bare) == ""
+
+
+@pytest.mark.skipif(shutil.which("c++") is None, reason="no C++ compiler here")
+def test_the_cores_round_trip_is_measured_here():
+    trip = vc.core_round_trip()
+    assert trip is not None
+    ns = trip()
+    assert ns is not None and 1 < ns < 100_000  # a cache line's trip, not a sleep
+
+
+def test_the_readme_says_where_the_cores_were_only_when_measured():
+    shared = {"core_round_trip_ns": {"before": 70.0, "after": 80.0}}
+    apart = {"core_round_trip_ns": {"before": 340.0, "after": 360.0}}
+    moved = {"core_round_trip_ns": {"before": 70.0, "after": 340.0}}
+    assert "70 ns before the curves and 80 ns after the curves" in block.round_trip(shared)
+    assert "shared one cache" in block.round_trip(shared)
+    assert "were on different chiplets" in block.round_trip(apart)
+    assert "moved between" in block.round_trip(moved)
+    assert block.round_trip({}) == "" == block.round_trip({"core_round_trip_ns": {}})
