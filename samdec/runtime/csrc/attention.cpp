@@ -245,7 +245,7 @@ AttendRows pick(int64_t pieces, int64_t rows, std::integer_sequence<int, P...>) 
 
 torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
                      const torch::Tensor& value, const std::optional<torch::Tensor>& mask,
-                     bool causal, double scale) {
+                     bool causal, double scale, RowCodes* codes) {
   TORCH_CHECK(query.dim() == 4 && key.dim() == 4 && value.dim() == 4, "4-d query, key, value");
   const int64_t B = query.size(0), H = query.size(1), Q = query.size(2), D = query.size(3);
   const int64_t KVH = key.size(1), KV = key.size(2);
@@ -265,6 +265,7 @@ torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
     TORCH_CHECK(m->scalar_type() == torch::kBool || m->scalar_type() == torch::kFloat32,
                 "a boolean or float32 mask");
   }
+  TORCH_CHECK(!codes || D % BLOCK == 0, "codes of heads a multiple of ", BLOCK, " wide");
   auto out = torch::empty({B, Q, H, D}, query.options());
   const float* qp = query.data_ptr<float>();
   const float* kp = key.data_ptr<float>();
@@ -306,6 +307,9 @@ torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
       attend_count[count](rows, kp + b * key.stride(0) + g * key.stride(1),
                           vp + b * value.stride(0) + g * value.stride(1), key.stride(2),
                           value.stride(2), row_scale);
+      if (codes)  // a row's output is D floats from offset (its token's row * H + head) * D
+        for (int64_t r = 0; r < count; ++r)
+          quantise_into(rows[r].out, D / BLOCK, *codes, rows[r].out - op);
     }
   });
   return out;

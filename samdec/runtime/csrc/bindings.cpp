@@ -52,5 +52,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       .def("run", &Layers::run, py::call_guard<py::gil_scoped_release>());
 
   // attention.cpp
-  m.def("attend", &attend, py::call_guard<py::gil_scoped_release>());
+  m.def(
+      "attend",
+      [](const torch::Tensor& query, const torch::Tensor& key, const torch::Tensor& value,
+         const std::optional<torch::Tensor>& mask, bool causal, double scale) {
+        return attend(query, key, value, mask, causal, scale);
+      },
+      py::call_guard<py::gil_scoped_release>());
 }

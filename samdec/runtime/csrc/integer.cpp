@@ -51,13 +51,6 @@ constexpr int TILE_ROWS = 8;
 // How far ahead of the block being multiplied its tile asks for the codes.
 constexpr int64_t PREFETCH = 4096;
 
-// One row's activations as 8-bit codes: q (M, K) int8, per block the step d and d * sum(q).
-// Every element is written by `quantise` before it is read, so the buffers start uninitialised
-// (vectors cleared them first, a noticeable share of a linear's serial part at 8 rows).
-struct QuantisedRows {
-  std::unique_ptr<int8_t[]> q;
-  std::unique_ptr<float[]> step, step_times_sum;
-};
 
 // Block i of x as 8-bit codes: q = x / d rounded to the nearest integer (ties to even, the
 // vector unit's rounding), saturated to int8, given 1 / d; returns q's 32-bit values, lo + hi.
@@ -77,11 +70,7 @@ inline __m512 absolute_max(const float* xb) {
 }
 
 // Room for M rows of K activations as codes (quantise_blocks fills it).
-QuantisedRows room_for(int64_t M, int64_t K) {
-  const int64_t n = M * (K / BLOCK);
-  return {std::unique_ptr<int8_t[]>(new int8_t[M * K]), std::unique_ptr<float[]>(new float[n]),
-          std::unique_ptr<float[]>(new float[n])};
-}
+RowCodes room_for(int64_t M, int64_t K) { return codes_room(M * K); }
 
 // `n` consecutive blocks of BLOCK floats from x, each as codes at q and its d = max |x| / 127
 // (0 for a block of zeros) and d * the sum of its codes at step and step_times_sum. Sixteen
@@ -117,8 +106,8 @@ void quantise_blocks(const float* x, int64_t n, int8_t* q, float* step, float* s
 }
 
 // x (M, K), contiguous, as codes: every block of every row.
-QuantisedRows quantise(const float* x, int64_t M, int64_t K) {
-  QuantisedRows out = room_for(M, K);
+RowCodes quantise(const float* x, int64_t M, int64_t K) {
+  RowCodes out = room_for(M, K);
   quantise_blocks(x, M * (K / BLOCK), out.q.get(), out.step.get(), out.step_times_sum.get());
   return out;
 }
@@ -164,7 +153,7 @@ inline __m512 scaled_into(__m512 acc, __m512i sum, float d, float ds, __m512 ste
 
 // R rows (from row m) times one column's COLUMN weight rows, every block in k order.
 template <int BITS, int R>
-inline void tile(const QuantisedRows& x, int64_t m, int64_t K, const uint8_t* codes,
+inline void tile(const RowCodes& x, int64_t m, int64_t K, const uint8_t* codes,
                  const uint16_t* scales, float* y, int64_t N) {
   constexpr int64_t BYTES = BLOCK * COLUMN * BITS / 8;  // a block's codes in one column
   const int64_t blocks = K / BLOCK;
@@ -206,7 +195,7 @@ inline void tile(const QuantisedRows& x, int64_t m, int64_t K, const uint8_t* co
 
 // Rows m0.. (`rows` of them) of x times one column's COLUMN weight rows, TILE_ROWS at a time.
 template <int BITS>
-void column_times(const QuantisedRows& x, int64_t m0, int64_t rows, int64_t K,
+void column_times(const RowCodes& x, int64_t m0, int64_t rows, int64_t K,
                   const uint8_t* codes, const uint16_t* scales, float* y, int64_t N) {
   int64_t m = m0;
   for (; m0 + rows - m >= TILE_ROWS; m += TILE_ROWS)
@@ -225,7 +214,7 @@ void column_times(const QuantisedRows& x, int64_t m0, int64_t rows, int64_t K,
 // Columns [begin, end) of x @ W.T into y (M, N): a long prompt's rows ROW_BLOCK at a time, as
 // streamed.cpp's, the tiles reading rows m0.. of x through offsets (so y is not shifted).
 template <int BITS>
-void columns_times(const QuantisedRows& x, int64_t M, int64_t K, const uint8_t* codes,
+void columns_times(const RowCodes& x, int64_t M, int64_t K, const uint8_t* codes,
                    const uint16_t* scales, int64_t begin, int64_t end, float* y, int64_t N) {
   const int64_t column_bytes = K * COLUMN * BITS / 8, column_scales = (K / BLOCK) * 2 * COLUMN;
   for (int64_t m0 = 0; m0 < M; m0 += ROW_BLOCK)
@@ -236,14 +225,14 @@ void columns_times(const QuantisedRows& x, int64_t M, int64_t K, const uint8_t* 
 
 // Every row times every column, the columns shared among torch's threads.
 template <int BITS>
-void times(const QuantisedRows& x, int64_t M, int64_t K, const uint8_t* codes,
+void times(const RowCodes& x, int64_t M, int64_t K, const uint8_t* codes,
            const uint16_t* scales, int64_t columns, float* y) {
   at::parallel_for(0, columns, 4, [&](int64_t begin, int64_t end) {
     columns_times<BITS>(x, M, K, codes, scales, begin, end, y, columns * COLUMN);
   });
 }
 
-void times_bits(int64_t bits, const QuantisedRows& x, int64_t M, int64_t K,
+void times_bits(int64_t bits, const RowCodes& x, int64_t M, int64_t K,
                 const torch::Tensor& codes, const torch::Tensor& scales, float* y) {
   const uint8_t* cp = codes.data_ptr<uint8_t>();
   const auto* sp = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
@@ -262,6 +251,30 @@ void check_codes(const torch::Tensor& codes, const torch::Tensor& scales, int64_
 }
 
 }  // namespace
+
+// Every element is written by quantise_blocks before it is read, so the buffers start
+// uninitialised (clearing them was a noticeable share of a linear's serial part at 8 rows).
+RowCodes codes_room(int64_t count) {
+  const int64_t n = count / BLOCK;
+  return {std::unique_ptr<int8_t[]>(new int8_t[count]), std::unique_ptr<float[]>(new float[n]),
+          std::unique_ptr<float[]>(new float[n])};
+}
+
+void quantise_into(const float* x, int64_t blocks, RowCodes& into, int64_t at) {
+  quantise_blocks(x, blocks, into.q.get() + at, into.step.get() + at / BLOCK,
+                  into.step_times_sum.get() + at / BLOCK);
+}
+
+torch::Tensor codes_times_integer_codes(const RowCodes& x, int64_t M, int64_t K,
+                                        const torch::Tensor& like, const torch::Tensor& codes,
+                                        const torch::Tensor& scales, int64_t bits) {
+  check_codes(codes, scales, bits, K);
+  auto shape = like.sizes().vec();
+  shape.back() = codes.size(0) * COLUMN;
+  auto y = torch::empty(shape, like.options());
+  times_bits(bits, x, M, K, codes, scales, y.data_ptr<float>());
+  return y;
+}
 
 bool integer_available() { return true; }
 
@@ -283,9 +296,9 @@ namespace {
 // then silu(gate) * up for them as torch computes it (at::silu_out, then the product), then
 // those outputs quantised for the down projection, each row's blocks [begin, end) of `into`.
 template <int BITS>
-void gated_blocks(const QuantisedRows& x, int64_t M, int64_t K, const uint8_t* codes,
+void gated_blocks(const RowCodes& x, int64_t M, int64_t K, const uint8_t* codes,
                   const uint16_t* scales, int64_t hidden, int64_t begin, int64_t end,
-                  torch::Tensor& gate, torch::Tensor& up, QuantisedRows& into) {
+                  torch::Tensor& gate, torch::Tensor& up, RowCodes& into) {
   const int64_t half = hidden / COLUMN, per_block = BLOCK / COLUMN;
   float* g = gate.data_ptr<float>();
   float* u = up.data_ptr<float>();
@@ -320,9 +333,9 @@ torch::Tensor integer_gated_mlp(const torch::Tensor& x, const torch::Tensor& gat
   check_codes(down_codes, down_scales, down_bits, hidden);
   TORCH_CHECK(hidden % BLOCK == 0 && gate_up_codes.size(0) * COLUMN == 2 * hidden,
               "gate and up stacked, each a multiple of ", BLOCK, " wide");
-  const QuantisedRows rows = quantise(x.data_ptr<float>(), M, K);
+  const RowCodes rows = quantise(x.data_ptr<float>(), M, K);
   auto gate = torch::empty({M, hidden}, x.options()), up = torch::empty({M, hidden}, x.options());
-  QuantisedRows products = room_for(M, hidden);
+  RowCodes products = codes_room(M * hidden);
   const uint8_t* cp = gate_up_codes.data_ptr<uint8_t>();
   const auto* sp = reinterpret_cast<const uint16_t*>(gate_up_scales.data_ptr<at::Half>());
   // torch's thread-local state (grad mode, inference mode, ...) for at::silu_out on every thread
@@ -348,6 +361,17 @@ bool integer_available() { return false; }
 torch::Tensor rows_times_integer_codes(const torch::Tensor&, const torch::Tensor&,
                                        const torch::Tensor&, int64_t) {
   TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
+}
+
+RowCodes codes_room(int64_t) { TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI"); }
+
+void quantise_into(const float*, int64_t, RowCodes&, int64_t) {
+  TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI");
+}
+
+torch::Tensor codes_times_integer_codes(const RowCodes&, int64_t, int64_t, const torch::Tensor&,
+                                        const torch::Tensor&, const torch::Tensor&, int64_t) {
+  TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI");
 }
 
 torch::Tensor integer_gated_mlp(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,

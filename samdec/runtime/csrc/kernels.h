@@ -15,6 +15,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <tuple>
 #include <vector>
@@ -87,6 +88,26 @@ std::vector<int64_t> get_chunked_rows();
 
 // --- integer.cpp --------------------------------------------------------------------------
 
+// Activations as the integer kernel's codes, row-major as the floats they come from: per block
+// of BLOCK floats, BLOCK 8-bit codes (q), the step d and d times the codes' sum.
+struct RowCodes {
+  std::unique_ptr<int8_t[]> q;
+  std::unique_ptr<float[]> step, step_times_sum;
+};
+
+// Room for the codes of `count` floats (a multiple of BLOCK).
+RowCodes codes_room(int64_t count);
+
+// `blocks` blocks of floats from x as codes into `into`, from float offset `at` (a multiple of
+// BLOCK): the same numbers whichever call, or thread, quantises a block.
+void quantise_into(const float* x, int64_t blocks, RowCodes& into, int64_t at);
+
+// x, M rows of K activations as codes, times codes packed by pack_integer: a new tensor shaped
+// as `like` but N wide, rows_times_integer_codes' numbers for the floats x came from.
+torch::Tensor codes_times_integer_codes(const RowCodes& x, int64_t M, int64_t K,
+                                        const torch::Tensor& like, const torch::Tensor& codes,
+                                        const torch::Tensor& scales, int64_t bits);
+
 // Whether this build has the integer kernel (it needs AVX-512 VNNI).
 bool integer_available();
 
@@ -119,9 +140,12 @@ inline constexpr int64_t MAX_HEAD_WIDTH = 256;
 // None or (1 or B, 1 or H, Q, KV), bool (true: may attend) or float32 (added to the scores);
 // causal: query row i sees keys 0..i (SDPA's is_causal). -> (B, Q, H, D) contiguous, what
 // transformers' attention functions return.
+// With `codes`, each output row is also quantised into them (integer.cpp's codes of the
+// (B * Q, H * D) output), by the thread that computed it: the integer layout's output
+// projection then reads codes instead of floats another core wrote.
 torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
                      const torch::Tensor& value, const std::optional<torch::Tensor>& mask,
-                     bool causal, double scale);
+                     bool causal, double scale, RowCodes* codes = nullptr);
 
 // --- layers.cpp ---------------------------------------------------------------------------
 

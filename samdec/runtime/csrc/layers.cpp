@@ -180,6 +180,14 @@ torch::Tensor Layers::attention(const Layer& layer, const torch::Tensor& x,
     key = key.slice(2, 0, q_length);
     all_values = all_values.slice(2, 0, q_length);
   }
+  const Linear& o = layer.o;
+  const int64_t width = query.size(1) * head_dim, rows = query.size(0) * query.size(2);
+  if (row_attention && o.integer && o.columns == width && o.out == o.codes.size(0) * COLUMN &&
+      head_dim % BLOCK == 0) {  // each thread quantises the rows it attended (integer.cpp)
+    RowCodes codes = codes_room(rows * width);
+    attend(query, key, all_values, mask, causal, scaling, &codes);
+    return codes_times_integer_codes(codes, rows, width, x, o.codes, o.scales, o.bits);
+  }
   auto out = row_attention
                  ? attend(query, key, all_values, mask, causal, scaling)
                  : at::scaled_dot_product_attention(query, key, all_values, mask, 0.0, causal,
