@@ -51,7 +51,6 @@ constexpr int TILE_ROWS = 8;
 // How far ahead of the block being multiplied its tile asks for the codes.
 constexpr int64_t PREFETCH = 4096;
 
-
 // Block i of x as 8-bit codes: q = x / d rounded to the nearest integer (ties to even, the
 // vector unit's rounding), saturated to int8, given 1 / d; returns q's 32-bit values, lo + hi.
 inline __m512i codes_of(const float* xb, float inverse, int8_t* q) {
@@ -68,9 +67,6 @@ inline __m512 absolute_max(const float* xb) {
   return _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(xb)),
                        _mm512_abs_ps(_mm512_loadu_ps(xb + LANES)));
 }
-
-// Room for M rows of K activations as codes (quantise_blocks fills it).
-RowCodes room_for(int64_t M, int64_t K) { return codes_room(M * K); }
 
 // `n` consecutive blocks of BLOCK floats from x, each as codes at q and its d = max |x| / 127
 // (0 for a block of zeros) and d * the sum of its codes at step and step_times_sum. Sixteen
@@ -107,7 +103,7 @@ void quantise_blocks(const float* x, int64_t n, int8_t* q, float* step, float* s
 
 // x (M, K), contiguous, as codes: every block of every row.
 RowCodes quantise(const float* x, int64_t M, int64_t K) {
-  RowCodes out = room_for(M, K);
+  RowCodes out = codes_room(M * K);
   quantise_blocks(x, M * (K / BLOCK), out.q.get(), out.step.get(), out.step_times_sum.get());
   return out;
 }
@@ -283,11 +279,8 @@ torch::Tensor rows_times_integer_codes(const torch::Tensor& x, const torch::Tens
   TORCH_CHECK(x.is_contiguous() && x.scalar_type() == torch::kFloat32, "contiguous float32 rows");
   const int64_t K = x.size(-1), M = K ? x.numel() / K : 0;
   check_codes(codes, scales, bits, K);
-  auto shape = x.sizes().vec();
-  shape.back() = codes.size(0) * COLUMN;
-  auto y = torch::empty(shape, x.options());
-  times_bits(bits, quantise(x.data_ptr<float>(), M, K), M, K, codes, scales, y.data_ptr<float>());
-  return y;
+  return codes_times_integer_codes(quantise(x.data_ptr<float>(), M, K), M, K, x, codes, scales,
+                                   bits);
 }
 
 namespace {
@@ -347,11 +340,7 @@ torch::Tensor integer_gated_mlp(const torch::Tensor& x, const torch::Tensor& gat
     else
       gated_blocks<8>(rows, M, K, cp, sp, hidden, begin, end, gate, up, products);
   });
-  auto shape = x.sizes().vec();
-  shape.back() = down_codes.size(0) * COLUMN;
-  auto y = torch::empty(shape, x.options());
-  times_bits(down_bits, products, M, hidden, down_codes, down_scales, y.data_ptr<float>());
-  return y;
+  return codes_times_integer_codes(products, M, hidden, x, down_codes, down_scales, down_bits);
 }
 
 #else  // no VNNI: the integer layout is unavailable (layouts.py asks integer_available)
@@ -363,15 +352,17 @@ torch::Tensor rows_times_integer_codes(const torch::Tensor&, const torch::Tensor
   TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
 }
 
-RowCodes codes_room(int64_t) { TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI"); }
+RowCodes codes_room(int64_t) {
+  TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
+}
 
 void quantise_into(const float*, int64_t, RowCodes&, int64_t) {
-  TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI");
+  TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
 }
 
 torch::Tensor codes_times_integer_codes(const RowCodes&, int64_t, int64_t, const torch::Tensor&,
                                         const torch::Tensor&, const torch::Tensor&, int64_t) {
-  TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI");
+  TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
 }
 
 torch::Tensor integer_gated_mlp(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
