@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.append(str(Path(__file__).resolve().parent))  # scripts/verify_cost.py
 
 import torch
-from verify_cost import CONTEXT, Step, core_round_trip, interleaved_curves, load_runner
+from verify_cost import CONTEXT, Step, interleaved_curves, load_runner, with_round_trip
 
 from samdec import receipts
 from samdec.runtime import native
@@ -90,12 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, runner in (("base", base), ("tree", tree)):
         torch.manual_seed(0)  # the same cached context (Step's prefill draws its tokens)
         steps[name] = Step(runner)
-    trip = core_round_trip()  # the cores' cache round trip moves the 8-token step most
-    round_trip = {"before": trip()} if trip else {}
-    # verify_cost's own timing: builds and sizes in turn within each repeat
-    curves = interleaved_curves(list(steps.values()), args.sizes, args.repeats)
-    if trip:
-        round_trip["after"] = trip()
+    # verify_cost's own timing (builds and sizes in turn within each repeat), with the cores'
+    # round trip, which moves the 8-token step most
+    curves, round_trip = with_round_trip(
+        lambda: interleaved_curves(list(steps.values()), args.sizes, args.repeats)
+    )
     medians = dict(zip(steps, curves, strict=True))
     first = args.sizes[0]
     for name, curve in medians.items():

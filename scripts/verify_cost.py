@@ -123,12 +123,16 @@ def vector_peaks() -> dict[str, float]:
     return run() if run else {}
 
 
-def core_round_trip():
-    """A function giving the ns one cache line takes from one core to the other and back
-    (scripts/core_round_trip.cpp), None where it cannot be measured: taken before and after
-    the curves, since the VM's two cores share a cache in some minutes and not in others."""
+def with_round_trip(work):
+    """work()'s result and the ns one cache line takes from one core to the other and back
+    (scripts/core_round_trip.cpp) before and after it, {} where that cannot be measured: the
+    VM's two cores share a cache in some minutes and not in others."""
     run = measuring_tool("core_round_trip", "-pthread")
-    return (lambda: run().get("round_trip_ns")) if run else None
+    trip = {"before": run().get("round_trip_ns")} if run else {}
+    result = work()
+    if run:
+        trip["after"] = run().get("round_trip_ns")
+    return result, trip
 
 
 def integer_floor_ms(model, k: int, peaks: dict[str, float], threads: int) -> float:
@@ -471,20 +475,16 @@ def main(argv: list[str] | None = None) -> int:
     built = llamacpp_build.build() if args.llamacpp else None
     command = llamacpp_command(sizes, threads, args.repeats) if args.llamacpp else None
     peaks = vector_peaks()
-    trip = core_round_trip()
-    round_trip = {"before": trip()} if trip else {}
     bandwidth = read_bandwidth_gbs(args.repeats)
     gflops = matmul_gflops(3 * args.repeats)
     pairs = [row.split(":") for row in args.rows.split(",")]
     runners = [load_runner(args.model, layout, dtype) for layout, dtype in pairs]
     steps = [Step(r) for r in runners]
     sittings = [llamacpp_sitting(command, sizes, threads, "before")] if args.llamacpp else []
-    curves = interleaved_curves(steps, sizes, args.repeats)
+    curves, round_trip = with_round_trip(lambda: interleaved_curves(steps, sizes, args.repeats))
     rows = [
         describe(r, c, args.repeats, peaks, threads) for r, c in zip(runners, curves, strict=True)
     ]
-    if trip:
-        round_trip["after"] = trip()
     if args.llamacpp:
         sittings.append(llamacpp_sitting(command, sizes, threads, "after"))
         rows.append(llamacpp_row(sittings, command, threads, built))

@@ -69,11 +69,10 @@ def test_the_readme_says_the_floor_only_when_the_artifact_has_it():
 
 
 @pytest.mark.skipif(shutil.which("c++") is None, reason="no C++ compiler here")
-def test_the_cores_round_trip_is_measured_here():
-    trip = vc.core_round_trip()
-    assert trip is not None
-    ns = trip()
-    assert ns is not None and 1 < ns < 100_000  # a cache line's trip, not a sleep
+def test_the_cores_round_trip_is_measured_around_the_work():
+    result, trip = vc.with_round_trip(lambda: "done")
+    assert result == "done" and set(trip) == {"before", "after"}
+    assert all(1 < ns < 100_000 for ns in trip.values())  # a cache line's trip, not a sleep
 
 
 def test_the_readme_says_where_the_cores_were_only_when_measured():

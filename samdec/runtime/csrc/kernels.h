@@ -165,6 +165,11 @@ struct Linear {
   Linear(const std::vector<torch::Tensor>& weights, int64_t bits, int64_t out,
          bool integer = false);
   torch::Tensor operator()(const torch::Tensor& x) const;
+  // Whether integer.cpp can take this layer's inputs as codes, `in` wide: integer codes with
+  // no padding on either side.
+  bool integer_of(int64_t in) const {
+    return integer && columns == in && out == codes.size(0) * COLUMN;
+  }
 };
 
 // One decoder layer's weights.

@@ -182,8 +182,8 @@ torch::Tensor Layers::attention(const Layer& layer, const torch::Tensor& x,
   }
   const Linear& o = layer.o;
   const int64_t width = query.size(1) * head_dim, rows = query.size(0) * query.size(2);
-  if (row_attention && o.integer && o.columns == width && o.out == o.codes.size(0) * COLUMN &&
-      head_dim % BLOCK == 0) {  // each thread quantises the rows it attended (integer.cpp)
+  // each thread quantises the rows it attended for the output projection (integer.cpp)
+  if (row_attention && o.integer_of(width) && head_dim % BLOCK == 0) {
     RowCodes codes = codes_room(rows * width);
     attend(query, key, all_values, mask, causal, scaling, &codes);
     return codes_times_integer_codes(codes, rows, width, x, o.codes, o.scales, o.bits);
@@ -202,8 +202,8 @@ torch::Tensor Layers::attention(const Layer& layer, const torch::Tensor& x,
 // PackedMLP.forward with SiLU; in the integer layout integer.cpp's gated MLP, the same bits.
 torch::Tensor Layers::mlp(const Layer& layer, const torch::Tensor& x) const {
   const Linear &gu = layer.gate_up, &down = layer.down;
-  if (gu.integer && down.integer && x.size(-1) == gu.columns && down.columns == mlp_width &&
-      gu.out == 2 * mlp_width && down.out == down.codes.size(0) * COLUMN && x.is_contiguous())
+  if (gu.integer_of(x.size(-1)) && gu.out == 2 * mlp_width && down.integer_of(mlp_width) &&
+      x.is_contiguous())
     return integer_gated_mlp(x, gu.codes, gu.scales, gu.bits, down.codes, down.scales, down.bits,
                              mlp_width);
   const auto gate_up = layer.gate_up(x).split(mlp_width, -1);
