@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .runtime import native
+from .runtime import hugepages, native
 from .runtime.cachefiles import cache_root, read_record
 from .runtime.layout_choice import layout_choice_file
 from .runtime.layouts import auto_candidates, exactness, numerics_label
@@ -89,7 +89,19 @@ def loaded_facts(loaded, layout: str | None = None) -> dict:
     facts["draft trees"] = "taken" if runner.supports_trees else "not taken: chains only"
     facts["numerics"] = numerics_label(loaded.layout, loaded.dtype)
     facts["exact"] = exactness(loaded.layout, loaded.dtype)
+    facts["weight pages"] = pages_fact()
     return facts
+
+
+def pages_fact() -> str:
+    """Where the streamed and integer layouts' weights lie: on 2 MB pages, or why not."""
+    state = hugepages.state()
+    if not state["placed_bytes"]:
+        return "torch's own (only the streamed and integer layouts move their weights)"
+    placed, huge = state["placed_bytes"] / 1e6, state["huge_bytes"] / 1e6
+    if huge:
+        return f"{huge:.0f} of {placed:.0f} MB on 2 MB pages"
+    return f"{placed:.0f} MB on 4 KB pages: {state['why_not'] or 'the kernel gave no huge pages'}"
 
 
 def layout_reason(loaded, asked: str | None) -> str:

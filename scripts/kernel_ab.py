@@ -4,6 +4,7 @@ steps (k tokens after CONTEXT cached ones, as scripts/verify_cost.py times them)
 
     python scripts/kernel_ab.py --base HEAD~1
     python scripts/kernel_ab.py --base 3a0d670 --sizes 1 4 8 --repeats 61 --out /tmp/ab.json
+    python scripts/kernel_ab.py --base HEAD --base-small-pages   # huge pages against none
 
 Why one process: on this project's 2-core VMs a step's time moves by 10-30% between minutes and
 between processes, more than most kernel changes; two processes run one after the other, or a
@@ -18,7 +19,9 @@ bit says so. Run it alone on the machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -31,7 +34,7 @@ import torch
 from verify_cost import CONTEXT, Step, interleaved_curves, load_runner, with_round_trip
 
 from samdec import receipts
-from samdec.runtime import native
+from samdec.runtime import hugepages, native
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,6 +64,21 @@ def module_local(text: str) -> str:
     return text
 
 
+@contextlib.contextmanager
+def small_pages(wanted: bool):
+    """Weights loaded meanwhile stay on torch's 4 KB pages, where `wanted`."""
+    before = os.environ.get(hugepages.OFF)
+    if wanted:
+        os.environ[hugepages.OFF] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(hugepages.OFF, None)
+        else:
+            os.environ[hugepages.OFF] = before
+
+
 def same_logits(steps: dict[str, Step], k: int) -> bool:
     """Whether every build gives the same logits, bit for bit, for one k-token chain."""
     ids = torch.randint(0, 49152, (k,), generator=torch.Generator().manual_seed(0)).tolist()
@@ -79,11 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layout", default="integer")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--repeats", type=int, default=41)
+    parser.add_argument(
+        "--base-small-pages",
+        action="store_true",
+        help="the base copy's weights on 4 KB pages (samdec.runtime.hugepages off for it)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         export_sources(args.base, Path(folder))
-        with native.sources_from(Path(folder)):
+        with native.sources_from(Path(folder)), small_pages(args.base_small_pages):
             base = load_runner("bundled", args.layout, "float32")
         tree = load_runner("bundled", args.layout, "float32")
     steps = {}
@@ -111,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         result = {
             "base": args.base,
+            "base_small_pages": args.base_small_pages,
             "layout": args.layout,
             "context": CONTEXT,
             "repeats": args.repeats,

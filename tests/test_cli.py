@@ -127,4 +127,10 @@ def test_the_doctor_names_the_kernels_the_layout_the_forward_and_the_guarantee()
     assert "measured here" in facts["layout"] or "asked for" in facts["layout"]
     assert facts["forward"].startswith(("lean-cpp", "lean", "transformers"))
     assert facts["exact"].startswith("exact by construction" if streamed else "exact in practice")
+    from samdec.runtime import hugepages
+
+    if streamed:  # its weights moved: onto huge pages, or it says why not
+        assert "2 MB pages" in facts["weight pages"] or "4 KB pages:" in facts["weight pages"]
+        if hugepages.why_not():
+            assert "4 KB pages:" in facts["weight pages"]
     assert facts["cache"].startswith(facts["cache"].split(":")[0])

@@ -41,6 +41,7 @@ from torch import nn
 from . import native
 from .attention import use_row_attention
 from .coded import native_linear, pack_codes, pack_integer, pack_weight
+from .hugepages import place
 
 # How a model's linear weights are stored, and so which kernel multiplies them: the registry
 # (the CLI's and the app's choices, the layout choice's candidates, cache keys all read it).
@@ -136,12 +137,14 @@ class StreamedLinear(nn.Module):
                 "the integer layout multiplies a GGUF's 4- or 8-bit codes, and this model's "
                 "weights are not de-quantised codes"
             )
+        # On huge pages (hugepages.py): a step reads every weight once, and on 4 KB pages it
+        # waits on page-table walks too.
         if coded is None:
-            self.register_buffer("packed", pack_weight(weight), persistent=False)
+            self.register_buffer("packed", place(pack_weight(weight)), persistent=False)
             self.code_bits, weights = 0, [self.packed]
         else:
-            self.register_buffer("codes", coded[0], persistent=False)
-            self.register_buffer("scales", coded[1], persistent=False)
+            self.register_buffer("codes", place(coded[0]), persistent=False)
+            self.register_buffer("scales", place(coded[1]), persistent=False)
             self.code_bits, weights = coded[2], [self.codes, self.scales]
         # The kernel's entry point, which csrc/layers.cpp's Layers calls too. It holds
         # these buffers: the layout is CPU float32 only, so they are never moved or cast.
