@@ -17,9 +17,9 @@ block quotes has a receipt from committed code.
 
 The renderers live beside this file, one module per subject: readme_format (numbers, tables,
 receipts), readme_specbench, readme_tuning, readme_automaton, readme_verify_cost,
-readme_load_test, readme_first_run, readme_live_overhead, readme_anchor, readme_ablations
-(whose charts, SVG files under benchmarks/ drawn by readme_plots, are written and checked here
-too).
+readme_scaling, readme_load_test, readme_first_run, readme_live_overhead, readme_anchor,
+readme_ablations (whose charts, SVG files under benchmarks/ drawn by readme_plots, are written
+and checked here too).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from readme_first_run import first_run  # noqa: E402
 from readme_format import made_from_committed_code  # noqa: E402
 from readme_live_overhead import live_overhead  # noqa: E402
 from readme_load_test import LOAD_RUNS, load_test  # noqa: E402
+from readme_scaling import huge_pages, verify_scaling  # noqa: E402
 from readme_specbench import LAYOUT_RUNS, headline, layouts, specbench  # noqa: E402
 from readme_tuning import defaults_tuning, pld_tuning, sampling_mat, tuning_validation  # noqa: E402
 from readme_verify_cost import verify_cost  # noqa: E402
@@ -117,6 +118,17 @@ BLOCKS = {
         ["verify_cost.json"],
         "python scripts/verify_cost.py --out benchmarks/verify_cost.json",
         verify_cost,
+    ),
+    "huge-pages": Block(
+        ["huge_pages.json"],
+        "python scripts/kernel_ab.py --base HEAD --base-small-pages --repeats 41 "
+        "--out benchmarks/huge_pages.json",
+        huge_pages,
+    ),
+    "verify-scaling": Block(
+        ["verify_scaling.json"],
+        "python scripts/verify_scaling.py --windows 200 --out benchmarks/verify_scaling.json",
+        verify_scaling,
     ),
     "ablations": Block(
         ["ablations.json"],
