@@ -43,7 +43,7 @@ ROOT = HERE.parent
 for path in (str(ROOT), str(HERE)):
     if path not in sys.path:
         sys.path.append(path)
-from llamacpp_build import bench_tests, binaries, build, run_tool  # noqa: E402
+from llamacpp_build import NAME, bench_tests, binaries, build, run_tool  # noqa: E402
 
 QUESTION_IDS = tuple(range(121, 131))  # MT-Bench's coding questions, in Spec-Bench
 DRAFT = 3  # llama-lookup's draft length (its n-gram drafts; the setting)
@@ -288,7 +288,7 @@ def samdec_row(label: str, rounds: list[dict], prompt_tokens: int) -> dict:
 def llama_row(rounds: list[dict], tokens: int, depth: int) -> dict:
     lookups = [r["llama-lookup"] for r in rounds]
     return {
-        "system": "llama.cpp",
+        "system": NAME,
         "numerics": "GGUF integer (its own)",
         "plain": {
             "name": f"llama-bench tg{tokens} at depth {depth}",

@@ -28,6 +28,9 @@ if str(ROOT) not in sys.path:
 from samdec.runtime.cachefiles import cache_root, exclusive, write_record  # noqa: E402
 
 PACKAGE, VERSION = "llama-cpp-python", "0.3.36"
+# The name llama.cpp's rows carry in the artifacts (verify_cost's layout, anchor's system), which
+# the README renderers look for.
+NAME = "llama.cpp"
 TARGETS = ("llama-bench", "llama-lookup")
 CMAKE_FLAGS = (
     "-DCMAKE_BUILD_TYPE=Release",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from statistics import mean
 
+from llamacpp_build import NAME
 from readme_format import num, provenance, share, table, when_and_where, x
 
 NUMERICS = {
@@ -20,7 +21,7 @@ def spread(values: list[float]) -> str:
 
 
 def label(row: dict) -> str:
-    if row["system"] == "llama.cpp":
+    if row["system"] == NAME:
         return "llama.cpp (its own GGUF integer products)"
     return f"samdec, {NUMERICS.get(row['numerics'], row['numerics'])}"
 

@@ -3,6 +3,9 @@ verified in each weight layout, its arithmetic floor, and where a step's time go
 
 from __future__ import annotations
 
+# The row scripts/verify_cost.py --llamacpp adds (its layout): llama.cpp's own curve, not a
+# samdec layout's.
+from llamacpp_build import NAME as LLAMACPP
 from readme_format import provenance, table, x
 
 PARTS = {
@@ -17,10 +20,6 @@ def _float32(row: dict) -> bool:
     """A row computed in float32's numbers (the integer layout's weights are float32 too, but
     it multiplies in integers)."""
     return row["dtype"] == "float32" and row["layout"] != "integer"
-
-
-# The row scripts/verify_cost.py --llamacpp adds: llama.cpp's own curve, not a samdec layout's.
-LLAMACPP = "llama.cpp"
 
 
 def _label(row: dict) -> str:

@@ -309,7 +309,7 @@ def floors(model, curve: dict[int, float], peaks, threads: int) -> dict:
 # -----------------------------------------------------------------------------
 # llama.cpp's own curve (--llamacpp)
 
-LLAMACPP = "llama.cpp"
+LLAMACPP = llamacpp_build.NAME
 
 
 def pp_curve(text: str, sizes, threads: int, depth: int = CONTEXT) -> dict:

@@ -4,9 +4,7 @@ measures it all (scripts/live_overhead.py) reads the page and renders its artifa
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 
 import visuals as V
 from samdec.trace import RunSummary, StepEvent, Trace
-from tests.conftest import ROOT
+from tests.conftest import load_script
 from visuals.view import LIVE_PAGE
 
 SLOW_RENDER_S = 0.25  # what the fake slow page takes to draw
@@ -190,15 +188,6 @@ def test_the_live_speed_leaves_out_a_slow_pages_rendering(monkeypatch):
 
 
 # --------------------------------------------------------------------------- the script
-
-
-def load_script(name: str):
-    if str(ROOT / "scripts") not in sys.path:
-        sys.path.append(str(ROOT / "scripts"))
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def round_row(api_cpu: float, page_cpu: float, page_tokens: int = 40) -> dict:
