@@ -272,6 +272,17 @@ torch::Tensor codes_times_integer_codes(const RowCodes& x, int64_t M, int64_t K,
   return y;
 }
 
+void integer_columns(const RowCodes& x, int64_t M, int64_t K, const torch::Tensor& codes,
+                     const torch::Tensor& scales, int64_t bits, int64_t begin, int64_t end,
+                     float* y) {
+  check_codes(codes, scales, bits, K);
+  const uint8_t* cp = codes.data_ptr<uint8_t>();
+  const auto* sp = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
+  const int64_t N = codes.size(0) * COLUMN;
+  if (bits == 4) columns_times<4>(x, M, K, cp, sp, begin, end, y, N);
+  else columns_times<8>(x, M, K, cp, sp, begin, end, y, N);
+}
+
 bool integer_available() { return true; }
 
 torch::Tensor rows_times_integer_codes(const torch::Tensor& x, const torch::Tensor& codes,
@@ -368,6 +379,11 @@ torch::Tensor codes_times_integer_codes(const RowCodes&, int64_t, int64_t, const
 torch::Tensor integer_gated_mlp(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
                                 int64_t, const torch::Tensor&, const torch::Tensor&, int64_t,
                                 int64_t) {
+  TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
+}
+
+void integer_columns(const RowCodes&, int64_t, int64_t, const torch::Tensor&,
+                     const torch::Tensor&, int64_t, int64_t, int64_t, float*) {
   TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
 }
 

@@ -108,6 +108,13 @@ torch::Tensor codes_times_integer_codes(const RowCodes& x, int64_t M, int64_t K,
                                         const torch::Tensor& like, const torch::Tensor& codes,
                                         const torch::Tensor& scales, int64_t bits);
 
+// Columns [begin, end) (in units of COLUMN outputs) of x times codes packed by pack_integer,
+// into y (M rows, as wide as the codes' outputs), on the calling thread: what
+// codes_times_integer_codes computes for those columns.
+void integer_columns(const RowCodes& x, int64_t M, int64_t K, const torch::Tensor& codes,
+                     const torch::Tensor& scales, int64_t bits, int64_t begin, int64_t end,
+                     float* y);
+
 // Whether this build has the integer kernel (it needs AVX-512 VNNI).
 bool integer_available();
 
@@ -204,6 +211,16 @@ struct Layers {
   torch::Tensor rotate_and_store(const torch::Tensor& qkv, const torch::Tensor& cos,
                                  const torch::Tensor& sin, const torch::Tensor& room_keys,
                                  const torch::Tensor& room_values, int64_t length) const;
+  torch::Tensor query_room(const torch::Tensor& qkv, const torch::Tensor& cos,
+                           const torch::Tensor& sin, const torch::Tensor& room_keys,
+                           const torch::Tensor& room_values, int64_t length) const;
+  void rotate_and_store_heads(const torch::Tensor& qkv, const torch::Tensor& cos,
+                              const torch::Tensor& sin, const torch::Tensor& room_keys,
+                              const torch::Tensor& room_values, int64_t length,
+                              torch::Tensor& query, int64_t first, int64_t last) const;
+  torch::Tensor project(const Layer& layer, const torch::Tensor& x, const torch::Tensor& cos,
+                        const torch::Tensor& sin, const torch::Tensor& room_keys,
+                        const torch::Tensor& room_values, int64_t length) const;
   torch::Tensor attention(const Layer& layer, const torch::Tensor& x, const torch::Tensor& cos,
                           const torch::Tensor& sin, const std::optional<torch::Tensor>& mask,
                           bool causal, const torch::Tensor& room_keys,

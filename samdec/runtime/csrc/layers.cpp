@@ -24,6 +24,7 @@
 // decides).
 #include "kernels.h"
 
+#include <ATen/Parallel.h>
 #include <torch/extension.h>
 
 #include <algorithm>
@@ -117,6 +118,16 @@ void Layers::add(torch::Tensor input_norm, double input_eps, torch::Tensor post_
 torch::Tensor Layers::rotate_and_store(const torch::Tensor& qkv, const torch::Tensor& cos,
                                        const torch::Tensor& sin, const torch::Tensor& room_keys,
                                        const torch::Tensor& room_values, int64_t length) const {
+  auto query = query_room(qkv, cos, sin, room_keys, room_values, length);
+  rotate_and_store_heads(qkv, cos, sin, room_keys, room_values, length, query, 0,
+                         qkv.size(2) / head_dim);
+  return query;
+}
+
+// rotate_and_store's checks, and room for its queries.
+torch::Tensor Layers::query_room(const torch::Tensor& qkv, const torch::Tensor& cos,
+                                 const torch::Tensor& sin, const torch::Tensor& room_keys,
+                                 const torch::Tensor& room_values, int64_t length) const {
   const int64_t batch = qkv.size(0), tokens = qkv.size(1), width = qkv.size(2);
   const int64_t heads = sizes[0] / head_dim, kv_heads = sizes[1] / head_dim;
   TORCH_CHECK(qkv.dim() == 3 && qkv.stride(2) == 1 && sizes[1] == sizes[2] &&
@@ -131,7 +142,17 @@ torch::Tensor Layers::rotate_and_store(const torch::Tensor& qkv, const torch::Te
     TORCH_CHECK(t->stride(3) == 1 && t->size(0) == batch && t->size(1) == kv_heads &&
                     t->size(2) >= length + tokens,
                 "a cache room (batch, key heads, room, width)");
-  auto query = torch::empty({batch, heads, tokens, head_dim}, qkv.options());
+  return torch::empty({batch, heads, tokens, head_dim}, qkv.options());
+}
+
+// rotate_and_store for the stacked heads [first, last) of `qkv` (query heads, then key heads,
+// then value heads, each head_dim wide), into `query` and the cache's room.
+void Layers::rotate_and_store_heads(const torch::Tensor& qkv, const torch::Tensor& cos,
+                                    const torch::Tensor& sin, const torch::Tensor& room_keys,
+                                    const torch::Tensor& room_values, int64_t length,
+                                    torch::Tensor& query, int64_t first, int64_t last) const {
+  const int64_t batch = qkv.size(0), tokens = qkv.size(1);
+  const int64_t heads = sizes[0] / head_dim, kv_heads = sizes[1] / head_dim;
   const float* src = qkv.data_ptr<float>();
   float* q = query.data_ptr<float>();
   float* keys = room_keys.data_ptr<float>();
@@ -146,17 +167,45 @@ torch::Tensor Layers::rotate_and_store(const torch::Tensor& qkv, const torch::Te
       const int64_t cb = cos.size(0) == 1 ? 0 : b, sb = sin.size(0) == 1 ? 0 : b;
       const float* c = cos_table + cb * cos.stride(0) + t * cos.stride(2);
       const float* s = sin_table + sb * sin.stride(0) + t * sin.stride(2);
-      for (int64_t h = 0; h < heads; ++h)
-        rotate_row(row + h * head_dim, c, s, head_dim,
-                   q + ((b * heads + h) * tokens + t) * head_dim);
-      for (int64_t g = 0; g < kv_heads; ++g) {
-        const int64_t at = length + t;
-        rotate_row(row + sizes[0] + g * head_dim, c, s, head_dim,
-                   keys + b * ks[0] + g * ks[1] + at * ks[2]);
-        std::copy_n(row + sizes[0] + sizes[1] + g * head_dim, head_dim,
-                    values + b * vs[0] + g * vs[1] + at * vs[2]);
+      const int64_t at = length + t;
+      for (int64_t h = first; h < last; ++h) {
+        const float* in = row + h * head_dim;
+        if (h < heads) {
+          rotate_row(in, c, s, head_dim, q + ((b * heads + h) * tokens + t) * head_dim);
+        } else if (h < heads + kv_heads) {
+          const int64_t g = h - heads;
+          rotate_row(in, c, s, head_dim, keys + b * ks[0] + g * ks[1] + at * ks[2]);
+        } else {
+          const int64_t g = h - heads - kv_heads;
+          std::copy_n(in, head_dim, values + b * vs[0] + g * vs[1] + at * vs[2]);
+        }
       }
     }
+}
+
+// The qkv projection, rotated and stored: in the integer layout each thread computes whole
+// heads' columns and rotates and stores those heads itself, instead of one thread reading
+// every column back from the other's cache (on these VMs, sometimes across chiplets); else
+// the projection, then rotate_and_store. The same bits either way: the same columns, the same
+// rotation per element.
+torch::Tensor Layers::project(const Layer& layer, const torch::Tensor& x, const torch::Tensor& cos,
+                              const torch::Tensor& sin, const torch::Tensor& room_keys,
+                              const torch::Tensor& room_values, int64_t length) const {
+  const Linear& qkv = layer.qkv;
+  if (!qkv.integer_of(x.size(-1)) || head_dim % COLUMN != 0 || !x.is_contiguous() ||
+      x.dim() != 3)
+    return rotate_and_store(qkv(x), cos, sin, room_keys, room_values, length);
+  const int64_t K = x.size(-1), M = x.numel() / K, N = qkv.out;
+  RowCodes codes = codes_room(M * K);
+  quantise_into(x.data_ptr<float>(), M * K / BLOCK, codes, 0);
+  auto out = torch::empty({x.size(0), x.size(1), N}, x.options());
+  auto query = query_room(out, cos, sin, room_keys, room_values, length);
+  const int64_t per_head = head_dim / COLUMN;
+  at::parallel_for(0, N / head_dim, 1, [&](int64_t first, int64_t last) {
+    integer_columns(codes, M, K, qkv.codes, qkv.scales, qkv.bits, first * per_head,
+                    last * per_head, out.data_ptr<float>());
+    rotate_and_store_heads(out, cos, sin, room_keys, room_values, length, query, first, last);
+  });
   return query;
 }
 
@@ -168,9 +217,8 @@ torch::Tensor Layers::attention(const Layer& layer, const torch::Tensor& x,
                                 const torch::Tensor& room_keys, const torch::Tensor& room_values,
                                 int64_t length, std::vector<torch::Tensor>& seen) const {
   const auto input_shape = x.sizes().slice(0, x.dim() - 1);
-  const auto qkv = layer.qkv(x);
-  const auto query = rotate_and_store(qkv, cos, sin, room_keys, room_values, length);
-  const int64_t end = length + qkv.size(1);
+  const auto query = project(layer, x, cos, sin, room_keys, room_values, length);
+  const int64_t end = length + query.size(2);
   auto key = room_keys.narrow(-2, 0, end);
   auto all_values = room_values.narrow(-2, 0, end);
   seen.push_back(key);
