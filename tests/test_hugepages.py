@@ -4,6 +4,7 @@ model; off by SAMDEC_HUGE_PAGES=0; a layout's linears hold their weights there."
 from __future__ import annotations
 
 import gc
+import logging
 
 import pytest
 import torch
@@ -77,3 +78,18 @@ def test_a_streamed_linear_computes_the_same_bits_from_huge_pages(monkeypatch):
     assert not _in_arena(plain.codes)
     with torch.no_grad():
         assert torch.equal(placed(x), plain(x))
+
+
+def test_weights_left_on_small_pages_are_said_once(monkeypatch, caplog):
+    """A fallback is never silent: where the kernel gives a fresh arena no huge pages, one
+    warning says so and why, however many arenas follow."""
+    monkeypatch.setattr(hugepages, "_huge_bytes", lambda spans: 0)
+    monkeypatch.setattr(hugepages, "_said", [])
+    monkeypatch.setattr(hugepages, "_arenas", [])
+    with caplog.at_level(logging.WARNING, logger="samdec.runtime"):
+        hugepages.place(torch.ones(3 * MB, dtype=torch.uint8))
+        hugepages.place(torch.ones(hugepages.ARENA, dtype=torch.uint8))  # a second arena
+    said = [r.getMessage() for r in caplog.records if "4 KB pages" in r.getMessage()]
+    assert len(said) == 1, said
+    reason = hugepages.why_not() or "the kernel gave this mapping no huge pages"
+    assert reason in said[0]

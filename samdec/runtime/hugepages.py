@@ -1,8 +1,8 @@
 """The streamed and integer layouts' weights on 2 MB pages (Linux's transparent huge pages).
 
-Why: a step reads every weight once, ~100 MB for the bundled model, in 4 KB pages that is
-~24,000 pages a step, far more than the CPU's translation cache holds, so a plain step waits on
-page-table walks as well as on memory. On 2 MB pages the same bytes are ~50 pages.
+Why: a step reads every weight once, for the bundled model tens of thousands of 4 KB pages, far
+more than the CPU's translation caches hold, so a plain step waits on page-table walks as well as
+on memory; on 2 MB pages the same bytes are a few dozen pages.
 `scripts/kernel_ab.py --base-small-pages` compares the two in one process
 (benchmarks/huge_pages.json).
 
@@ -11,13 +11,14 @@ under 2 MB) cannot fill a huge page alone. So the weights are copied into ARENA-
 mappings asked for huge pages before their first touch (madvise MADV_HUGEPAGE), one after the
 other, and the layers keep views into them. Where the kernel gives no huge pages (THP off, an
 older kernel, no free 2 MB runs), the copies sit on 4 KB pages, as torch's own would: same
-bits, and `state()` and the doctor say which.
+bits; a warning says so once, and `state()` and the doctor say which.
 
 SAMDEC_HUGE_PAGES=0 leaves the weights where torch put them.
 """
 
 from __future__ import annotations
 
+import logging
 import mmap
 import os
 import re
@@ -34,6 +35,8 @@ OFF = "SAMDEC_HUGE_PAGES"  # set to 0: weights stay on torch's pages
 THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
 _lock = threading.Lock()
+LOG = logging.getLogger("samdec.runtime")
+_said: list[str] = []  # the warning, once a process
 
 
 class _Arena:
@@ -83,8 +86,14 @@ def place(t: torch.Tensor) -> torch.Tensor:
                 _arenas[-1].mapping = None  # full: its weights hold it from now on
             _arenas.append(_Arena(size))
             view = _arenas[-1].take(size)
+            fresh = True
+        else:
+            fresh = False
     placed = view.view(t.dtype).view(t.shape)
     placed.copy_(t)
+    if fresh and not _said and not _huge_bytes([(placed.data_ptr(), size)]):
+        _said.append(why_not() or "the kernel gave this mapping no huge pages")
+        LOG.warning("samdec: weights on 4 KB pages (%s); a plain step reads them slower", _said[0])
     return placed
 
 
