@@ -10,14 +10,9 @@ from tests.conftest import load_script
 vs = load_script("verify_scaling")
 
 
-def _window(ns, one_all, k_all, one_single, k_single):
-    return {
-        "round_trip_ns": ns,
-        "one_all": one_all,
-        "k_all": k_all,
-        "one_single": one_single,
-        "k_single": k_single,
-    }
+def _window(ns, *medians):
+    """A window: the round trip, then the script's MEASURES in their order."""
+    return {"round_trip_ns": ns, **dict(zip(vs.MEASURES, medians, strict=True))}
 
 
 def test_windows_are_grouped_by_the_cores_round_trip():
