@@ -19,13 +19,13 @@ bit says so. Run it alone on the machine.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.append(str(Path(__file__).resolve().parent))  # scripts/verify_cost.py
@@ -64,19 +64,9 @@ def module_local(text: str) -> str:
     return text
 
 
-@contextlib.contextmanager
 def small_pages(wanted: bool):
     """Weights loaded meanwhile stay on torch's 4 KB pages, where `wanted`."""
-    before = os.environ.get(hugepages.OFF)
-    if wanted:
-        os.environ[hugepages.OFF] = "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(hugepages.OFF, None)
-        else:
-            os.environ[hugepages.OFF] = before
+    return mock.patch.dict(os.environ, {hugepages.OFF: "0"} if wanted else {})
 
 
 def same_logits(steps: dict[str, Step], k: int) -> bool:
