@@ -155,17 +155,22 @@ def test_a_weight_searched_for_codes_in_row_slices_finds_what_it_finds_whole(mon
     assert coded.find_codes(weight) is None
 
 
-def test_a_deep_model_is_timed_on_copies_cut_to_a_few_layers(monkeypatch):
-    """A layout's trial holds TRIAL_DEPTHS layers, never the whole model, and the model
-    itself keeps every layer."""
+def deep_model():
+    """16 layers, heads 16 wide (the streamed layout's row attention takes them)."""
     import transformers
 
     config = transformers.LlamaConfig(
-        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=16,
+        vocab_size=64, hidden_size=64, intermediate_size=128, num_hidden_layers=16,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
     )  # fmt: skip
     torch.manual_seed(0)
-    model = transformers.LlamaForCausalLM(config).eval()
+    return transformers.LlamaForCausalLM(config).eval()
+
+
+def test_a_deep_model_is_timed_on_copies_cut_to_a_few_layers(monkeypatch):
+    """A layout is built once per candidate, on a copy of the deepest of TRIAL_DEPTHS layers,
+    never on the whole model, and the model itself keeps every layer."""
+    model = deep_model()
     depths = []
     apply = layout_choice.apply_layout
 
@@ -176,9 +181,42 @@ def test_a_deep_model_is_timed_on_copies_cut_to_a_few_layers(monkeypatch):
     monkeypatch.setattr(layout_choice, "apply_layout", counted)
     costs = layout_choice.layout_costs(model, ("stock", "packed"))
     assert set(costs) == {"stock", "packed"} and min(costs.values()) > 0
-    cut = [(n, d, d) for n in ("stock", "packed") for d in layout_choice.TRIAL_DEPTHS]
-    assert depths == cut
+    deepest = max(layout_choice.TRIAL_DEPTHS)
+    assert depths == [(n, deepest, deepest) for n in ("stock", "packed")]
     assert len(model.model.layers) == 16 and model.config.num_hidden_layers == 16
+
+
+@pytest.mark.skipif(not kernel_available(), reason="the streamed kernel cannot be built here")
+def test_a_shallower_trial_shares_the_deepest_ones_weights_and_runs_the_same_forward():
+    """The trial at 2 layers is a cut of the one at 12: no weight of the layout built
+    twice, and the forward the engine runs (lean-cpp), step for step the logits of a copy of
+    the model cut to 2 layers on its own."""
+    model = deep_model()
+    ids = torch.randint(0, 64, (1, layout_choice.CHOICE_CONTEXT + 8))
+    with torch.no_grad():
+        trials = layout_choice._prepared(model, "streamed", ids, (2, 12))
+        alone = layout_choice._prepared(model, "streamed", ids, (2,))[2]
+        for forward, _ in trials.values():
+            assert getattr(forward, "kind", None) == "lean-cpp"
+        shallow, deep = (forward.model for forward, _ in (trials[2], trials[12]))
+        assert len(shallow.model.layers) == 2 and shallow.config.num_hidden_layers == 2
+        assert deep.config.num_hidden_layers == 12
+        held = {id(t) for t in (*deep.parameters(), *deep.buffers())}
+        assert all(id(t) in held for t in (*shallow.parameters(), *shallow.buffers()))
+        step = ids[:, layout_choice.CHOICE_CONTEXT :][:, :4]
+        assert torch.equal(trials[2][0](step, trials[2][1]), alone[0](step, alone[1]))
+
+
+def test_negative_control_a_cut_before_the_layout_would_be_seen():
+    """Cut first, then laid out: the layers read another config than the model's, whose
+    attention the layout changed, and the lean forward fails its load-time check."""
+    if not kernel_available():
+        pytest.skip("the streamed kernel cannot be built here")
+    from samdec.runtime.forward import lean_forward
+
+    shorter = layout_choice.cut(sharing_copy(deep_model()), 2)
+    layout_choice.apply_layout(shorter, "streamed")
+    assert lean_forward(shorter) is None
 
 
 def test_costs_are_drawn_out_to_the_whole_depth_along_a_line():

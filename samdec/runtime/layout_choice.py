@@ -29,6 +29,7 @@ from .forward import lean_forward, model_forward
 from .kvcache import new_cache
 from .layouts import LAYOUT_REVISION, apply_layout, auto_candidates
 from .machine import cpu_info, omp_wait
+from .memory import release_freed_memory
 from .native import LOG
 
 CHOICE_CONTEXT, CHOICE_SIZES, CHOICE_ROUNDS = 300, (1, 2, 4, 8), 5
@@ -50,18 +51,6 @@ def _steps_ms(forward, cache, ids: torch.Tensor) -> float:
     return total
 
 
-def release_freed_memory() -> bool:
-    """Hand memory that was freed back to the system (glibc's malloc_trim; False where that
-    cannot be done). Loading frees a lot that glibc would otherwise keep: the float32 weights
-    a layout replaces, and the layouts `layout_costs` timed, each before the next is built."""
-    try:
-        import ctypes
-
-        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
-    except (OSError, AttributeError):  # not glibc
-        return False
-
-
 def sharing_copy(model: nn.Module) -> nn.Module:
     """A copy of `model`'s modules that shares all its tensors. A layout applied to it
     replaces its linears by new modules holding new tensors (layouts.py never writes into a
@@ -71,23 +60,58 @@ def sharing_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model, shared)
 
 
-def _prepared(model: nn.Module, name: str, ids: torch.Tensor, depth: int):
-    """(forward, cache) of a sharing copy of `model` cut to its first `depth` decoder layers,
-    in layout `name`, through the forward the engine runs, with CHOICE_CONTEXT tokens cached."""
-    copied = sharing_copy(model)
+def _shorten(copied: nn.Module, depth: int) -> nn.Module:
+    """`copied` (a `sharing_copy`, whose modules all read its own config) cut in place to its
+    first `depth` decoder layers."""
     if depth < len(copied.model.layers):
         copied.model.layers = nn.ModuleList(list(copied.model.layers)[:depth])
-        copied.config.num_hidden_layers = depth  # the copy's own config (deepcopy)
+        copied.config.num_hidden_layers = depth
         if getattr(copied.config, "layer_types", None) is not None:
             copied.config.layer_types = list(copied.config.layer_types)[:depth]
-    apply_layout(copied, name)
-    forward = model_forward(copied, lean_forward(copied))  # what the engine runs
-    cache = new_cache(copied)
-    # The context a few tokens a pass: the timed steps only need it cached, and one pass would
-    # hold logits for all of it over the whole vocabulary while the layout's weights are held.
-    for start in range(0, CHOICE_CONTEXT, PREFILL_ROWS):
-        forward(ids[:, start : min(start + PREFILL_ROWS, CHOICE_CONTEXT)], cache)
-    return forward, cache
+    return copied
+
+
+def cut(model: nn.Module, depth: int) -> nn.Module:
+    """`model` cut to its first `depth` decoder layers without copying a layer: a new outer
+    module, decoder and config; the layers, the output layer and the layout's weights shared.
+    The layers keep reading `model`'s config (set up as the layout left it), as nothing of
+    theirs depends on the depth."""
+
+    def own(module: nn.Module) -> nn.Module:  # a new module object holding `module`'s children
+        new = copy.copy(module)
+        new._modules = dict(module._modules)
+        return new
+
+    shorter, decoder = own(model), own(model.model)
+    decoder.layers = nn.ModuleList(list(model.model.layers)[:depth])
+    shorter.model = decoder
+    config = copy.copy(model.config)
+    config.num_hidden_layers = depth
+    if getattr(config, "layer_types", None) is not None:
+        config.layer_types = list(config.layer_types)[:depth]
+    shorter.config = decoder.config = config
+    return shorter
+
+
+def _prepared(model: nn.Module, name: str, ids: torch.Tensor, depths: tuple[int, ...]) -> dict:
+    """{depth: (forward, cache)} of `model` in layout `name` cut to each of `depths` decoder
+    layers, through the forward the engine runs, with CHOICE_CONTEXT tokens cached. One
+    `sharing_copy` takes the layout, at the deepest; the shallower `cut`s share its layers and
+    its output layer, so the layout's own weights are built once."""
+    deepest = _shorten(sharing_copy(model), max(depths))
+    apply_layout(deepest, name)
+    trials = {}
+    for depth in depths:
+        copied = deepest if depth == max(depths) else cut(deepest, depth)
+        forward = model_forward(copied, lean_forward(copied))  # what the engine runs
+        cache = new_cache(copied)
+        # The context a few tokens a pass: the timed steps only need it cached, and one pass
+        # would hold logits for all of it over the whole vocabulary while the layout's weights
+        # are held.
+        for start in range(0, CHOICE_CONTEXT, PREFILL_ROWS):
+            forward(ids[:, start : min(start + PREFILL_ROWS, CHOICE_CONTEXT)], cache)
+        trials[depth] = (forward, cache)
+    return trials
 
 
 def trial_depths(layers: int) -> tuple[int, ...]:
@@ -131,14 +155,14 @@ def layout_costs(model: nn.Module, candidates: tuple[str, ...]) -> dict[str, flo
     base: list[float] = []
     ratios: dict[str, float] = {}
     with torch.no_grad():
-        reference = {d: _prepared(model, first, ids, d) for d in depths}
+        reference = _prepared(model, first, ids, depths)
         if not others:
             progress.stage("timing layouts", 1, 1)
             alone = [timed(reference) for _ in range(CHOICE_ROUNDS + 1)]
             return {first: statistics.median(alone[1:])}  # the first round warms up
         for i, name in enumerate(others, 1):
             progress.stage("timing layouts", i, len(others))
-            trial = {d: _prepared(model, name, ids, d) for d in depths}
+            trial = _prepared(model, name, ids, depths)
             mine, theirs = [], []
             for round_ in range(CHOICE_ROUNDS + 1):  # the first round warms up
                 pair = (timed(reference), timed(trial))

@@ -42,6 +42,7 @@ from . import native
 from .attention import use_row_attention
 from .coded import native_linear, pack_codes, pack_integer, pack_weight
 from .hugepages import place
+from .memory import page_out
 
 # How a model's linear weights are stored, and so which kernel multiplies them: the registry
 # (the CLI's and the app's choices, the layout choice's candidates, cache keys all read it).
@@ -245,16 +246,24 @@ def fuse_projections(model: nn.Module, linear: type[nn.Module] | None = None) ->
     the fused matrices' class, PackedLinear by default."""
     fused = 0
     for module in list(model.modules()):
-        if _linears_of(getattr(module, "mlp", None), ("gate_proj", "up_proj", "down_proj")):
-            module.mlp = PackedMLP(module.mlp, linear)
+        mlp = getattr(module, "mlp", None)
+        if _linears_of(mlp, ("gate_proj", "up_proj", "down_proj")):
+            module.mlp = PackedMLP(mlp, linear)
+            page_out(_weights(mlp, ("gate_proj", "up_proj", "down_proj")))
             fused += 1
         attn = getattr(module, "self_attn", None)
         if _linears_of(attn, ("q_proj", "k_proj", "v_proj")):
+            replaced = _weights(attn, ("q_proj", "k_proj", "v_proj"))
             attn.q_proj = qkv = PackedQKV(attn, linear)
             attn.k_proj = StashedProjection(qkv, "k_proj")
             attn.v_proj = StashedProjection(qkv, "v_proj")
+            page_out(replaced)
             fused += 1
     return fused
+
+
+def _weights(module: nn.Module, names: tuple[str, ...]) -> list[torch.Tensor]:
+    return [getattr(module, name).weight for name in names]
 
 
 def swap_linears(model: nn.Module, kind: type[nn.Module] = TransposedLinear) -> int:
@@ -267,6 +276,7 @@ def swap_linears(model: nn.Module, kind: type[nn.Module] = TransposedLinear) -> 
     ]
     for parent, name, child in swaps:
         setattr(parent, name, kind(child))
+        page_out([child.weight])
     return len(swaps)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -20,8 +21,9 @@ from typing import Any
 from . import bundled, progress
 from .cachefiles import cache_root, exclusive
 from .forward import choose_forward
-from .layout_choice import choose_layout, release_freed_memory
+from .layout_choice import choose_layout
 from .layouts import apply_layout, grouped_attention_on_cpu
+from .memory import release_freed_memory
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -179,12 +181,21 @@ def _write_dequantised_cache(folder: Path, gguf: Path, target: Path) -> None:
         tokenizer.save_pretrained(tmp)
         # save_pretrained refuses GGUF-loaded models; save_model dedupes the tied embeddings.
         safetensors.torch.save_model(model, str(tmp / "model.safetensors"))
+        # On disk before it is renamed into place: a crash then never leaves a cache that
+        # exists but is empty, and the pages are clean, which the kernel can drop once a
+        # layout has read them (memory.page_out); dirty ones it would keep until written.
+        _flush(tmp / "model.safetensors")
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)  # atomic: a crash mid-write never leaves a half cache behind
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _flush(path: Path) -> None:
+    with open(path, "rb+") as written:
+        os.fsync(written.fileno())
 
 
 @contextmanager

@@ -18,7 +18,6 @@
 #include "kernels.h"
 
 #include <ATen/Parallel.h>
-#include <torch/extension.h>
 
 #include <immintrin.h>
 
@@ -243,30 +242,30 @@ AttendRows pick(int64_t pieces, int64_t rows, std::integer_sequence<int, P...>) 
 
 }  // namespace
 
-torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
-                     const torch::Tensor& value, const std::optional<torch::Tensor>& mask,
+at::Tensor attend(const at::Tensor& query, const at::Tensor& key,
+                     const at::Tensor& value, const std::optional<at::Tensor>& mask,
                      bool causal, double scale, RowCodes* codes) {
   TORCH_CHECK(query.dim() == 4 && key.dim() == 4 && value.dim() == 4, "4-d query, key, value");
   const int64_t B = query.size(0), H = query.size(1), Q = query.size(2), D = query.size(3);
   const int64_t KVH = key.size(1), KV = key.size(2);
   for (const auto* t : {&query, &key, &value})
-    TORCH_CHECK(t->scalar_type() == torch::kFloat32 && t->stride(3) == 1 && t->device().is_cpu(),
+    TORCH_CHECK(t->scalar_type() == at::kFloat && t->stride(3) == 1 && t->device().is_cpu(),
                 "float32 CPU tensors with a contiguous last axis");
   TORCH_CHECK(D % LANES == 0 && D <= MAX_HEAD_WIDTH, "a head width that is a multiple of ", LANES,
               ", <= ", MAX_HEAD_WIDTH);
   TORCH_CHECK(key.sizes() == value.sizes() && key.size(0) == B && key.size(3) == D &&
                   H % KVH == 0,
               "keys and values of one shape, grouped heads");
-  std::optional<torch::Tensor> m = mask;
+  std::optional<at::Tensor> m = mask;
   if (m) {
     TORCH_CHECK(m->dim() == 4 && (m->size(0) == 1 || m->size(0) == B) &&
                     (m->size(1) == 1 || m->size(1) == H) && m->size(2) == Q && m->size(3) == KV,
                 "a mask of (1 or batch, 1 or heads, queries, keys)");
-    TORCH_CHECK(m->scalar_type() == torch::kBool || m->scalar_type() == torch::kFloat32,
+    TORCH_CHECK(m->scalar_type() == at::kBool || m->scalar_type() == at::kFloat,
                 "a boolean or float32 mask");
   }
   TORCH_CHECK(!codes || D % BLOCK == 0, "codes of heads a multiple of ", BLOCK, " wide");
-  auto out = torch::empty({B, Q, H, D}, query.options());
+  auto out = at::empty({B, Q, H, D}, query.options());
   const float* qp = query.data_ptr<float>();
   const float* kp = key.data_ptr<float>();
   const float* vp = value.data_ptr<float>();
@@ -297,7 +296,7 @@ torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& key,
           const int64_t mb = m->size(0) == 1 ? 0 : b, mh = m->size(1) == 1 ? 0 : h;
           const int64_t offset = mb * m->stride(0) + mh * m->stride(1) + i * m->stride(2);
           mrow.stride = m->stride(3);
-          if (m->scalar_type() == torch::kBool) mrow.allow = m->data_ptr<bool>() + offset;
+          if (m->scalar_type() == at::kBool) mrow.allow = m->data_ptr<bool>() + offset;
           else mrow.add = m->data_ptr<float>() + offset;
         }
         rows[r] = {qp + b * query.stride(0) + h * query.stride(1) + i * query.stride(2),

@@ -7,7 +7,7 @@
 // can be loaded in one process (scripts/kernel_ab.py times one against the other).
 #include "kernels.h"
 
-#include <torch/extension.h>
+#include <torch/csrc/utils/pybind.h>  // pybind11 and its casters of at::Tensor
 
 namespace py = pybind11;
 
@@ -37,7 +37,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 
   // layers.cpp
   py::class_<Linear>(m, "Linear", py::module_local())
-      .def(py::init<std::vector<torch::Tensor>, int64_t, int64_t, bool>(), py::arg("weights"),
+      .def(py::init<std::vector<at::Tensor>, int64_t, int64_t, bool>(), py::arg("weights"),
            py::arg("bits"), py::arg("out"), py::arg("integer") = false)
       .def("__call__", &Linear::operator(), py::call_guard<py::gil_scoped_release>());
   py::class_<Layers>(m, "Layers", py::module_local())
@@ -54,8 +54,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // attention.cpp
   m.def(
       "attend",
-      [](const torch::Tensor& query, const torch::Tensor& key, const torch::Tensor& value,
-         const std::optional<torch::Tensor>& mask, bool causal, double scale) {
+      [](const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
+         const std::optional<at::Tensor>& mask, bool causal, double scale) {
         return attend(query, key, value, mask, causal, scale);
       },
       py::call_guard<py::gil_scoped_release>());

@@ -31,7 +31,7 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/ThreadLocalState.h>
-#include <torch/extension.h>
+#include <ATen/ops/silu.h>
 
 #include <immintrin.h>
 
@@ -229,16 +229,16 @@ void times(const RowCodes& x, int64_t M, int64_t K, const uint8_t* codes,
 }
 
 void times_bits(int64_t bits, const RowCodes& x, int64_t M, int64_t K,
-                const torch::Tensor& codes, const torch::Tensor& scales, float* y) {
+                const at::Tensor& codes, const at::Tensor& scales, float* y) {
   const uint8_t* cp = codes.data_ptr<uint8_t>();
   const auto* sp = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
   if (bits == 4) times<4>(x, M, K, cp, sp, codes.size(0), y);
   else times<8>(x, M, K, cp, sp, codes.size(0), y);
 }
 
-void check_codes(const torch::Tensor& codes, const torch::Tensor& scales, int64_t bits,
+void check_codes(const at::Tensor& codes, const at::Tensor& scales, int64_t bits,
                  int64_t K) {
-  TORCH_CHECK(codes.scalar_type() == torch::kUInt8 && scales.scalar_type() == torch::kHalf);
+  TORCH_CHECK(codes.scalar_type() == at::kByte && scales.scalar_type() == at::kHalf);
   TORCH_CHECK(bits == 8 || bits == 4, "codes are 8 or 4 bits");
   const int64_t columns = codes.size(0);
   TORCH_CHECK(K % BLOCK == 0 && codes.numel() == columns * COLUMN * K * bits / 8 &&
@@ -261,19 +261,19 @@ void quantise_into(const float* x, int64_t blocks, RowCodes& into, int64_t at) {
                   into.step_times_sum.get() + at / BLOCK);
 }
 
-torch::Tensor codes_times_integer_codes(const RowCodes& x, int64_t M, int64_t K,
-                                        const torch::Tensor& like, const torch::Tensor& codes,
-                                        const torch::Tensor& scales, int64_t bits) {
+at::Tensor codes_times_integer_codes(const RowCodes& x, int64_t M, int64_t K,
+                                        const at::Tensor& like, const at::Tensor& codes,
+                                        const at::Tensor& scales, int64_t bits) {
   check_codes(codes, scales, bits, K);
   auto shape = like.sizes().vec();
   shape.back() = codes.size(0) * COLUMN;
-  auto y = torch::empty(shape, like.options());
+  auto y = at::empty(shape, like.options());
   times_bits(bits, x, M, K, codes, scales, y.data_ptr<float>());
   return y;
 }
 
-void integer_columns(const RowCodes& x, int64_t M, int64_t K, const torch::Tensor& codes,
-                     const torch::Tensor& scales, int64_t bits, int64_t begin, int64_t end,
+void integer_columns(const RowCodes& x, int64_t M, int64_t K, const at::Tensor& codes,
+                     const at::Tensor& scales, int64_t bits, int64_t begin, int64_t end,
                      float* y) {
   check_codes(codes, scales, bits, K);
   const uint8_t* cp = codes.data_ptr<uint8_t>();
@@ -285,9 +285,9 @@ void integer_columns(const RowCodes& x, int64_t M, int64_t K, const torch::Tenso
 
 bool integer_available() { return true; }
 
-torch::Tensor rows_times_integer_codes(const torch::Tensor& x, const torch::Tensor& codes,
-                                       const torch::Tensor& scales, int64_t bits) {
-  TORCH_CHECK(x.is_contiguous() && x.scalar_type() == torch::kFloat32, "contiguous float32 rows");
+at::Tensor rows_times_integer_codes(const at::Tensor& x, const at::Tensor& codes,
+                                       const at::Tensor& scales, int64_t bits) {
+  TORCH_CHECK(x.is_contiguous() && x.scalar_type() == at::kFloat, "contiguous float32 rows");
   const int64_t K = x.size(-1), M = K ? x.numel() / K : 0;
   check_codes(codes, scales, bits, K);
   return codes_times_integer_codes(quantise(x.data_ptr<float>(), M, K), M, K, x, codes, scales,
@@ -302,7 +302,7 @@ namespace {
 template <int BITS>
 void gated_blocks(const RowCodes& x, int64_t M, int64_t K, const uint8_t* codes,
                   const uint16_t* scales, int64_t hidden, int64_t begin, int64_t end,
-                  torch::Tensor& gate, torch::Tensor& up, RowCodes& into) {
+                  at::Tensor& gate, at::Tensor& up, RowCodes& into) {
   const int64_t half = hidden / COLUMN, per_block = BLOCK / COLUMN;
   float* g = gate.data_ptr<float>();
   float* u = up.data_ptr<float>();
@@ -327,18 +327,18 @@ void gated_blocks(const RowCodes& x, int64_t M, int64_t K, const uint8_t* codes,
 
 }  // namespace
 
-torch::Tensor integer_gated_mlp(const torch::Tensor& x, const torch::Tensor& gate_up_codes,
-                                const torch::Tensor& gate_up_scales, int64_t gate_up_bits,
-                                const torch::Tensor& down_codes, const torch::Tensor& down_scales,
+at::Tensor integer_gated_mlp(const at::Tensor& x, const at::Tensor& gate_up_codes,
+                                const at::Tensor& gate_up_scales, int64_t gate_up_bits,
+                                const at::Tensor& down_codes, const at::Tensor& down_scales,
                                 int64_t down_bits, int64_t hidden) {
-  TORCH_CHECK(x.is_contiguous() && x.scalar_type() == torch::kFloat32, "contiguous float32 rows");
+  TORCH_CHECK(x.is_contiguous() && x.scalar_type() == at::kFloat, "contiguous float32 rows");
   const int64_t K = x.size(-1), M = K ? x.numel() / K : 0;
   check_codes(gate_up_codes, gate_up_scales, gate_up_bits, K);
   check_codes(down_codes, down_scales, down_bits, hidden);
   TORCH_CHECK(hidden % BLOCK == 0 && gate_up_codes.size(0) * COLUMN == 2 * hidden,
               "gate and up stacked, each a multiple of ", BLOCK, " wide");
   const RowCodes rows = quantise(x.data_ptr<float>(), M, K);
-  auto gate = torch::empty({M, hidden}, x.options()), up = torch::empty({M, hidden}, x.options());
+  auto gate = at::empty({M, hidden}, x.options()), up = at::empty({M, hidden}, x.options());
   RowCodes products = codes_room(M * hidden);
   const uint8_t* cp = gate_up_codes.data_ptr<uint8_t>();
   const auto* sp = reinterpret_cast<const uint16_t*>(gate_up_scales.data_ptr<at::Half>());
@@ -358,8 +358,8 @@ torch::Tensor integer_gated_mlp(const torch::Tensor& x, const torch::Tensor& gat
 
 bool integer_available() { return false; }
 
-torch::Tensor rows_times_integer_codes(const torch::Tensor&, const torch::Tensor&,
-                                       const torch::Tensor&, int64_t) {
+at::Tensor rows_times_integer_codes(const at::Tensor&, const at::Tensor&,
+                                       const at::Tensor&, int64_t) {
   TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
 }
 
@@ -371,19 +371,19 @@ void quantise_into(const float*, int64_t, RowCodes&, int64_t) {
   TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
 }
 
-torch::Tensor codes_times_integer_codes(const RowCodes&, int64_t, int64_t, const torch::Tensor&,
-                                        const torch::Tensor&, const torch::Tensor&, int64_t) {
+at::Tensor codes_times_integer_codes(const RowCodes&, int64_t, int64_t, const at::Tensor&,
+                                        const at::Tensor&, const at::Tensor&, int64_t) {
   TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
 }
 
-torch::Tensor integer_gated_mlp(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
-                                int64_t, const torch::Tensor&, const torch::Tensor&, int64_t,
+at::Tensor integer_gated_mlp(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                int64_t, const at::Tensor&, const at::Tensor&, int64_t,
                                 int64_t) {
   TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
 }
 
-void integer_columns(const RowCodes&, int64_t, int64_t, const torch::Tensor&,
-                     const torch::Tensor&, int64_t, int64_t, int64_t, float*) {
+void integer_columns(const RowCodes&, int64_t, int64_t, const at::Tensor&,
+                     const at::Tensor&, int64_t, int64_t, int64_t, float*) {
   TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
 }
 

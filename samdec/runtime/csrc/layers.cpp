@@ -25,7 +25,11 @@
 #include "kernels.h"
 
 #include <ATen/Parallel.h>
-#include <torch/extension.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/constant_pad_nd.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/scaled_dot_product_attention.h>
+#include <ATen/ops/silu.h>
 
 #include <algorithm>
 #include <cmath>
@@ -34,7 +38,7 @@
 
 namespace samdec {
 
-Linear::Linear(const std::vector<torch::Tensor>& weights, int64_t bits, int64_t out,
+Linear::Linear(const std::vector<at::Tensor>& weights, int64_t bits, int64_t out,
                bool integer)
     : bits(bits), out(out), integer(integer) {
   TORCH_CHECK(weights.size() == (bits ? 2u : 1u), "codes and scales, or one packed weight");
@@ -53,7 +57,7 @@ Linear::Linear(const std::vector<torch::Tensor>& weights, int64_t bits, int64_t 
   columns = w.size(1) * w.size(3) * (bits == 4 ? 2 : 1);
 }
 
-torch::Tensor Linear::operator()(const torch::Tensor& x) const {
+at::Tensor Linear::operator()(const at::Tensor& x) const {
   TORCH_CHECK(x.dim() >= 1 && x.size(-1) <= columns, "more input columns than the weights have");
   auto rows = x.size(-1) < columns ? at::constant_pad_nd(x, {0, columns - x.size(-1)}) : x;
   rows = rows.contiguous();  // no torch call when it already is
@@ -71,18 +75,18 @@ namespace {
 // the width (as torch's mean divides its sum), plus epsilon in float, 1 / sqrt of that (torch's
 // rsqrt), the state times it, the weight times that. One torch call a norm instead of ~12:
 // against pow and mean by torch, the same at a few tokens a step and faster at more.
-torch::Tensor rms_norm(const torch::Tensor& weight, double eps, const torch::Tensor& hidden) {
+at::Tensor rms_norm(const at::Tensor& weight, double eps, const at::Tensor& hidden) {
   TORCH_CHECK(hidden.is_contiguous() && weight.is_contiguous() && weight.dim() == 1 &&
-                  weight.scalar_type() == torch::kFloat32 &&
-                  hidden.scalar_type() == torch::kFloat32,
+                  weight.scalar_type() == at::kFloat &&
+                  hidden.scalar_type() == at::kFloat,
               "contiguous float32 states and norm weights");
   const int64_t width = hidden.size(-1), rows = hidden.numel() / width;
   const float* h = hidden.data_ptr<float>();
-  auto squares = torch::empty_like(hidden);
+  auto squares = at::empty_like(hidden);
   float* sq = squares.data_ptr<float>();
   for (int64_t i = 0; i < rows * width; ++i) sq[i] = h[i] * h[i];
   const auto sums = squares.sum({-1}, true).contiguous();
-  auto out = torch::empty_like(hidden);
+  auto out = at::empty_like(hidden);
   const float* w = weight.data_ptr<float>();
   const float* total = sums.data_ptr<float>();
   float* o = out.data_ptr<float>();
@@ -106,7 +110,7 @@ inline void rotate_row(const float* x, const float* cos, const float* sin, int64
 
 }  // namespace
 
-void Layers::add(torch::Tensor input_norm, double input_eps, torch::Tensor post_norm,
+void Layers::add(at::Tensor input_norm, double input_eps, at::Tensor post_norm,
                  double post_eps, Linear qkv, Linear o, Linear gate_up, Linear down) {
   layers.push_back({input_norm, post_norm, input_eps, post_eps, qkv, o, gate_up, down});
 }
@@ -115,9 +119,9 @@ void Layers::add(torch::Tensor input_norm, double input_eps, torch::Tensor post_
 // as they are written into the cache's room at `length`: forward.LeanForward._attention's
 // rotations and GrowingLayer.update's writes in one pass over `qkv` (batch, tokens, q | k |
 // v), where torch's ops took ~20 calls a layer. cos and sin: (1 or batch, 1, tokens, width).
-torch::Tensor Layers::rotate_and_store(const torch::Tensor& qkv, const torch::Tensor& cos,
-                                       const torch::Tensor& sin, const torch::Tensor& room_keys,
-                                       const torch::Tensor& room_values, int64_t length) const {
+at::Tensor Layers::rotate_and_store(const at::Tensor& qkv, const at::Tensor& cos,
+                                       const at::Tensor& sin, const at::Tensor& room_keys,
+                                       const at::Tensor& room_values, int64_t length) const {
   auto query = query_room(qkv, cos, sin, room_keys, room_values, length);
   rotate_and_store_heads(qkv, cos, sin, room_keys, room_values, length, query, 0,
                          qkv.size(2) / head_dim);
@@ -125,32 +129,32 @@ torch::Tensor Layers::rotate_and_store(const torch::Tensor& qkv, const torch::Te
 }
 
 // rotate_and_store's checks, and room for its queries.
-torch::Tensor Layers::query_room(const torch::Tensor& qkv, const torch::Tensor& cos,
-                                 const torch::Tensor& sin, const torch::Tensor& room_keys,
-                                 const torch::Tensor& room_values, int64_t length) const {
+at::Tensor Layers::query_room(const at::Tensor& qkv, const at::Tensor& cos,
+                                 const at::Tensor& sin, const at::Tensor& room_keys,
+                                 const at::Tensor& room_values, int64_t length) const {
   const int64_t batch = qkv.size(0), tokens = qkv.size(1), width = qkv.size(2);
   const int64_t heads = sizes[0] / head_dim, kv_heads = sizes[1] / head_dim;
   TORCH_CHECK(qkv.dim() == 3 && qkv.stride(2) == 1 && sizes[1] == sizes[2] &&
                   width == sizes[0] + sizes[1] + sizes[2] &&
-                  qkv.scalar_type() == torch::kFloat32,
+                  qkv.scalar_type() == at::kFloat,
               "stacked float32 q, k and v");
   for (const auto* t : {&cos, &sin})
     TORCH_CHECK(t->dim() == 4 && t->stride(3) == 1 && t->size(2) == tokens &&
-                    t->size(3) == head_dim && t->scalar_type() == torch::kFloat32,
+                    t->size(3) == head_dim && t->scalar_type() == at::kFloat,
                 "rotary tables (1 or batch, 1, tokens, width)");
   for (const auto* t : {&room_keys, &room_values})
     TORCH_CHECK(t->stride(3) == 1 && t->size(0) == batch && t->size(1) == kv_heads &&
                     t->size(2) >= length + tokens,
                 "a cache room (batch, key heads, room, width)");
-  return torch::empty({batch, heads, tokens, head_dim}, qkv.options());
+  return at::empty({batch, heads, tokens, head_dim}, qkv.options());
 }
 
 // rotate_and_store for the stacked heads [first, last) of `qkv` (query heads, then key heads,
 // then value heads, each head_dim wide), into `query` and the cache's room.
-void Layers::rotate_and_store_heads(const torch::Tensor& qkv, const torch::Tensor& cos,
-                                    const torch::Tensor& sin, const torch::Tensor& room_keys,
-                                    const torch::Tensor& room_values, int64_t length,
-                                    torch::Tensor& query, int64_t first, int64_t last) const {
+void Layers::rotate_and_store_heads(const at::Tensor& qkv, const at::Tensor& cos,
+                                    const at::Tensor& sin, const at::Tensor& room_keys,
+                                    const at::Tensor& room_values, int64_t length,
+                                    at::Tensor& query, int64_t first, int64_t last) const {
   const int64_t batch = qkv.size(0), tokens = qkv.size(1);
   const int64_t heads = sizes[0] / head_dim, kv_heads = sizes[1] / head_dim;
   const float* src = qkv.data_ptr<float>();
@@ -188,9 +192,9 @@ void Layers::rotate_and_store_heads(const torch::Tensor& qkv, const torch::Tenso
 // every column back from the other's cache (on these VMs, sometimes across chiplets); else
 // the projection, then rotate_and_store. The same bits either way: the same columns, the same
 // rotation per element.
-torch::Tensor Layers::project(const Layer& layer, const torch::Tensor& x, const torch::Tensor& cos,
-                              const torch::Tensor& sin, const torch::Tensor& room_keys,
-                              const torch::Tensor& room_values, int64_t length) const {
+at::Tensor Layers::project(const Layer& layer, const at::Tensor& x, const at::Tensor& cos,
+                              const at::Tensor& sin, const at::Tensor& room_keys,
+                              const at::Tensor& room_values, int64_t length) const {
   const Linear& qkv = layer.qkv;
   if (!qkv.integer_of(x.size(-1)) || head_dim % COLUMN != 0 || !x.is_contiguous() ||
       x.dim() != 3)
@@ -198,7 +202,7 @@ torch::Tensor Layers::project(const Layer& layer, const torch::Tensor& x, const 
   const int64_t K = x.size(-1), M = x.numel() / K, N = qkv.out;
   RowCodes codes = codes_room(M * K);
   quantise_into(x.data_ptr<float>(), M * K / BLOCK, codes, 0);
-  auto out = torch::empty({x.size(0), x.size(1), N}, x.options());
+  auto out = at::empty({x.size(0), x.size(1), N}, x.options());
   auto query = query_room(out, cos, sin, room_keys, room_values, length);
   const int64_t per_head = head_dim / COLUMN;
   at::parallel_for(0, N / head_dim, 1, [&](int64_t first, int64_t last) {
@@ -211,11 +215,11 @@ torch::Tensor Layers::project(const Layer& layer, const torch::Tensor& x, const 
 
 // forward.LeanForward._attention: keys and values written at `length` of each layer's room
 // (GrowingLayer's buffers), attention over the first length + tokens.
-torch::Tensor Layers::attention(const Layer& layer, const torch::Tensor& x,
-                                const torch::Tensor& cos, const torch::Tensor& sin,
-                                const std::optional<torch::Tensor>& mask, bool causal,
-                                const torch::Tensor& room_keys, const torch::Tensor& room_values,
-                                int64_t length, std::vector<torch::Tensor>& seen) const {
+at::Tensor Layers::attention(const Layer& layer, const at::Tensor& x,
+                                const at::Tensor& cos, const at::Tensor& sin,
+                                const std::optional<at::Tensor>& mask, bool causal,
+                                const at::Tensor& room_keys, const at::Tensor& room_values,
+                                int64_t length, std::vector<at::Tensor>& seen) const {
   const auto input_shape = x.sizes().slice(0, x.dim() - 1);
   const auto query = project(layer, x, cos, sin, room_keys, room_values, length);
   const int64_t end = length + query.size(2);
@@ -248,7 +252,7 @@ torch::Tensor Layers::attention(const Layer& layer, const torch::Tensor& x,
 }
 
 // PackedMLP.forward with SiLU; in the integer layout integer.cpp's gated MLP, the same bits.
-torch::Tensor Layers::mlp(const Layer& layer, const torch::Tensor& x) const {
+at::Tensor Layers::mlp(const Layer& layer, const at::Tensor& x) const {
   const Linear &gu = layer.gate_up, &down = layer.down;
   if (gu.integer_of(x.size(-1)) && gu.out == 2 * mlp_width && down.integer_of(mlp_width) &&
       x.is_contiguous())
@@ -259,13 +263,13 @@ torch::Tensor Layers::mlp(const Layer& layer, const torch::Tensor& x) const {
 }
 
 // Layer by layer: the residual stream plus attention, then plus the MLP, each after its norm.
-std::tuple<torch::Tensor, std::vector<torch::Tensor>> Layers::run(
-    torch::Tensor hidden, const torch::Tensor& cos, const torch::Tensor& sin,
-    const std::optional<torch::Tensor>& mask, bool causal,
-    const std::vector<torch::Tensor>& room_keys, const std::vector<torch::Tensor>& room_values,
+std::tuple<at::Tensor, std::vector<at::Tensor>> Layers::run(
+    at::Tensor hidden, const at::Tensor& cos, const at::Tensor& sin,
+    const std::optional<at::Tensor>& mask, bool causal,
+    const std::vector<at::Tensor>& room_keys, const std::vector<at::Tensor>& room_values,
     int64_t length) const {
   TORCH_CHECK(room_keys.size() == layers.size() && room_values.size() == layers.size());
-  std::vector<torch::Tensor> seen;
+  std::vector<at::Tensor> seen;
   seen.reserve(2 * layers.size());
   for (size_t i = 0; i < layers.size(); ++i) {
     const Layer& layer = layers[i];

@@ -21,7 +21,6 @@
 #include "kernels.h"
 
 #include <ATen/Parallel.h>
-#include <torch/extension.h>
 
 #ifndef __AVX512F__
 #error "the streamed kernel needs AVX-512"
@@ -203,12 +202,12 @@ void column(const float* x, int64_t M, int64_t K, const Source& w, float* y, int
 // second OpenMP pool would spin against torch's). A long prompt's rows go ROW_BLOCK at a time
 // (kernels.h says why).
 template <class Source>
-torch::Tensor times(const torch::Tensor& x, int64_t columns, const Source& w) {
+at::Tensor times(const at::Tensor& x, int64_t columns, const Source& w) {
   const int64_t K = x.size(-1), M = K ? x.numel() / K : 0, N = columns * COLUMN;
-  TORCH_CHECK(x.is_contiguous() && x.scalar_type() == torch::kFloat32 && w.K == K);
+  TORCH_CHECK(x.is_contiguous() && x.scalar_type() == at::kFloat && w.K == K);
   auto shape = x.sizes().vec();  // (..., K) -> (..., N): no reshapes, each a torch call
   shape.back() = N;
-  auto y = torch::empty(shape, x.options());
+  auto y = at::empty(shape, x.options());
   const float* xp = x.data_ptr<float>();
   float* yp = y.data_ptr<float>();
   for (int64_t m0 = 0; m0 < M; m0 += ROW_BLOCK) {
@@ -224,20 +223,20 @@ torch::Tensor times(const torch::Tensor& x, int64_t columns, const Source& w) {
 
 }  // namespace
 
-torch::Tensor pack(const torch::Tensor& weight) {
+at::Tensor pack(const at::Tensor& weight) {
   const int64_t N = weight.size(0), K = weight.size(1);
   TORCH_CHECK(N % COLUMN == 0 && K % LANES == 0, "pad the weight first");
   return weight.reshape({N / COLUMN, COLUMN, K / LANES, LANES}).permute({0, 2, 1, 3}).contiguous();
 }
 
-torch::Tensor rows_times_weight(const torch::Tensor& x, const torch::Tensor& packed) {
-  TORCH_CHECK(packed.scalar_type() == torch::kFloat32);
+at::Tensor rows_times_weight(const at::Tensor& x, const at::Tensor& packed) {
+  TORCH_CHECK(packed.scalar_type() == at::kFloat);
   return times(x, packed.size(0), Floats{packed.data_ptr<float>(), packed.size(1) * LANES});
 }
 
-torch::Tensor rows_times_codes(const torch::Tensor& x, const torch::Tensor& codes,
-                               const torch::Tensor& scales, int64_t bits) {
-  TORCH_CHECK(codes.scalar_type() == torch::kUInt8 && scales.scalar_type() == torch::kFloat32);
+at::Tensor rows_times_codes(const at::Tensor& x, const at::Tensor& codes,
+                               const at::Tensor& scales, int64_t bits) {
+  TORCH_CHECK(codes.scalar_type() == at::kByte && scales.scalar_type() == at::kFloat);
   TORCH_CHECK(bits == 8 || bits == 4, "codes are 8 or 4 bits");
   const int64_t K = codes.size(1) * LANES * (8 / bits);
   TORCH_CHECK(K % BLOCK == 0 && scales.numel() == codes.size(0) * (K / BLOCK) * 2 * COLUMN);
