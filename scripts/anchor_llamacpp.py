@@ -43,7 +43,15 @@ ROOT = HERE.parent
 for path in (str(ROOT), str(HERE)):
     if path not in sys.path:
         sys.path.append(path)
-from llamacpp_build import NAME, bench_tests, binaries, build, run_tool  # noqa: E402
+from llamacpp_build import (  # noqa: E402
+    NAME,
+    bench_tests,
+    binaries,
+    build,
+    run_tool,
+    tool_flags,
+    tool_note,
+)
 
 QUESTION_IDS = tuple(range(121, 131))  # MT-Bench's coding questions, in Spec-Bench
 DRAFT = 3  # llama-lookup's draft length (its n-gram drafts; the issue's setting)
@@ -144,7 +152,7 @@ def llama_bench(gguf: Path, tokens: int, depth: int, threads: int) -> dict:
     """`llama-bench`'s plain decoding: `tokens` tokens generated at `depth` tokens of context
     (its default repetitions), no prompt test."""
     flags = f"-p 0 -n {tokens} -d {depth} -t {threads} -o json".split()
-    command = [str(binaries()["llama-bench"]), "-m", str(gguf), *flags]
+    command = [str(binaries()["llama-bench"]), "-m", str(gguf), *flags, *tool_flags("llama-bench")]
     return {"command": command[1:], **parse_llama_bench(run_tool(command))}
 
 
@@ -155,7 +163,7 @@ def lookup_command(gguf: Path, prompt_file: Path, tokens: int, threads: int, ctx
     draft = f"--spec-draft-n-max {DRAFT}"  # this version's name for --draft, now refused
     flags = f"--no-escape -n {tokens - 1} {draft} --temp 0 -t {threads} -tb {threads}"
     command = [str(binaries()["llama-lookup"]), "-m", str(gguf), "-f", str(prompt_file)]
-    return [*command, *flags.split(), "-c", str(ctx)]
+    return [*command, *flags.split(), "-c", str(ctx), *tool_flags("llama-lookup")]
 
 
 def llama_lookup(gguf: Path, prompts: list[dict], tokens: int, threads: int, work: Path) -> dict:
@@ -290,6 +298,7 @@ def llama_row(rounds: list[dict], tokens: int, depth: int) -> dict:
     return {
         "system": NAME,
         "numerics": "GGUF integer (its own)",
+        **({"note": note} if (note := tool_note()) else {}),
         "plain": {
             "name": f"llama-bench tg{tokens} at depth {depth}",
             "decode_tokens_per_s": [r["llama-bench"]["avg_ts"] for r in rounds],

@@ -42,6 +42,28 @@ CMAKE_FLAGS = (
     "-DLLAMA_BUILD_APP=OFF",
 )
 JOBS = 2
+# On a CPU with Intel's AMX, llama.cpp repacks the weights for its tiles by default, and on such a
+# CPU here that path died in its first step of more than one token (SIGSEGV in
+# ggml_backend_amx_mul_mat). There the tools run on the weights as the file stores them, as a
+# user would have to; the artifacts' commands carry the flag and their rows say why.
+NO_REPACK = {"llama-bench": ["--repack", "0"], "llama-lookup": ["--no-repack"]}
+NO_REPACK_WHY = "weights not repacked: llama.cpp's AMX path crashes on this CPU"
+
+
+def amx() -> bool:
+    from samdec.runtime.native import cpu_flags
+
+    return "amx_int8" in cpu_flags().split()
+
+
+def tool_flags(tool: str) -> list[str]:
+    """What `tool` is given on this CPU besides a measurement's own flags."""
+    return list(NO_REPACK[tool]) if amx() else []
+
+
+def tool_note() -> str:
+    """Why the tools run otherwise than by default on this CPU ("" where they do not)."""
+    return NO_REPACK_WHY if amx() else ""
 
 
 def build_folder(version: str = VERSION) -> Path:

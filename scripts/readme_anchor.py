@@ -22,7 +22,8 @@ def spread(values: list[float]) -> str:
 
 def label(row: dict) -> str:
     if row["system"] == NAME:
-        return "llama.cpp (its own GGUF integer products)"
+        note = f"; {row['note']}" if row.get("note") else ""
+        return f"llama.cpp (its own GGUF integer products{note})"
     return f"samdec, {NUMERICS.get(row['numerics'], row['numerics'])}"
 
 

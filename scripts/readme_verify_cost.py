@@ -57,6 +57,7 @@ def llamacpp_curve(a: dict) -> str:
     commits = "/".join(sorted({s.get("build_commit", "?") for s in sittings})) or "?"
     package = row.get("build", {}).get("package", "llama.cpp")
     build = f"commit {commits}, built from {package}'s sources, {row.get('threads', '?')} threads"
+    build += f"; {row['note']}" if row.get("note") else ""
     return (
         f"The llama.cpp row is llama.cpp's own `llama-bench` ({build}) on the same "
         f"GGUF: pp k at depth {context}, a k-token forward pass after {context} cached tokens, "

@@ -362,7 +362,15 @@ def llamacpp_command(sizes, threads: int, repeats: int) -> list[str]:
 
     bench = str(llamacpp_build.binaries()["llama-bench"])
     flags = f"-n 0 -d {CONTEXT} -t {threads} -r {repeats} -o json".split()
-    return [bench, "-m", str(gguf_path()), "-p", ",".join(map(str, sizes)), *flags]
+    sized = ["-p", ",".join(map(str, sizes))]
+    return [
+        bench,
+        "-m",
+        str(gguf_path()),
+        *sized,
+        *flags,
+        *llamacpp_build.tool_flags("llama-bench"),
+    ]
 
 
 def llamacpp_sitting(command, sizes, threads: int, when: str, run=llamacpp_build.run_tool) -> dict:
@@ -393,6 +401,7 @@ def llamacpp_row(sittings: list[dict], command: list[str], threads: int, built: 
         "device": "cpu",  # llama.cpp's CPU backend: never taken for a GPU curve (samdec.tuning)
         "system": f"llama-bench {'/'.join(commits)} ({built.get('package', 'llama.cpp')}'s "
         f"sources), pp k at depth {CONTEXT}, {threads} threads",
+        **({"note": note} if (note := llamacpp_build.tool_note()) else {}),
         "command": ["llama-bench", *command[1:]],
         "threads": threads,
         "verify_ms": curve,

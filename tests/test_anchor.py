@@ -107,7 +107,10 @@ def test_lookup_totals_leave_the_first_token_out_and_count_its_pass():
     )
 
 
-def test_lookup_asks_for_one_token_fewer_greedy_three_token_drafts_and_raw_text(tmp_path):
+def test_lookup_asks_for_one_token_fewer_greedy_three_token_drafts_and_raw_text(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(sys.modules["llamacpp_build"], "amx", lambda: False)
     command = anchor.lookup_command(tmp_path / "m.gguf", tmp_path / "p.txt", 128, 2, 512)
     assert "--no-escape" in command
     after = command[command.index("--no-escape") + 1 :]
@@ -120,6 +123,12 @@ def test_lookup_asks_for_one_token_fewer_greedy_three_token_drafts_and_raw_text(
         "-tb": "2",
         "-c": "512",
     }
+
+
+def test_on_a_cpu_with_amx_lookup_runs_on_the_weights_as_stored(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules["llamacpp_build"], "amx", lambda: True)
+    command = anchor.lookup_command(tmp_path / "m.gguf", tmp_path / "p.txt", 128, 2, 512)
+    assert command[-1] == "--no-repack"
 
 
 def samdec_run(ar: float, sam: float, sam_tokens: int, sam_steps: int, identical=1.0):

@@ -108,11 +108,24 @@ def test_a_sitting_exits_with_a_message_not_a_traceback():
 
 def test_the_command_is_pp_of_every_size_at_the_scripts_depth(monkeypatch):
     monkeypatch.setattr("samdec.runtime.bundled.gguf_path", lambda: Path("/models/m.gguf"))
+    monkeypatch.setattr(sys.modules["llamacpp_build"], "amx", lambda: False)
     command = vc.llamacpp_command([1, 2, 4], threads=2, repeats=5)
     assert Path(command[0]).name == "llama-bench"
     assert command[1:] == ["-m", "/models/m.gguf", "-p", "1,2,4", "-n", "0", "-d", "300",
                            "-t", "2", "-r", "5", "-o", "json"]  # fmt: skip
     assert vc.CONTEXT == 300  # the depth llama-bench is asked for is the one samdec's steps have
+
+
+def test_on_a_cpu_with_amx_the_weights_are_not_repacked_and_the_row_says_why(monkeypatch):
+    monkeypatch.setattr("samdec.runtime.bundled.gguf_path", lambda: Path("/models/m.gguf"))
+    build = sys.modules["llamacpp_build"]
+    monkeypatch.setattr(build, "amx", lambda: True)
+    command = vc.llamacpp_command([1, 2, 4], threads=2, repeats=5)
+    assert command[-2:] == ["--repack", "0"]
+    row = vc.llamacpp_row([sitting("before", 1.0), sitting("after", 1.3)], command, 2, BUILD)
+    assert row["note"] == build.NO_REPACK_WHY and row["command"][-2:] == ["--repack", "0"]
+    monkeypatch.setattr(build, "amx", lambda: False)
+    assert "note" not in vc.llamacpp_row([sitting("before", 1.0)], COMMAND, 2, BUILD)
 
 
 # -----------------------------------------------------------------------------
