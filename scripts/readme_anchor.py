@@ -116,10 +116,11 @@ def anchor_headline(arts: dict) -> str:
         )
 
     parts = [f"{label(row)}: {speeds(row)}" for row in ours]
+    note = f" ({llama['note']})" if llama.get("note") else ""
     return (
         f"Against llama.cpp on the same CPU, decoding alone (prefill left out), greedy, "
         f"{len(a['config']['question_ids'])} coding prompts, {a['config']['tokens']} new tokens: "
-        f"llama.cpp {speeds(llama)}; "
+        f"llama.cpp{note} {speeds(llama)}; "
         + "; ".join(parts)
         + f". From `benchmarks/anchor.json` ({when_and_where(a)})."
     )
