@@ -64,9 +64,14 @@ class _Arena:
 _arenas: list[_Arena] = []  # the last one is being filled
 
 
+def switched_off() -> bool:
+    """Whether SAMDEC_HUGE_PAGES=0 says to leave the weights where torch put them."""
+    return os.environ.get(OFF, "1") == "0"
+
+
 def wanted() -> bool:
     """Whether weights go on huge pages in this process (SAMDEC_HUGE_PAGES is not 0)."""
-    return os.environ.get(OFF, "1") != "0" and hasattr(mmap, "MADV_HUGEPAGE")
+    return not switched_off() and hasattr(mmap, "MADV_HUGEPAGE")
 
 
 def _address(mapping: mmap.mmap) -> int:
@@ -115,7 +120,7 @@ def state() -> dict[str, int | str]:
 
 def why_not() -> str:
     """Why weights would not be on huge pages here ("" where nothing says they cannot be)."""
-    if os.environ.get(OFF, "1") == "0":
+    if switched_off():
         return f"{OFF}=0"
     if not hasattr(mmap, "MADV_HUGEPAGE"):
         return "this system has no transparent huge pages"

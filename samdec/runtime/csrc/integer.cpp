@@ -101,13 +101,6 @@ void quantise_blocks(const float* x, int64_t n, int8_t* q, float* step, float* s
   }
 }
 
-// x (M, K), contiguous, as codes: every block of every row.
-RowCodes quantise(const float* x, int64_t M, int64_t K) {
-  RowCodes out = codes_room(M * K);
-  quantise_blocks(x, M * (K / BLOCK), out.q.get(), out.step.get(), out.step_times_sum.get());
-  return out;
-}
-
 // COLUMN float16 scales as float32 (exact: every float16 is a float32).
 inline __m512 half_to_float(const uint16_t* h) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h)));
@@ -261,6 +254,12 @@ void quantise_into(const float* x, int64_t blocks, RowCodes& into, int64_t at) {
                   into.step_times_sum.get() + at / BLOCK);
 }
 
+RowCodes quantise(const float* x, int64_t M, int64_t K) {
+  RowCodes out = codes_room(M * K);
+  quantise_into(x, M * (K / BLOCK), out, 0);
+  return out;
+}
+
 at::Tensor codes_times_integer_codes(const RowCodes& x, int64_t M, int64_t K,
                                         const at::Tensor& like, const at::Tensor& codes,
                                         const at::Tensor& scales, int64_t bits) {
@@ -368,6 +367,10 @@ RowCodes codes_room(int64_t) {
 }
 
 void quantise_into(const float*, int64_t, RowCodes&, int64_t) {
+  TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
+}
+
+RowCodes quantise(const float*, int64_t, int64_t) {
   TORCH_CHECK(false, "the integer kernel needs AVX-512 VNNI, which this CPU lacks");
 }
 

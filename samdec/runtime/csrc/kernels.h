@@ -105,6 +105,9 @@ RowCodes codes_room(int64_t count);
 // BLOCK): the same numbers whichever call, or thread, quantises a block.
 void quantise_into(const float* x, int64_t blocks, RowCodes& into, int64_t at);
 
+// x (M, K), contiguous, as codes: every block of every row.
+RowCodes quantise(const float* x, int64_t M, int64_t K);
+
 // x, M rows of K activations as codes, times codes packed by pack_integer: a new tensor shaped
 // as `like` but N wide, rows_times_integer_codes' numbers for the floats x came from.
 at::Tensor codes_times_integer_codes(const RowCodes& x, int64_t M, int64_t K,

@@ -200,8 +200,7 @@ at::Tensor Layers::project(const Layer& layer, const at::Tensor& x, const at::Te
       x.dim() != 3)
     return rotate_and_store(qkv(x), cos, sin, room_keys, room_values, length);
   const int64_t K = x.size(-1), M = x.numel() / K, N = qkv.out;
-  RowCodes codes = codes_room(M * K);
-  quantise_into(x.data_ptr<float>(), M * K / BLOCK, codes, 0);
+  const RowCodes codes = quantise(x.data_ptr<float>(), M, K);
   auto out = at::empty({x.size(0), x.size(1), N}, x.options());
   auto query = query_room(out, cos, sin, room_keys, room_values, length);
   const int64_t per_head = head_dim / COLUMN;
