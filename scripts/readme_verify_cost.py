@@ -211,7 +211,8 @@ def verify_cost(arts: dict) -> str:
             *([integer_curve(a)] if integer_curve(a) else []),
             *([llamacpp_curve(a)] if llamacpp_curve(a) else []),
             "Where a step's time goes (ms; each part replayed alone with the step's shapes, the "
-            "rest is the remainder):",
+            "rest is the remainder: the step less those parts, so a part that costs less "
+            "inside the step than alone can make it negative):",
             table(["layout, dtype", "k", *PARTS.values(), "total"], parts),
         ]
     )
