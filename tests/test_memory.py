@@ -89,3 +89,28 @@ def test_memory_of_the_process_itself_is_left_alone():
     before = own.clone()
     assert memory.page_out([own]) == 0
     assert torch.equal(own, before)
+
+
+def mapped_floats(path: Path, seed: int) -> torch.Tensor:
+    """A file of floats on disk, mapped and read once (so resident)."""
+    values = np.random.default_rng(seed).standard_normal(1 << 18).astype(np.float32)
+    values.tofile(path)
+    with open(path, "rb+") as written:
+        os.fsync(written.fileno())
+    mapped = torch.from_numpy(np.memmap(path, dtype=np.float32, mode="c"))
+    mapped.sum()
+    return mapped
+
+
+def test_a_file_mapped_after_the_last_look_is_still_found(tmp_path, monkeypatch):
+    """page_out keeps the mappings it last read; a tensor outside them makes it look again."""
+    looks = []
+    read = memory.file_mappings
+    monkeypatch.setattr(memory, "_files_seen", [])  # no ranges from earlier tests' mappings
+    monkeypatch.setattr(memory, "file_mappings", lambda: looks.append(1) or read())
+    first = mapped_floats(tmp_path / "first.bin", 1)
+    assert memory.page_out([first]) > 0 and memory.page_out([first[: 1 << 17]]) > 0
+    assert len(looks) == 1  # the second call found its span in what the first read
+    second = mapped_floats(tmp_path / "second.bin", 2)  # mapped after that look
+    assert memory.page_out([second]) > 0 and len(looks) == 2
+    assert resident_bytes(tmp_path / "second.bin") < second.numel()  # under a quarter left

@@ -25,6 +25,7 @@ import torch
 LOG = logging.getLogger("samdec.runtime")
 MADV_PAGEOUT = getattr(mmap, "MADV_PAGEOUT", 21)  # Linux 5.4; Python names it from 3.12 on
 _said: list[str] = []  # the warning, once a process
+_files_seen: list[tuple[int, int]] = []  # file_mappings() as page_out last read them
 
 
 def release_freed_memory() -> bool:
@@ -71,13 +72,19 @@ def page_out(tensors: Iterable[torch.Tensor]) -> int:
     ]
     if not spans:
         return 0
-    files, page, asked = file_mappings(), mmap.PAGESIZE, 0
+    # The mappings last read: a model's weights lie in one file's, so a layout's calls after its
+    # first need not read /proc again. A range gone stale since would at worst ask the kernel
+    # to page out memory that is not a file's, which changes nothing a tensor holds either.
+    files = _files_seen
+    if not all(_inside(span, files) for span in spans):
+        files = _files_seen[:] = file_mappings()
+    page, asked = mmap.PAGESIZE, 0
     try:
         madvise = _madvise()
     except (OSError, AttributeError):  # no C library to ask: nothing is dropped
         return 0
     for start, end in spans:
-        if not any(lo <= start and end <= hi for lo, hi in files):
+        if not _inside((start, end), files):
             continue
         first, last = -(-start // page) * page, end // page * page
         if last <= first:
@@ -87,6 +94,10 @@ def page_out(tensors: Iterable[torch.Tensor]) -> int:
             return asked
         asked += last - first
     return asked
+
+
+def _inside(span: tuple[int, int], ranges: list[tuple[int, int]]) -> bool:
+    return any(lo <= span[0] and span[1] <= hi for lo, hi in ranges)
 
 
 def _say_once(why: str) -> None:
