@@ -194,7 +194,7 @@ def _write_dequantised_cache(folder: Path, gguf: Path, target: Path) -> None:
 
 
 def _flush(path: Path) -> None:
-    with open(path, "rb+") as written:
+    with open(path, "rb") as written:
         os.fsync(written.fileno())
 
 
