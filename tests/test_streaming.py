@@ -174,6 +174,19 @@ def test_coded_rows_compute_the_same_bits_whatever_rows_share_the_call():
             assert torch.equal(streamed(x[:rows]), alone[:rows]), rows
 
 
+def test_a_weight_of_both_codings_is_found_block_by_block():
+    """Rows of Q4_1's coding and rows of Q8_0's in one weight: no single guess fits every
+    block, so each block keeps the guess that decodes to its bits (the search's slow path)."""
+    weight = torch.cat([quantised(16, 64, "q4_1", seed=3), quantised(16, 64, "q8_0", seed=4)])
+    found = find_codes(weight)
+    assert found is not None
+    codes, steps, offsets = found
+    block = kernel().BLOCK
+    decoded = codes.float().reshape(32, -1, block) * steps.unsqueeze(-1) + offsets.unsqueeze(-1)
+    assert torch.equal(decoded.reshape(32, 64).view(torch.int32), weight.view(torch.int32))
+    assert int(codes[:16].max()) < 16 < int(codes[16:].max())  # each half its own coding
+
+
 @pytest.mark.parametrize(
     "spoil",
     [

@@ -229,6 +229,8 @@ def find_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
             code = ((blocks - offset.unsqueeze(-1)) / safe.unsqueeze(-1)).round().clamp(0, 255)
             code = torch.where((step > 0).unsqueeze(-1), code, torch.zeros_like(code))
             ok = (_decode(code, step, offset).view(torch.int32) == bits).all(-1) & ~found
+            if bool(ok.all()):  # every block at once, as a GGUF's are at the first guess
+                return code.to(torch.uint8).reshape(rows, columns), step, offset
             codes[ok] = code[ok].to(torch.uint8)
             steps[ok], offsets[ok] = step[ok], offset[ok]
             found |= ok
