@@ -10,8 +10,9 @@
 // attention.cpp: attention computed one query row at a time (`attend`).
 #pragma once
 
-// ATen's tensor alone: the sources compile in a third of the time and memory that
-// <torch/extension.h> (all of torch's C++ API) takes; only bindings.cpp needs pybind11.
+// ATen's tensor alone, not <torch/extension.h> (all of torch's C++ API, pybind11 with it): a
+// first setup waits on this compile, and each unit then takes a fraction of the time and
+// memory. Only bindings.cpp includes pybind11.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 
