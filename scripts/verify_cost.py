@@ -362,15 +362,8 @@ def llamacpp_command(sizes, threads: int, repeats: int) -> list[str]:
 
     bench = str(llamacpp_build.binaries()["llama-bench"])
     flags = f"-n 0 -d {CONTEXT} -t {threads} -r {repeats} -o json".split()
-    sized = ["-p", ",".join(map(str, sizes))]
-    return [
-        bench,
-        "-m",
-        str(gguf_path()),
-        *sized,
-        *flags,
-        *llamacpp_build.tool_flags("llama-bench"),
-    ]
+    flags = ["-p", ",".join(map(str, sizes)), *flags, *llamacpp_build.tool_flags("llama-bench")]
+    return [bench, "-m", str(gguf_path()), *flags]
 
 
 def llamacpp_sitting(command, sizes, threads: int, when: str, run=llamacpp_build.run_tool) -> dict:

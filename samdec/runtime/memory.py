@@ -16,6 +16,7 @@ read again they come back from the file. What a tensor holds never changes.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import mmap
 from collections.abc import Iterable
@@ -54,6 +55,7 @@ def file_mappings() -> list[tuple[int, int]]:
     return ranges
 
 
+@functools.cache  # one handle a process: page_out runs once for every module a layout replaces
 def _madvise():
     libc = ctypes.CDLL(None, use_errno=True)
     libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
@@ -75,17 +77,14 @@ def page_out(tensors: Iterable[torch.Tensor]) -> int:
     # The mappings last read: a model's weights lie in one file's, so a layout's calls after its
     # first need not read /proc again. A range gone stale since would at worst ask the kernel
     # to page out memory that is not a file's, which changes nothing a tensor holds either.
-    files = _files_seen
-    if not all(_inside(span, files) for span in spans):
-        files = _files_seen[:] = file_mappings()
+    if not all(_inside(span, _files_seen) for span in spans):
+        _files_seen[:] = file_mappings()
     page, asked = mmap.PAGESIZE, 0
     try:
         madvise = _madvise()
     except (OSError, AttributeError):  # no C library to ask: nothing is dropped
         return 0
-    for start, end in spans:
-        if not _inside((start, end), files):
-            continue
+    for start, end in (span for span in spans if _inside(span, _files_seen)):
         first, last = -(-start // page) * page, end // page * page
         if last <= first:
             continue
